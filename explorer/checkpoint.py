@@ -1,0 +1,150 @@
+"""Self-describing checkpoints: ``config.json`` + ``model.safetensors`` (+ ``metrics.json``, ``history.json``).
+
+Loading rebuilds the model from its config and loads the weights strictly. Weights are only ever
+read with safetensors: nothing is unpickled.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import torch
+
+from .models import Autoencoder, config_from_dict, config_to_dict, get_variant
+
+FORMAT_VERSION = 1
+ENV_VAR = "LATENT_EXPLORER_CHECKPOINTS"
+CONFIG, WEIGHTS, METRICS, HISTORY = "config.json", "model.safetensors", "metrics.json", "history.json"
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint is missing or damaged; the message names the file and the command that recreates it."""
+
+
+def default_root() -> Path:
+    """``$LATENT_EXPLORER_CHECKPOINTS`` or the repository's ``checkpoints/``."""
+    return Path(os.environ.get(ENV_VAR) or Path(__file__).resolve().parent.parent / "checkpoints")
+
+
+def checkpoint_dir(name: str, root: str | os.PathLike | None = None) -> Path:
+    return Path(root) if root is not None and Path(root).name == name else Path(root or default_root()) / name
+
+
+def fix_command(name: str) -> str:
+    return f"python -m explorer train --variant {name}"
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def save_checkpoint(
+    model: Autoencoder,
+    name: str,
+    root: str | os.PathLike | None = None,
+    *,
+    recipe: dict | None = None,
+    training: dict | None = None,
+    history: list[dict] | None = None,
+    dataset_sha256: str | None = None,
+    dtype: torch.dtype = torch.float16,
+) -> Path:
+    """Write ``config.json``, ``model.safetensors`` (``dtype`` storage) and ``history.json``."""
+    from safetensors.torch import save_file
+
+    get_variant(name)
+    directory = checkpoint_dir(name, root)
+    directory.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().to("cpu", dtype).contiguous() for k, v in model.state_dict().items()}
+    save_file(state, str(directory / WEIGHTS), metadata={"variant": name})
+    config = {
+        "format_version": FORMAT_VERSION,
+        "variant": name,
+        "model_class": type(model).__name__,
+        "model": config_to_dict(model.config),
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "storage_dtype": str(dtype).removeprefix("torch."),
+        "recipe": recipe or {},
+        "training": training or {},
+        "dataset_sha256": dataset_sha256,
+        "weights_sha256": file_sha256(directory / WEIGHTS),
+    }
+    (directory / CONFIG).write_text(json.dumps(config, indent=2) + "\n")
+    if history is not None:
+        (directory / HISTORY).write_text(json.dumps(history, indent=1) + "\n")
+    (directory / METRICS).unlink(missing_ok=True)  # metrics describe old weights: evaluate again
+    return directory
+
+
+def read_json(path: Path, name: str) -> dict:
+    """Read a checkpoint JSON file, with errors that name the file and the fix."""
+    if not path.is_file():
+        raise CheckpointError(f"{path} is missing. Recreate it with `{fix_command(name)}`.")
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise CheckpointError(f"{path} is not valid JSON ({e}). Recreate it with `{fix_command(name)}`.") from e
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{path} should hold a JSON object. Recreate it with `{fix_command(name)}`.")
+    return data
+
+
+def read_config(name: str, root=None) -> dict:
+    return read_json(checkpoint_dir(name, root) / CONFIG, name)
+
+
+def load_model(name: str, root: str | os.PathLike | None = None, device: str | torch.device = "cpu") -> Autoencoder:
+    """Load the checkpoint of variant ``name``, rebuilt from its config, in eval mode (float32)."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    variant = get_variant(name)
+    directory = checkpoint_dir(name, root)
+    fix = f"Recreate it with `{fix_command(name)}` (or restore it with `git checkout -- {directory}`)."
+    config = read_json(directory / CONFIG, name)
+    if config.get("variant") != name:
+        raise CheckpointError(f"{directory / CONFIG} describes variant {config.get('variant')!r}, not {name!r}. {fix}")
+    try:
+        model = variant.build(config_from_dict(variant.model_class.config_class, config.get("model", {})))
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(f"{directory / CONFIG} has an invalid model config ({e}). {fix}") from e
+
+    weights = directory / WEIGHTS
+    if not weights.is_file():
+        raise CheckpointError(f"{weights} is missing. {fix}")
+    try:
+        state = load_file(str(weights))  # safetensors: a header + raw tensors, never a pickle
+    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
+        raise CheckpointError(f"{weights} is not a readable safetensors file ({e}). {fix}") from e
+    expected = model.state_dict()
+    missing, unexpected = set(expected) - set(state), set(state) - set(expected)
+    if missing or unexpected:
+        raise CheckpointError(
+            f"{weights} does not match {directory / CONFIG}: missing {sorted(missing)[:3]}, "
+            f"unexpected {sorted(unexpected)[:3]}. {fix}"
+        )
+    for key, tensor in state.items():
+        if tensor.shape != expected[key].shape:
+            raise CheckpointError(
+                f"{weights}: tensor {key} has shape {tuple(tensor.shape)}, the config needs "
+                f"{tuple(expected[key].shape)}. {fix}"
+            )
+        if not torch.isfinite(tensor).all():
+            raise CheckpointError(f"{weights}: tensor {key} holds NaN or infinite values. {fix}")
+    model.load_state_dict({k: v.float() for k, v in state.items()}, strict=True)
+    return model.to(device).eval()
+
+
+def weights_hash(name: str, root=None) -> str:
+    """SHA-256 of the variant's weights file: the key of every artefact computed from it."""
+    path = checkpoint_dir(name, root) / WEIGHTS
+    if not path.is_file():
+        raise CheckpointError(f"{path} is missing. Recreate it with `{fix_command(name)}`.")
+    return file_sha256(path)

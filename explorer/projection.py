@@ -1,0 +1,152 @@
+"""2-D maps of the latent codes (UMAP), computed offline and stored beside each checkpoint.
+
+``projection-test.npz`` holds, for the 10k test images: the codes, the fitted UMAP coordinates,
+each image's reconstruction error, and the SHA-256 of the weights they came from, so a map made
+from other weights is recognised as stale. ``projection-all.npz`` holds the coordinates of all
+70k images (train then test). Placing a new point never calls UMAP: it is a distance-weighted
+average of the coordinates of its k nearest test codes (``place``), well under a millisecond.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .checkpoint import CheckpointError, checkpoint_dir, weights_hash
+from .neighbours import knn
+
+UMAP_PARAMS = {"n_neighbors": 15, "min_dist": 0.1, "metric": "euclidean", "random_state": 42}
+SPLITS = ("test", "all")
+
+
+class ProjectionError(RuntimeError):
+    """A projection is missing or stale; the message names the command that recreates it."""
+
+
+@dataclass(frozen=True)
+class Projection:
+    variant: str
+    split: str  # "test": the 10k test images; "all": 60k train then 10k test
+    weights_sha256: str
+    labels: np.ndarray  # int64 [N]
+    coords: np.ndarray  # float32 [N, 2]
+    codes: np.ndarray | None  # float32 [N, D]; stored for "test" only
+    recon_mse: np.ndarray  # float32 [N]: per-image MSE of the (clipped) reconstruction
+
+
+def path_for(name: str, split: str = "test", root=None) -> Path:
+    if split not in SPLITS:
+        raise ValueError(f"split == {split!r}, must be one of {SPLITS}.")
+    return checkpoint_dir(name, root) / f"projection-{split}.npz"
+
+
+def fix_command(name: str, split: str = "test") -> str:
+    return f"python -m explorer project --variant {name}" + (" --all" if split == "all" else "")
+
+
+def load_projection(name: str, split: str = "test", root=None) -> Projection:
+    """Load a stored projection; ProjectionError if missing, damaged or made from other weights."""
+    path = path_for(name, split, root)
+    fix = fix_command(name, split)
+    if not path.is_file():
+        raise ProjectionError(f"No {split} map for {name} yet ({path} is missing). Create it with `{fix}`.")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            d = {k: z[k] for k in z.files}
+        proj = Projection(
+            variant=name,
+            split=split,
+            weights_sha256=str(d["weights_sha256"]),
+            labels=d["labels"].astype(np.int64),
+            coords=d["coords"].astype(np.float32),
+            codes=d["codes"].astype(np.float32) if "codes" in d else None,
+            recon_mse=d["recon_mse"].astype(np.float32),
+        )
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
+        raise ProjectionError(f"{path} is damaged ({e}). Recreate it with `{fix}`.") from e
+    if proj.weights_sha256 != weights_hash(name, root):
+        raise ProjectionError(f"{path} was made from other weights than the current checkpoint. Update it with `{fix}`.")
+    n = len(proj.labels)
+    if proj.coords.shape != (n, 2) or len(proj.recon_mse) != n or (proj.codes is not None and len(proj.codes) != n):
+        raise ProjectionError(f"{path} has inconsistent array lengths. Recreate it with `{fix}`.")
+    return proj
+
+
+def place(codes_new: np.ndarray, proj: Projection, k: int = 10) -> np.ndarray:
+    """Map coordinates [M, 2] for new codes [M, D] ([2] for one code [D]): inverse-distance-weighted kNN."""
+    if proj.codes is None:
+        raise ValueError("place() needs a projection that stores codes (split 'test').")
+    idx, dist = knn(proj.codes, np.asarray(codes_new, dtype=np.float32), k)
+    w = 1.0 / (dist + 1e-6)
+    w /= w.sum(-1, keepdims=True)
+    return (proj.coords[idx] * w[..., None]).sum(-2).astype(np.float32)
+
+
+def encode_all(model, images: np.ndarray, batch_size: int = 1000):
+    """images uint8 [N, 28, 28] -> (codes float32 [N, D], per-image reconstruction MSE float32 [N])."""
+    import torch
+
+    codes, errs = [], []
+    with torch.no_grad():
+        for i in range(0, len(images), batch_size):
+            x = torch.from_numpy(images[i : i + batch_size].astype(np.float32) / 255.0).unsqueeze(1)
+            z = model.encode(x)
+            x_hat = model.decode(z).clamp(0, 1)
+            codes.append(z.numpy())
+            errs.append(((x_hat - x) ** 2).flatten(1).mean(1).numpy())
+    return np.concatenate(codes).astype(np.float32), np.concatenate(errs).astype(np.float32)
+
+
+def fit_umap(codes: np.ndarray, verbose: bool = False) -> np.ndarray:
+    """UMAP with a fixed random_state (reproducible, single-threaded) -> coords float32 [N, 2]."""
+    import umap
+
+    return umap.UMAP(n_components=2, verbose=verbose, **UMAP_PARAMS).fit_transform(codes).astype(np.float32)
+
+
+def compute_projection(name: str, data, split: str = "test", root=None, model=None) -> Projection:
+    """Encode the split, fit UMAP, save the artefact, return it."""
+    from .checkpoint import load_model
+
+    model = model if model is not None else load_model(name, root)
+    if split == "test":
+        images, labels = data.test.images, data.test.labels
+    else:
+        images, labels = data.all_images, data.all_labels
+    codes, mse = encode_all(model, images)
+    coords = fit_umap(codes)
+    proj = Projection(name, split, weights_hash(name, root), labels, coords, codes if split == "test" else None, mse)
+    arrays = {"weights_sha256": np.array(proj.weights_sha256), "labels": labels.astype(np.uint8), "coords": coords,
+              "recon_mse": mse}  # fmt: skip
+    if split == "test":
+        arrays["codes"] = codes.astype(np.float16) if codes.shape[1] > 32 else codes
+    path = path_for(name, split, root)
+    np.savez_compressed(path, **arrays)
+    return load_projection(name, split, root)
+
+
+def run_projection(names, data_dir=None, root=None, force=False, splits=("test",)):
+    """The ``project`` command: compute every missing or stale map, with progress."""
+    from tqdm import tqdm
+
+    from .data import load_fashion_mnist
+
+    data = None
+    jobs = [(n, s) for n in names for s in splits]
+    for name, split in tqdm(jobs, desc="project", unit="map"):
+        if not force:
+            try:
+                load_projection(name, split, root)
+                tqdm.write(f"{name}/{split}: up to date")
+                continue
+            except ProjectionError:
+                pass
+            except CheckpointError as e:
+                tqdm.write(f"{name}: skipped, {e}")
+                continue
+        data = data or load_fashion_mnist(data_dir)
+        compute_projection(name, data, split, root)
+        tqdm.write(f"{name}/{split}: written to {path_for(name, split, root)}")

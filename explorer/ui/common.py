@@ -1,0 +1,250 @@
+"""What every page shares: cached loading of data, models and maps; the variant picker; error display.
+
+Models, the dataset and projections are loaded once per process (``st.cache_resource``, shared by all
+sessions, never mutated). Cache keys include each file's modification time and size, so a checkpoint
+retrained while the server runs is picked up on the next rerun. A variant that fails to load is a
+value (``Loaded.error``), not an exception: pages show it with the command that fixes it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+
+from explorer import checkpoint, projection
+from explorer.data import DatasetError, load_fashion_mnist
+from explorer.models import REGISTRY, VARIANTS
+
+# Item ids, one space for every page: 0..9,999 are the test images, 10,000..69,999 the training images.
+N_TEST, N_TRAIN = 10_000, 60_000
+
+# Widget values that survive a visit to another page (Streamlit drops a widget's state when a run
+# does not draw it; writing the value back through Session State each run keeps it).
+PERSISTENT_KEYS = (
+    "map_color", "map_all", "item_index", "k", "query_class", "noise_amount",
+    *(f"z{i}" for i in range(10)), "from_item_index", "interp_a", "interp_b", "interp_steps",
+)  # fmt: skip
+
+
+def keep_widget_state() -> None:
+    for key in PERSISTENT_KEYS:
+        if key in st.session_state:
+            st.session_state[key] = st.session_state[key]
+
+
+@st.cache_resource(show_spinner=False)
+def configure_torch() -> int:
+    """One torch thread per process: on 2 shared cores, 2 threads run 3-4x slower under contention."""
+    import torch
+
+    torch.set_num_threads(1)
+    return torch.get_num_threads()
+
+
+def default(key: str, value) -> None:
+    """Seed a widget's value through Session State (widgets then take no ``value=``, avoiding Streamlit's warning)."""
+    if key not in st.session_state:
+        st.session_state[key] = value
+
+
+# ------------------------------------------------------------------------------------------- dataset
+
+
+@dataclass(frozen=True)
+class Items:
+    """All 70k images in item-id order (test first, then train)."""
+
+    images: np.ndarray  # uint8 [70000, 28, 28]
+    labels: np.ndarray  # int64 [70000]
+    test_images: np.ndarray  # uint8 [10000, 28, 28] (a view of ``images``)
+    test_labels: np.ndarray
+
+
+@st.cache_resource(show_spinner="Loading Fashion-MNIST…")
+def _items(data_dir: str | None) -> Items:
+    data = load_fashion_mnist(data_dir)
+    images = np.concatenate([data.test.images, data.train.images])
+    labels = np.concatenate([data.test.labels, data.train.labels])
+    return Items(images, labels, images[:N_TEST], labels[:N_TEST])
+
+
+def items() -> Items:
+    """The dataset, or a page explaining how to install it (and the run stops)."""
+    try:
+        return _items(os.environ.get("FASHION_MNIST_DIR"))
+    except DatasetError as e:
+        st.title("Fashion-MNIST is not installed")
+        st.error(str(e), icon="⚠️")
+        st.markdown(
+            "The dashboard needs the four Fashion-MNIST IDX files. Either install the Debian package:\n\n"
+            "```\napt-get install dataset-fashion-mnist\n```\n\n"
+            "or point the dashboard to a directory that holds them, then restart it:\n\n"
+            "```\nFASHION_MNIST_DIR=/path/to/fashion-mnist streamlit run dashboard.py\n```"
+        )
+        st.stop()
+
+
+def all_rows_to_items(n: int) -> np.ndarray:
+    """Item ids of the rows of an "all" projection (train then test) -> int [n]."""
+    if n != N_TRAIN + N_TEST:
+        raise ValueError(f"an 'all' map has {N_TRAIN + N_TEST} rows, this one {n}.")
+    return np.concatenate([np.arange(N_TEST, N_TEST + N_TRAIN), np.arange(N_TEST)])
+
+
+# ----------------------------------------------------------------------------------- models and maps
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """A model or projection, or why it could not be loaded and the commands that fix it."""
+
+    value: object = None
+    error: str | None = None
+    fixes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def root() -> str:
+    return str(checkpoint.default_root())
+
+
+def _stamp(path: Path):
+    try:
+        s = path.stat()
+        return s.st_mtime_ns, s.st_size
+    except OSError:
+        return None
+
+
+def _stamps(name: str, *files: str) -> tuple:
+    d = checkpoint.checkpoint_dir(name, root())
+    return tuple(_stamp(d / f) for f in files)
+
+
+@st.cache_resource(show_spinner="Loading the model…", max_entries=16)
+def _model(name: str, root_dir: str, stamps: tuple) -> Loaded:
+    try:
+        return Loaded(checkpoint.load_model(name, root_dir))
+    except checkpoint.CheckpointError as e:
+        return Loaded(error=str(e), fixes=(checkpoint.fix_command(name), projection.fix_command(name)))
+
+
+@st.cache_resource(show_spinner="Loading the map…", max_entries=16)
+def _projection(name: str, split: str, root_dir: str, stamps: tuple) -> Loaded:
+    try:
+        return Loaded(projection.load_projection(name, split, root_dir))
+    except checkpoint.CheckpointError as e:
+        return Loaded(error=str(e), fixes=(checkpoint.fix_command(name), projection.fix_command(name, split)))
+    except projection.ProjectionError as e:
+        return Loaded(error=str(e), fixes=(projection.fix_command(name, split),))
+
+
+def model(name: str) -> Loaded:
+    return _model(name, root(), _stamps(name, checkpoint.CONFIG, checkpoint.WEIGHTS))
+
+
+def proj(name: str, split: str = "test") -> Loaded:
+    return _projection(name, split, root(), _stamps(name, checkpoint.WEIGHTS, f"projection-{split}.npz"))
+
+
+def file_status(name: str) -> str | None:
+    """A cheap look at the files only: None if the checkpoint and its test map exist, else a short note."""
+    config, weights, test_map = _stamps(name, checkpoint.CONFIG, checkpoint.WEIGHTS, "projection-test.npz")
+    if config is None or weights is None:
+        return "not trained"
+    if test_map is None:
+        return "no map"
+    return None
+
+
+def show_unavailable(name: str, loaded: Loaded, what: str = "") -> None:
+    """An error naming the variant, the problem and the commands that fix it (the run goes on)."""
+    st.error(f"**{REGISTRY[name].title}** (`{name}`) is unavailable{what}: {loaded.error}", icon="⚠️")
+    st.code("\n".join(loaded.fixes), language="bash")
+
+
+def require_model(name: str):
+    loaded = model(name)
+    if not loaded.ok:
+        show_unavailable(name, loaded)
+        st.stop()
+    return loaded.value
+
+
+def require_projection(name: str, split: str = "test"):
+    loaded = proj(name, split)
+    if not loaded.ok:
+        show_unavailable(name, loaded, " on the map")
+        st.stop()
+    return loaded.value
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _read_json(path: str, stamp) -> object:
+    return json.loads(Path(path).read_text())
+
+
+def _json_file(path: Path):
+    """A JSON file's content, or None when it is missing or unreadable."""
+    stamp = _stamp(path)
+    if stamp is None:
+        return None
+    try:
+        return _read_json(str(path), stamp)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+
+
+def metrics(name: str) -> dict | None:
+    """A variant's metrics.json, or None until ``python -m explorer evaluate`` has written it."""
+    # explorer.evaluate.load_metrics will replace this once it lands.
+    data = _json_file(checkpoint.checkpoint_dir(name, root()) / checkpoint.METRICS)
+    return data if isinstance(data, dict) else None
+
+
+def baselines() -> dict | None:
+    """checkpoints/baselines.json, or None until ``python -m explorer evaluate`` has written it."""
+    data = _json_file(Path(root()) / "baselines.json")
+    return data if isinstance(data, dict) else None
+
+
+def history(name: str) -> list[dict] | None:
+    data = _json_file(checkpoint.checkpoint_dir(name, root()) / checkpoint.HISTORY)
+    return [r for r in data if isinstance(r, dict)] if isinstance(data, list) else None
+
+
+def evaluate_command(name: str | None = None) -> str:
+    return "python -m explorer evaluate" + (f" --variant {name}" if name else "")
+
+
+# ---------------------------------------------------------------------------------------- widgets
+
+
+def _remember(memory: str) -> None:
+    st.session_state[memory] = st.session_state["variant"]
+
+
+def variant_picker(options=VARIANTS, default: str | None = None, memory: str = "_variant", label="Autoencoder"):
+    """The ``variant`` selectbox; the choice is remembered (per ``memory``) across pages."""
+    options = list(options)
+    chosen = st.session_state.get(memory)
+    st.session_state["variant"] = chosen if chosen in options else (default or options[0])
+
+    def fmt(name: str) -> str:
+        note = file_status(name)
+        return REGISTRY[name].title + (f" — {note}" if note else "")
+
+    return st.selectbox(label, options, key="variant", format_func=fmt, on_change=_remember, args=(memory,))
+
+
+def header(title: str, caption: str) -> None:
+    st.title(title)
+    st.caption(caption)

@@ -1,0 +1,328 @@
+"""What the dashboard's pages show, as plain functions: selections, image panels, neighbours, metrics, latent paths.
+
+Arrays and dicts in, arrays and DataFrames out; nothing here knows of Streamlit, so tests call it directly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from .data import CLASS_NAMES
+from .images import data_url, to_uint8
+from .neighbours import knn
+
+# ---------------------------------------------------------------------------------------- selection
+
+
+def selected_ids(event) -> list[int]:
+    """Global row ids of the points in a Plotly selection event, in selection order, without repeats.
+
+    ``event``: what ``st.plotly_chart(..., on_select="rerun")`` returns (``{"selection": {"points": [...]}}``),
+    its ``selection`` part, or None. Each point's ``customdata`` is the row id or a list starting with it;
+    points without customdata (e.g. an overlay marker) are ignored.
+    """
+    if not event:
+        return []
+    selection = event.get("selection", event) if isinstance(event, Mapping) else getattr(event, "selection", None)
+    points = (selection or {}).get("points") or []
+    seen: dict[int, None] = {}
+    for p in points:
+        custom = p.get("customdata") if isinstance(p, Mapping) else None
+        if custom is None:
+            continue
+        if isinstance(custom, (list, tuple, np.ndarray)):
+            if len(custom) == 0:
+                continue
+            custom = custom[0]
+        try:
+            seen.setdefault(int(round(float(custom))), None)
+        except (TypeError, ValueError):
+            continue
+    return list(seen)
+
+
+def class_summary(labels: np.ndarray, top: int = 3) -> str:
+    """'42% Sneaker, 30% Sandal, 28% Ankle boot' for a selection's labels."""
+    labels = np.asarray(labels)
+    if len(labels) == 0:
+        return ""
+    counts = np.bincount(labels, minlength=len(CLASS_NAMES))
+    order = np.argsort(-counts, kind="stable")[:top]
+    return ", ".join(f"{100 * counts[c] / len(labels):.0f}% {CLASS_NAMES[c]}" for c in order if counts[c])
+
+
+@dataclass(frozen=True)
+class PanelRow:
+    """One selected item: its row id, class, reconstruction error and both images (uint8 [28, 28])."""
+
+    id: int
+    label: int
+    error: float
+    original: np.ndarray
+    reconstruction: np.ndarray
+
+    @property
+    def class_name(self) -> str:
+        return CLASS_NAMES[self.label]
+
+
+def reconstruct(model, images: np.ndarray, batch_size: int = 1000) -> np.ndarray:
+    """A model's reconstructions of uint8 images [N, 28, 28], clipped to [0, 1] -> uint8 [N, 28, 28]."""
+    import torch
+
+    out = []
+    with torch.no_grad():
+        for i in range(0, len(images), batch_size):
+            x = torch.from_numpy(np.asarray(images[i : i + batch_size], dtype=np.float32) / 255.0).unsqueeze(1)
+            out.append(to_uint8(model.reconstruct(x).clamp(0, 1)))
+    return np.concatenate(out) if out else np.zeros((0, 28, 28), np.uint8)
+
+
+def panel_rows(
+    ids: Iterable[int],
+    images: np.ndarray,
+    labels: np.ndarray,
+    errors: np.ndarray,
+    reconstruct_fn: Callable[[np.ndarray], np.ndarray],
+    limit: int = 48,
+) -> list[PanelRow]:
+    """The image panel for selected row ids (at most ``limit``; ids outside the arrays are dropped).
+
+    ``reconstruct_fn``: uint8 [n, 28, 28] -> [n, 28, 28] (uint8 or floats in [0, 1]), e.g. ``reconstruct`` of a model.
+    """
+    ids = [int(i) for i in ids if 0 <= int(i) < len(labels)][:limit]
+    if not ids:
+        return []
+    idx = np.asarray(ids)
+    originals = np.asarray(images)[idx]
+    recons = to_uint8(reconstruct_fn(originals))
+    return [
+        PanelRow(i, int(labels[i]), float(errors[i]), originals[j], recons[j]) for j, i in enumerate(ids)
+    ]  # fmt: skip
+
+
+def panel_frame(rows: list[PanelRow], scale: int = 2):
+    """The panel as a table: item, class, error, and both images as PNG data URLs (for an image column)."""
+    import pandas as pd
+
+    return pd.DataFrame(
+        {
+            "item": [r.id for r in rows],
+            "original": [data_url(r.original, scale) for r in rows],
+            "reconstruction": [data_url(r.reconstruction, scale) for r in rows],
+            "class": [r.class_name for r in rows],
+            "MSE": [r.error for r in rows],
+        }
+    )
+
+
+# --------------------------------------------------------------------------------------- neighbours
+
+
+@dataclass(frozen=True)
+class Neighbours:
+    variant: str
+    idx: np.ndarray  # int [k], nearest first
+    dist: np.ndarray  # float [k]
+
+
+def neighbours_all(
+    codes: Mapping[str, np.ndarray], queries: Mapping[str, np.ndarray], k: int, exclude: int | None = None
+) -> dict[str, Neighbours]:
+    """The k nearest items to one query in every variant's latent space.
+
+    codes: name -> [N, D_name] (same N rows, e.g. the 10k test images); queries: name -> [D_name], the
+    query's code in that space; ``exclude``: a row left out (the query itself when it is one of the rows).
+    """
+    out = {}
+    for name, c in codes.items():
+        idx, dist = knn(c, np.asarray(queries[name], dtype=np.float32), k, exclude=exclude)
+        out[name] = Neighbours(name, idx, dist)
+    return out
+
+
+def agreement(results: Mapping[str, Neighbours], reference: str) -> dict[str, int]:
+    """How many of each variant's neighbours are also among ``reference``'s (the reference agrees with itself: k)."""
+    ref = set(results[reference].idx.tolist())
+    return {name: len(ref.intersection(r.idx.tolist())) for name, r in results.items()}
+
+
+def agreement_matrix(results: Mapping[str, Neighbours]):
+    """Shared neighbours between every pair of variants, as a square DataFrame."""
+    import pandas as pd
+
+    names = list(results)
+    sets = {n: set(results[n].idx.tolist()) for n in names}
+    return pd.DataFrame([[len(sets[a] & sets[b]) for b in names] for a in names], index=names, columns=names)
+
+
+def same_class(results: Mapping[str, Neighbours], labels: np.ndarray, query_label: int) -> dict[str, int]:
+    """How many of each variant's neighbours share the query's class."""
+    return {name: int((np.asarray(labels)[r.idx] == query_label).sum()) for name, r in results.items()}
+
+
+def sample_per_class(labels: np.ndarray, per_class: int = 1, seed: int = 0) -> np.ndarray:
+    """``per_class`` random row ids of each class, ordered by class (seeded)."""
+    rng = np.random.default_rng(seed)
+    labels = np.asarray(labels)
+    picks = []
+    for c in range(len(CLASS_NAMES)):
+        rows = np.flatnonzero(labels == c)
+        if len(rows):
+            picks.append(rng.choice(rows, size=min(per_class, len(rows)), replace=False))
+    return np.concatenate(picks) if picks else np.zeros(0, dtype=np.int64)
+
+
+def random_of_class(labels: np.ndarray, cls: int, seed: int) -> int:
+    """One seeded random row id of class ``cls``."""
+    rows = np.flatnonzero(np.asarray(labels) == cls)
+    if len(rows) == 0:
+        raise ValueError(f"class == {cls}: no item of that class.")
+    return int(np.random.default_rng(seed).choice(rows))
+
+
+# ----------------------------------------------------------------------------------------- denoiser
+
+
+@dataclass(frozen=True)
+class DenoiseResult:
+    """Noisy inputs, the model's and the 3×3 median's outputs (float [N, 28, 28] in [0, 1]) and their scores."""
+
+    clean: np.ndarray
+    noisy: np.ndarray
+    model: np.ndarray
+    median: np.ndarray
+    psnr_model: np.ndarray
+    psnr_median: np.ndarray
+    ssim_model: np.ndarray
+    ssim_median: np.ndarray
+
+    def scores(self):
+        """Per-image PSNR/SSIM of model and median, one row per image, as a DataFrame."""
+        import pandas as pd
+
+        return pd.DataFrame(
+            {
+                "PSNR model (dB)": self.psnr_model,
+                "PSNR median (dB)": self.psnr_median,
+                "SSIM model": self.ssim_model,
+                "SSIM median": self.ssim_median,
+            }
+        )
+
+
+def denoise(model, clean: np.ndarray, amount: float, seed: int) -> DenoiseResult:
+    """Salt-and-pepper noise (seeded) on uint8 images [N, 28, 28], then the model vs a 3×3 median filter."""
+    import torch
+
+    from .data import salt_and_pepper
+    from .metrics import median3, psnr_per_image, ssim_per_image
+
+    x = np.asarray(clean, dtype=np.float32) / 255.0
+    noisy = salt_and_pepper(x, amount, np.random.default_rng(seed))
+    with torch.no_grad():
+        out = model.reconstruct(torch.from_numpy(noisy).unsqueeze(1)).clamp(0, 1)[:, 0].numpy()
+    med = median3(noisy)
+    return DenoiseResult(
+        clean=x, noisy=noisy, model=out, median=med,
+        psnr_model=psnr_per_image(out, x), psnr_median=psnr_per_image(med, x),
+        ssim_model=ssim_per_image(out, x), ssim_median=ssim_per_image(med, x),
+    )  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------- generator
+
+
+def interpolate(za: np.ndarray, zb: np.ndarray, steps: int) -> np.ndarray:
+    """``steps`` points on the straight line from za to zb [D], ends included -> [steps, D]."""
+    if steps < 2:
+        raise ValueError(f"steps == {steps}, must be >= 2.")
+    t = np.linspace(0.0, 1.0, steps, dtype=np.float32)[:, None]
+    za, zb = np.asarray(za, dtype=np.float32), np.asarray(zb, dtype=np.float32)
+    return (1 - t) * za + t * zb
+
+
+def decode(model, z: np.ndarray) -> np.ndarray:
+    """Decode latent points [M, D] (or [D]) -> floats [M, 28, 28] in [0, 1] (linear decoders are clipped)."""
+    import torch
+
+    z = np.atleast_2d(np.asarray(z, dtype=np.float32))
+    with torch.no_grad():
+        return model.decode(torch.from_numpy(z)).clamp(0, 1)[:, 0].numpy()
+
+
+def posterior_mean(model, images: np.ndarray) -> np.ndarray:
+    """A VAE's posterior means μ of uint8 images [N, 28, 28] (or one [28, 28]) -> [N, D]."""
+    import torch
+
+    x = np.asarray(images, dtype=np.float32).reshape(-1, 1, 28, 28) / 255.0
+    with torch.no_grad():
+        return model.posterior(torch.from_numpy(x))[0].numpy()
+
+
+# ------------------------------------------------------------------------------------------ metrics
+
+# (key in metrics.json / baselines.json, column title), in table order.
+METRIC_COLUMNS = (
+    ("psnr", "PSNR (dB)"),
+    ("ssim", "SSIM"),
+    ("precision_at_10", "precision@10"),
+    ("denoise_psnr", "denoise PSNR (dB)"),
+    ("denoise_ssim", "denoise SSIM"),
+    ("sparsity", "code sparsity"),
+    ("code_entropy_bytes", "code bytes/image"),
+    ("neg_elbo", "−ELBO (nats)"),
+)
+# Baselines: row title and, for the classical denoisers, which columns their psnr/ssim belong in.
+BASELINES = {
+    "pca10": ("PCA, 10 components", {}),
+    "pca32": ("PCA, 32 components", {}),
+    "raw_pixels": ("Raw pixels (784-d)", {}),
+    "noisy_input": ("Noisy input, amount 0.2", {"psnr": "denoise_psnr", "ssim": "denoise_ssim"}),
+    "median3": ("3×3 median filter", {"psnr": "denoise_psnr", "ssim": "denoise_ssim"}),
+    "adaptive_median": ("Adaptive median filter", {"psnr": "denoise_psnr", "ssim": "denoise_ssim"}),
+}
+
+
+def metrics_table(metrics: Mapping[str, Mapping | None], baselines: Mapping[str, Mapping] | None, titles=None):
+    """One DataFrame: a row per variant (its metrics.json) then per classical baseline; NaN where not measured.
+
+    ``metrics``: variant -> metrics dict, or None when not evaluated yet. The denoising baselines'
+    PSNR/SSIM land in the denoise columns, where the denoiser's are.
+    """
+    import pandas as pd
+
+    titles = titles or {}
+    keys = [k for k, _ in METRIC_COLUMNS]
+    rows, index, kinds = [], [], []
+    for name, m in metrics.items():
+        m = m or {}
+        rows.append({k: _number(m.get(k)) for k in keys})
+        index.append(titles.get(name, name))
+        kinds.append("autoencoder")
+    for key, (title, remap) in BASELINES.items():
+        b = (baselines or {}).get(key)
+        if not b:
+            continue
+        row = {k: np.nan for k in keys}
+        for k, v in b.items():
+            target = remap.get(k, k)
+            if target in row:
+                row[target] = _number(v)
+        rows.append(row)
+        index.append(title)
+        kinds.append("baseline")
+    df = pd.DataFrame(rows, index=pd.Index(index, name="model"), columns=keys)
+    df = df.rename(columns=dict(METRIC_COLUMNS))
+    df.insert(0, "kind", kinds)
+    return df.dropna(axis=1, how="all")
+
+
+def _number(v) -> float:
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return float("nan")
