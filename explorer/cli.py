@@ -23,7 +23,7 @@ def _threads(n: int | None) -> int:
 def cmd_train(args) -> int:
     import torch
 
-    from .checkpoint import save_checkpoint
+    from .checkpoint import load_model, save_checkpoint
     from .data import load_fashion_mnist, train_val_split
     from .models import get_variant
     from .train import pick_device, train
@@ -41,7 +41,13 @@ def cmd_train(args) -> int:
             tr, va = tr[: args.limit], va[: max(args.limit // 10, 1)]
         x = data.train.tensor()
         torch.manual_seed(recipe.seed)  # weight initialisation
-        result = train(variant.build(), x[tr], x[va], recipe, device, desc=name)
+        model = variant.build()
+        if recipe.init_from:
+            start = load_model(recipe.init_from, args.out)
+            if type(start) is not type(model) or start.code_dim != model.code_dim:
+                raise ValueError(f"{name}: init_from={recipe.init_from!r} has another architecture.")
+            model.load_state_dict(start.state_dict())
+        result = train(model, x[tr], x[va], recipe, device, desc=name)
         training = {
             "epochs_run": result.epochs_run,
             "best_epoch": result.best_epoch,
@@ -86,6 +92,9 @@ def cmd_evaluate(args) -> int:
 
     readme = Path(__file__).resolve().parent.parent / "README.md" if args.out is None else None
     run_evaluation(_variant_names(args.variant), data_dir=args.data_dir, root=args.out, quick=args.quick, readme=readme)
+    from .generation import evaluate_generation  # issue 4: Fashion-FID and judge confidence -> generation.json
+
+    print(evaluate_generation(_variant_names(args.variant), args.data_dir, args.out) or "")
     return 0
 
 
@@ -95,6 +104,33 @@ def cmd_project(args) -> int:
     _threads(args.threads)
     splits = ("test", "all") if args.all else ("test",)
     run_projection(_variant_names(args.variant), data_dir=args.data_dir, root=args.out, force=args.force, splits=splits)
+    return 0
+
+
+def cmd_train_judge(args) -> int:
+    from .judge import JudgeRecipe, run_train_judge
+
+    threads = _threads(args.threads)
+    overrides = {k: v for k, v in {"epochs": args.epochs, "max_minutes": args.max_minutes}.items() if v}
+    recipe = dataclasses.replace(JudgeRecipe(), **overrides)
+    run_train_judge(args.data_dir, args.out, recipe, args.device, args.limit, threads)
+    return 0
+
+
+def cmd_compress(args) -> int:
+    from .compression import run_compression
+
+    _threads(args.threads)
+    run_compression(_variant_names(args.variant), data_dir=args.data_dir, root=args.out, limit=args.limit)
+    return 0
+
+
+def cmd_cluster(args) -> int:
+    from .clustering import run_clustering
+
+    _threads(args.threads)
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    run_clustering(args.data_dir, args.out, args.encoder, args.seed, args.dec_seconds, args.limit, methods)
     return 0
 
 
@@ -126,6 +162,32 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--force", action="store_true", help="recompute even when up to date")
     pr.add_argument("--all", action="store_true", help="also map all 70k images (slower)")
     pr.set_defaults(func=cmd_project)
+
+    j = sub.add_parser("train-judge", help="train the CNN classifier that labels generated images (checkpoints/judge)")
+    j.add_argument("--data-dir", default=None, help="directory with the Fashion-MNIST IDX files")
+    j.add_argument("--out", default=None, help="checkpoints root (default: ./checkpoints)")
+    j.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
+    j.add_argument("--epochs", type=int, default=None, help="override the recipe's maximum epochs")
+    j.add_argument("--max-minutes", type=float, default=None, help="time box (default: the recipe's)")
+    j.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    j.add_argument("--limit", type=int, default=None, help="train on the first N images only (smoke runs)")
+    j.set_defaults(func=cmd_train_judge)
+
+    c = sub.add_parser("compress", help="rate-distortion of the codes (range-coded) vs PNG/JPEG/WebP/PCA")
+    common(c)
+    c.add_argument("--limit", type=int, default=None, help="measure the first N test images only (smoke runs)")
+    c.set_defaults(func=cmd_compress)
+
+    cl = sub.add_parser("cluster", help="DEC, N2D and k-means on all 70k images; writes checkpoints/clustering.*")
+    cl.add_argument("--data-dir", default=None, help="directory with the Fashion-MNIST IDX files")
+    cl.add_argument("--out", default=None, help="checkpoints root (default: ./checkpoints)")
+    cl.add_argument("--threads", type=int, default=1, help="torch threads (default: 1)")
+    cl.add_argument("--encoder", default="dense", help="the variant whose codes are clustered")
+    cl.add_argument("--methods", default="kmeans_pca10,kmeans_ae,n2d,dec", help="comma list")
+    cl.add_argument("--seed", type=int, default=0)
+    cl.add_argument("--dec-seconds", type=float, default=600, help="time box of DEC's fine-tuning")
+    cl.add_argument("--limit", type=int, default=None, help="a random N of the 70k images only (smoke runs)")
+    cl.set_defaults(func=cmd_cluster)
     return p
 
 

@@ -94,13 +94,17 @@ class FashionMNIST:
     source: Path
     sha256: str  # one hash over the four files' hashes: names the exact data a model saw
 
+    # One item-id space everywhere (maps, clusterings, the dashboard, URLs): ids 0..9,999 are the
+    # test images, 10,000..69,999 the train images. Test first, so that a test index is its own id.
     @property
     def all_images(self) -> np.ndarray:
-        return np.concatenate([self.train.images, self.test.images])
+        """uint8 [70000, 28, 28]: the 10k test images, then the 60k train images."""
+        return np.concatenate([self.test.images, self.train.images])
 
     @property
     def all_labels(self) -> np.ndarray:
-        return np.concatenate([self.train.labels, self.test.labels])
+        """int64 [70000], in ``all_images`` order."""
+        return np.concatenate([self.test.labels, self.train.labels])
 
 
 def parse_idx(raw: bytes, name: str = "IDX file") -> np.ndarray:

@@ -26,7 +26,7 @@ def ssim_per_image(pred: np.ndarray, target: np.ndarray) -> np.ndarray:
     from skimage.metrics import structural_similarity
 
     p, t = _as_batch(pred), _as_batch(target)
-    return np.array([structural_similarity(a, b, data_range=1.0) for a, b in zip(p, t)])
+    return np.array([structural_similarity(a, b, data_range=1.0) for a, b in zip(p, t, strict=True)])
 
 
 def median3(x: np.ndarray) -> np.ndarray:

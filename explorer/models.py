@@ -119,7 +119,7 @@ class Autoencoder(nn.Module):
 
 def _mlp(sizes: list[int], last_activation: nn.Module | None) -> nn.Sequential:
     layers: list[nn.Module] = []
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
         layers.append(nn.Linear(a, b))
         if i < len(sizes) - 2:
             layers.append(nn.ReLU())
@@ -319,6 +319,7 @@ class TrainRecipe:
     patience: int = 10  # early stopping on the validation loss, as the tutorial
     val_fraction: float = 1 / 12  # 5,000 of the 60,000 train images; the test split is never seen
     seed: int = 0
+    init_from: str | None = None  # start from this variant's checkpoint (same architecture), e.g. sparse from dense
 
     def __post_init__(self):
         _check_positive(self, "epochs", "batch_size", "patience")
@@ -360,7 +361,8 @@ REGISTRY: dict[str, Variant] = {
     for v in (
         Variant("dense", DenseAutoencoder, DenseConfig(), TrainRecipe(epochs=40), "Dense autoencoder",
                 "compression: 784 pixels to a 10-number code"),
-        Variant("sparse", DenseAutoencoder, DenseConfig(l1_weight=1e-3), TrainRecipe(epochs=40),
+        # Fine-tuning the dense model under the L1 penalty reaches a sparse code in a third of the epochs.
+        Variant("sparse", DenseAutoencoder, DenseConfig(l1_weight=1e-3), TrainRecipe(epochs=15, init_from="dense"),
                 "Sparse autoencoder", "compression with fewer bits: an L1 penalty makes most code entries ~0"),
         Variant("denoising", ConvDenoiser, ConvConfig(), TrainRecipe(epochs=20, batch_size=128),
                 "Denoising conv autoencoder", "removes salt-and-pepper noise (amount 0.2)"),

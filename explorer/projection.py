@@ -3,8 +3,9 @@
 ``projection-test.npz`` holds, for the 10k test images: the codes, the fitted UMAP coordinates,
 each image's reconstruction error, and the SHA-256 of the weights they came from, so a map made
 from other weights is recognised as stale. ``projection-all.npz`` holds the coordinates of all
-70k images (train then test). Placing a new point never calls UMAP: it is a distance-weighted
-average of the coordinates of its k nearest test codes (``place``), well under a millisecond.
+70k images (the 10k test images first, then the 60k train images: one item-id space everywhere).
+Placing a new point never calls UMAP: it is a distance-weighted average of the coordinates of its
+k nearest test codes (``place``), well under a millisecond.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ class ProjectionError(RuntimeError):
 @dataclass(frozen=True)
 class Projection:
     variant: str
-    split: str  # "test": the 10k test images; "all": 60k train then 10k test
+    split: str  # "test": the 10k test images; "all": 10k test then 60k train
     weights_sha256: str
     labels: np.ndarray  # int64 [N]
     coords: np.ndarray  # float32 [N, 2]
@@ -68,7 +69,9 @@ def load_projection(name: str, split: str = "test", root=None) -> Projection:
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
         raise ProjectionError(f"{path} is damaged ({e}). Recreate it with `{fix}`.") from e
     if proj.weights_sha256 != weights_hash(name, root):
-        raise ProjectionError(f"{path} was made from other weights than the current checkpoint. Update it with `{fix}`.")
+        raise ProjectionError(
+            f"{path} was made from other weights than the current checkpoint. Update it with `{fix}`."
+        )
     n = len(proj.labels)
     if proj.coords.shape != (n, 2) or len(proj.recon_mse) != n or (proj.codes is not None and len(proj.codes) != n):
         raise ProjectionError(f"{path} has inconsistent array lengths. Recreate it with `{fix}`.")
@@ -133,9 +136,10 @@ def run_projection(names, data_dir=None, root=None, force=False, splits=("test",
     from tqdm import tqdm
 
     from .data import load_fashion_mnist
+    from .models import get_variant
 
     data = None
-    jobs = [(n, s) for n in names for s in splits]
+    jobs = [(n, s) for n in names for s in splits if get_variant(n).has_map]
     for name, split in tqdm(jobs, desc="project", unit="map"):
         if not force:
             try:

@@ -13,6 +13,7 @@ from explorer.models import (
     ConvConfig,
     DenseConfig,
     TrainRecipe,
+    UNetConfig,
     VAEConfig,
     config_from_dict,
     get_variant,
@@ -24,11 +25,12 @@ TINY = {
     "sparse": DenseConfig(hidden=(64, 32), code_dim=10, l1_weight=1e-3),
     "denoising": ConvConfig(channels=(8, 8, 4)),
     "vae": VAEConfig(hidden=32, latent_dim=10),
+    "unet": UNetConfig(channels=(4, 8, 8)),
 }
 
 
 def test_registry_is_the_one_vocabulary():
-    assert VARIANTS == ("dense", "sparse", "denoising", "vae")
+    assert VARIANTS[:4] == ("dense", "sparse", "denoising", "vae")  # the tutorial's four, then improvements
     assert set(TINY) == set(REGISTRY)
     with pytest.raises(ValueError, match=r"Unknown variant 'vea'; choose one of: dense, sparse"):
         get_variant("vea")
@@ -41,7 +43,11 @@ def test_contract_shapes_and_finite_loss(name, small_batch):
     model = get_variant(name).build(TINY[name]).eval()
     z = model.encode(x)
     assert z.shape == (len(x), model.code_dim)
-    assert model.decode(z).shape == x.shape
+    if get_variant(name).has_map:
+        assert model.decode(z).shape == x.shape
+    else:
+        with pytest.raises(NotImplementedError, match="reconstruct"):
+            model.decode(z)
     assert model.reconstruct(x).shape == x.shape
     terms = model.loss(x, torch.Generator().manual_seed(0))
     assert "loss" in terms and torch.isfinite(terms["loss"]) and terms["loss"].ndim == 0
@@ -53,7 +59,7 @@ def test_contract_shapes_and_finite_loss(name, small_batch):
 def test_full_architecture_matches_the_tutorial(name):
     model = get_variant(name).build()
     x = torch.rand(2, 1, 28, 28)
-    expected_code = {"dense": 10, "sparse": 10, "denoising": 256, "vae": 10}[name]
+    expected_code = {"dense": 10, "sparse": 10, "denoising": 256, "vae": 10, "unet": 64 * 49}[name]
     assert model.encode(x).shape == (2, expected_code)
     if name in ("dense", "sparse"):
         sizes = [m.out_features for m in model.encoder if isinstance(m, torch.nn.Linear)]
@@ -87,9 +93,10 @@ def test_sparse_penalty_is_l1_on_code():
     assert torch.allclose(terms["l1"], model.encode(x).sum(1).mean())
 
 
-def test_denoising_loss_sees_noise_but_targets_clean():
+@pytest.mark.parametrize("name", [n for n in VARIANTS if get_variant(n).is_denoiser])
+def test_denoising_loss_sees_noise_but_targets_clean(name):
     torch.manual_seed(0)
-    model = get_variant("denoising").build(TINY["denoising"])
+    model = get_variant(name).build(TINY[name])
     x = torch.rand(4, 1, 28, 28)
     a = model.loss(x, torch.Generator().manual_seed(1))["loss"]
     b = model.loss(x, torch.Generator().manual_seed(1))["loss"]
@@ -107,6 +114,7 @@ def test_denoising_loss_sees_noise_but_targets_clean():
         (lambda: ConvConfig(channels=(1, 2)), r"ConvConfig.channels == \(1, 2\)"),
         (lambda: ConvConfig(noise_amount=2.0), r"ConvConfig.noise_amount == 2.0"),
         (lambda: VAEConfig(latent_dim=0), r"VAEConfig.latent_dim == 0"),
+        (lambda: UNetConfig(channels=(4, 0, 8)), r"UNetConfig.channels == \(4, 0, 8\)"),
         (lambda: TrainRecipe(schedule="step"), r"TrainRecipe.schedule == 'step'"),
         (lambda: TrainRecipe(lr=0), r"TrainRecipe.lr == 0"),
         (lambda: TrainRecipe(batch_size=0), r"TrainRecipe.batch_size == 0"),

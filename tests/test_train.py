@@ -54,7 +54,8 @@ def test_device_choice():
 
 
 def test_train_command_writes_a_loadable_checkpoint(tmp_path, capsys):
-    rc = main(["train", "--variant", "vae", "--epochs", "2", "--limit", "300", "--out", str(tmp_path), "--threads", "1"])
+    args = ["--variant", "vae", "--epochs", "2", "--limit", "300", "--out", str(tmp_path), "--threads", "1"]
+    rc = main(["train", *args])
     assert rc == 0
     config = json.loads((tmp_path / "vae" / "config.json").read_text())
     assert config["recipe"]["epochs"] == 2 and config["training"]["epochs_run"] == 2
