@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import base64
+import functools
 import io
 
 import numpy as np
 
 
 def to_uint8(x) -> np.ndarray:
-    """Floats in [0, 1] (clipped; torch tensors accepted) or uint8 -> uint8; [N, 1, H, W] -> [N, H, W], else same shape."""
+    """Floats in [0, 1] (clipped; torch tensors too) or uint8 -> uint8; [N, 1, H, W] -> [N, H, W], else same shape."""
     if hasattr(x, "detach"):  # a torch tensor: no torch import needed here
         x = x.detach().cpu().numpy()
     x = np.asarray(x)
@@ -76,3 +77,82 @@ def png_bytes(img: np.ndarray) -> bytes:
 def data_url(img: np.ndarray, scale: int = 1) -> str:
     """A PNG data URL of an image (for table image columns), upscaled by ``scale``."""
     return "data:image/png;base64," + base64.b64encode(png_bytes(upscale(to_uint8(img), scale))).decode("ascii")
+
+
+@functools.lru_cache(maxsize=8)
+def _font(size: int):
+    from PIL import ImageFont
+
+    return ImageFont.load_default(size=size)  # Pillow's bundled scalable font: no system fonts needed
+
+
+def _rgb(color: str) -> tuple[int, int, int]:
+    c = color.lstrip("#")
+    return int(c[0:2], 16), int(c[2:4], 16), int(c[4:6], 16)
+
+
+def _fit(draw, text: str, font, width: int) -> str:
+    """``text``, cut with an ellipsis so that it fits ``width`` pixels."""
+    if draw.textlength(text, font=font) <= width:
+        return text
+    while text and draw.textlength(text + "…", font=font) > width:
+        text = text[:-1]
+    return text + "…"
+
+
+def annotated_grid(
+    rows: list[np.ndarray],
+    row_labels: list[str] | None = None,
+    captions: list[list[str]] | None = None,
+    bars: list[list[str | None]] | None = None,
+    scale: int = 3,
+    pad: int = 6,
+    font_size: int = 13,
+    label_width: int | None = None,
+) -> np.ndarray:
+    """One RGB image: rows of cells ([N_i, H, W] each, uint8 or floats in [0, 1]), nearest-neighbour upscaled.
+
+    Optional, per row: a label on the left; per cell: a caption under it and a colour bar (hex, e.g. the
+    class colour) between image and caption. Labels and captions may span lines. Text is drawn with Pillow's
+    bundled font, so the grid looks the same on every machine. Returns uint8 [H', W', 3].
+    """
+    from PIL import Image, ImageDraw
+
+    rows = [to_uint8(r) for r in rows]
+    if not rows or any(r.ndim != 3 or len(r) == 0 for r in rows):
+        raise ValueError("rows must be a non-empty list of non-empty [N, H, W] stacks.")
+    h, w = rows[0].shape[1] * scale, rows[0].shape[2] * scale
+    cols = max(len(r) for r in rows)
+    font = _font(font_size)
+    probe = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    if row_labels and label_width is None:
+        lines = [line for label in row_labels for line in label.split("\n")]
+        label_width = int(max(probe.textlength(line, font=font) for line in lines)) + 2 * pad
+    label_width = label_width if row_labels else 0
+    bar_h = 5 if bars else 0
+    row_bar = [bar_h if bars and any(bars[r]) else 0 for r in range(len(rows))]
+    heights = []  # per row: image, bar, and as many caption lines as its longest caption
+    for r in range(len(rows)):
+        lines = max((c.count("\n") + 1 for c in (captions[r] if captions else []) if c), default=0)
+        heights.append(h + row_bar[r] + (lines * (font_size + 3) + 4 if lines else 0) + pad)
+    canvas = Image.new("RGB", (label_width + cols * (w + pad) + pad, sum(heights) + pad), "white")
+    draw = ImageDraw.Draw(canvas)
+    for r, cells in enumerate(rows):
+        top = pad + sum(heights[:r])
+        if row_labels:
+            label = row_labels[r]
+            n_lines = label.count("\n") + 1
+            text_top = top + (h - n_lines * (font_size + 4)) // 2
+            draw.multiline_text((pad, text_top), label, fill=(40, 40, 40), font=font, spacing=4)
+        for c, cell in enumerate(upscale(cells, scale)):
+            left = label_width + pad + c * (w + pad)
+            canvas.paste(Image.fromarray(cell).convert("RGB"), (left, top))
+            color = bars[r][c] if bars and c < len(bars[r]) else None
+            if color:
+                draw.rectangle((left, top + h + 1, left + w - 1, top + h + bar_h - 1), fill=_rgb(color))
+            if captions and c < len(captions[r]) and captions[r][c]:
+                for i, line in enumerate(captions[r][c].split("\n")):
+                    text = _fit(draw, line, font, w)
+                    x = left + (w - draw.textlength(text, font=font)) / 2
+                    draw.text((x, top + h + row_bar[r] + 2 + i * (font_size + 3)), text, fill=(70, 70, 70), font=font)
+    return np.asarray(canvas)

@@ -366,7 +366,7 @@ REGISTRY: dict[str, Variant] = {
                 "Sparse autoencoder", "compression with fewer bits: an L1 penalty makes most code entries ~0"),
         Variant("denoising", ConvDenoiser, ConvConfig(), TrainRecipe(epochs=20, batch_size=128),
                 "Denoising conv autoencoder", "removes salt-and-pepper noise (amount 0.2)"),
-        Variant("vae", VAE, VAEConfig(), TrainRecipe(epochs=150, batch_size=128), "Variational autoencoder",
+        Variant("vae", VAE, VAEConfig(), TrainRecipe(epochs=60, batch_size=128), "Variational autoencoder",
                 "generation: decode any point of a 10-d Gaussian latent space"),
         Variant("unet", UNetDenoiser, UNetConfig(), TrainRecipe(epochs=20, batch_size=128), "U-Net denoiser",
                 "removes salt-and-pepper noise; improves on the tutorial's denoiser with skip connections"),

@@ -77,34 +77,39 @@ def train(
     best, best_state, best_epoch, since_best = math.inf, None, 0, 0
     start = time.perf_counter()
     bar = tqdm(range(1, recipe.epochs + 1), desc=desc, disable=not progress, unit="epoch")
-    for epoch in bar:
-        model.train()
-        t0 = time.perf_counter()
-        perm = torch.randperm(len(x_train), generator=shuffle_gen).to(device)
-        sums: dict[str, float] = {}
-        for i in range(0, len(x_train), recipe.batch_size):
-            xb = x_train[perm[i : i + recipe.batch_size]]
-            terms = model.loss(xb, gen)
-            opt.zero_grad(set_to_none=True)
-            terms["loss"].backward()
-            opt.step()
-            sched.step()
-            for k, v in terms.items():
-                sums[k] = sums.get(k, 0.0) + float(v.detach()) * len(xb)
-        train_terms = {k: v / len(x_train) for k, v in sums.items()}
-        val_terms = evaluate_loss(model, x_val, 1024, seed=recipe.seed + 1)
-        if not math.isfinite(train_terms["loss"]):
-            raise FloatingPointError(f"training loss became {train_terms['loss']} at epoch {epoch}; lower --lr.")
-        row = {"epoch": epoch, "lr": opt.param_groups[0]["lr"], "seconds": round(time.perf_counter() - t0, 2)}
-        row |= {f"train_{k}": v for k, v in train_terms.items()} | {f"val_{k}": v for k, v in val_terms.items()}
-        history.append(row)
-        bar.set_postfix(loss=f"{train_terms['loss']:.4g}", val=f"{val_terms['loss']:.4g}")
-        if val_terms["loss"] < best:
-            best, best_epoch, since_best = val_terms["loss"], epoch, 0
-            best_state = copy.deepcopy(model.state_dict())
-        else:
-            since_best += 1
-            if since_best >= recipe.patience:
-                break
+    try:
+        for epoch in bar:
+            model.train()
+            t0 = time.perf_counter()
+            perm = torch.randperm(len(x_train), generator=shuffle_gen).to(device)
+            sums: dict[str, float] = {}
+            for i in range(0, len(x_train), recipe.batch_size):
+                xb = x_train[perm[i : i + recipe.batch_size]]
+                terms = model.loss(xb, gen)
+                opt.zero_grad(set_to_none=True)
+                terms["loss"].backward()
+                opt.step()
+                sched.step()
+                for k, v in terms.items():
+                    sums[k] = sums.get(k, 0.0) + float(v.detach()) * len(xb)
+            train_terms = {k: v / len(x_train) for k, v in sums.items()}
+            val_terms = evaluate_loss(model, x_val, 1024, seed=recipe.seed + 1)
+            if not math.isfinite(train_terms["loss"]):
+                raise FloatingPointError(f"training loss became {train_terms['loss']} at epoch {epoch}; lower --lr.")
+            row = {"epoch": epoch, "lr": opt.param_groups[0]["lr"], "seconds": round(time.perf_counter() - t0, 2)}
+            row |= {f"train_{k}": v for k, v in train_terms.items()} | {f"val_{k}": v for k, v in val_terms.items()}
+            history.append(row)
+            bar.set_postfix(loss=f"{train_terms['loss']:.4g}", val=f"{val_terms['loss']:.4g}")
+            if val_terms["loss"] < best:
+                best, best_epoch, since_best = val_terms["loss"], epoch, 0
+                best_state = copy.deepcopy(model.state_dict())
+            else:
+                since_best += 1
+                if since_best >= recipe.patience:
+                    break
+    except KeyboardInterrupt:  # Ctrl-C ends training early and keeps the best epoch so far
+        if best_state is None:
+            raise
+        print(f"\ninterrupted after {len(history)} epochs; keeping epoch {best_epoch}")
     model.load_state_dict(best_state)
     return TrainResult(model.eval(), history, best_epoch, len(history), time.perf_counter() - start)

@@ -11,8 +11,26 @@ from dataclasses import dataclass
 import numpy as np
 
 from .data import CLASS_NAMES
-from .images import data_url, to_uint8
+from .images import to_uint8
 from .neighbours import knn
+
+# Item ids: one space for every page, whichever map a selection came from.
+# 0..9,999 are the test images, 10,000..69,999 the training images (an "all" map lists train, then test).
+N_TEST, N_TRAIN = 10_000, 60_000
+
+
+def all_rows_to_items(n: int) -> np.ndarray:
+    """Item ids of the rows of an "all" projection (train then test) -> int [n]."""
+    if n != N_TRAIN + N_TEST:
+        raise ValueError(f"an 'all' map has {N_TRAIN + N_TEST} rows, this one {n}.")
+    return np.concatenate([np.arange(N_TEST, N_TEST + N_TRAIN), np.arange(N_TEST)])
+
+
+def items_to_all_rows(ids) -> np.ndarray:
+    """Rows of an "all" projection for item ids (the inverse of ``all_rows_to_items``)."""
+    ids = np.asarray(ids)
+    return np.where(ids < N_TEST, ids + N_TRAIN, ids - N_TEST)
+
 
 # ---------------------------------------------------------------------------------------- selection
 
@@ -21,8 +39,9 @@ def selected_ids(event) -> list[int]:
     """Global row ids of the points in a Plotly selection event, in selection order, without repeats.
 
     ``event``: what ``st.plotly_chart(..., on_select="rerun")`` returns (``{"selection": {"points": [...]}}``),
-    its ``selection`` part, or None. Each point's ``customdata`` is the row id or a list starting with it;
-    points without customdata (e.g. an overlay marker) are ignored.
+    its ``selection`` part, or None. Each point's ``customdata`` is the row id, or a row starting with it: a
+    list, or the ``{"0": id, "1": …}`` object a typed-array row becomes in the browser. Points without
+    customdata (e.g. an overlay marker) are ignored.
     """
     if not event:
         return []
@@ -31,6 +50,8 @@ def selected_ids(event) -> list[int]:
     seen: dict[int, None] = {}
     for p in points:
         custom = p.get("customdata") if isinstance(p, Mapping) else None
+        if isinstance(custom, Mapping):  # a numpy customdata row reaches the browser as a typed array: {"0": id, …}
+            custom = custom.get("0", custom.get(0))
         if custom is None:
             continue
         if isinstance(custom, (list, tuple, np.ndarray)):
@@ -42,6 +63,18 @@ def selected_ids(event) -> list[int]:
         except (TypeError, ValueError):
             continue
     return list(seen)
+
+
+def display_order(ids: list[int], limit: int, errors: np.ndarray | None = None, seed: int = 0) -> list[int]:
+    """Which selected ids the panel shows, in order: the worst ``limit`` by ``errors`` (aligned with ids) when
+    given, else all of them if they fit, else a seeded random sample (a lasso's points come class by class)."""
+    if errors is not None:
+        order = np.argsort(-np.asarray(errors), kind="stable")[:limit]
+        return [ids[i] for i in order]
+    if len(ids) <= limit:
+        return list(ids)
+    pick = np.sort(np.random.default_rng(seed).choice(len(ids), size=limit, replace=False))
+    return [ids[i] for i in pick]
 
 
 def class_summary(labels: np.ndarray, top: int = 3) -> str:
@@ -85,38 +118,40 @@ def panel_rows(
     ids: Iterable[int],
     images: np.ndarray,
     labels: np.ndarray,
-    errors: np.ndarray,
     reconstruct_fn: Callable[[np.ndarray], np.ndarray],
     limit: int = 48,
 ) -> list[PanelRow]:
-    """The image panel for selected row ids (at most ``limit``; ids outside the arrays are dropped).
+    """The image panel for selected row ids: at most ``limit`` rows; ids outside the arrays are dropped.
 
-    ``reconstruct_fn``: uint8 [n, 28, 28] -> [n, 28, 28] (uint8 or floats in [0, 1]), e.g. ``reconstruct`` of a model.
+    images uint8 [N, 28, 28] and labels [N] are indexed by id; ``reconstruct_fn``: uint8 [n, 28, 28] ->
+    [n, 28, 28] (uint8 or floats in [0, 1]), e.g. ``lambda x: reconstruct(model, x)``. The error is the
+    per-pixel MSE of the reconstruction as shown (in [0, 1] units).
     """
     ids = [int(i) for i in ids if 0 <= int(i) < len(labels)][:limit]
     if not ids:
         return []
-    idx = np.asarray(ids)
-    originals = np.asarray(images)[idx]
+    originals = np.asarray(images)[np.asarray(ids)]
     recons = to_uint8(reconstruct_fn(originals))
-    return [
-        PanelRow(i, int(labels[i]), float(errors[i]), originals[j], recons[j]) for j, i in enumerate(ids)
-    ]  # fmt: skip
+    errors = (((recons.astype(np.float32) - originals) / 255.0) ** 2).mean(axis=(1, 2))
+    return [PanelRow(i, int(labels[i]), float(errors[j]), originals[j], recons[j]) for j, i in enumerate(ids)]
 
 
-def panel_frame(rows: list[PanelRow], scale: int = 2):
-    """The panel as a table: item, class, error, and both images as PNG data URLs (for an image column)."""
-    import pandas as pd
+def panel_image(rows: list[PanelRow], per_row: int = 5, scale: int = 2) -> np.ndarray:
+    """The panel as one RGB image: per ``per_row`` items, originals (with a bar in their class colour) over
+    reconstructions (captioned with item id and MSE)."""
+    from .figures import CLASS_COLORS
+    from .images import annotated_grid
 
-    return pd.DataFrame(
-        {
-            "item": [r.id for r in rows],
-            "original": [data_url(r.original, scale) for r in rows],
-            "reconstruction": [data_url(r.reconstruction, scale) for r in rows],
-            "class": [r.class_name for r in rows],
-            "MSE": [r.error for r in rows],
-        }
-    )
+    if not rows:
+        raise ValueError("rows is empty: nothing selected.")
+    chunks = [rows[i : i + per_row] for i in range(0, len(rows), per_row)]
+    grid_rows, labels, captions, bars = [], [], [], []
+    for chunk in chunks:
+        grid_rows += [np.stack([r.original for r in chunk]), np.stack([r.reconstruction for r in chunk])]
+        labels += ["original", "recon."]
+        captions += [[], [f"#{r.id}\n{r.error:.4f}" for r in chunk]]
+        bars += [[CLASS_COLORS[r.label] for r in chunk], []]
+    return annotated_grid(grid_rows, row_labels=labels, captions=captions, bars=bars, scale=scale, font_size=12)
 
 
 # --------------------------------------------------------------------------------------- neighbours
@@ -195,19 +230,23 @@ class DenoiseResult:
     noisy: np.ndarray
     model: np.ndarray
     median: np.ndarray
+    psnr_noisy: np.ndarray
     psnr_model: np.ndarray
     psnr_median: np.ndarray
+    ssim_noisy: np.ndarray
     ssim_model: np.ndarray
     ssim_median: np.ndarray
 
     def scores(self):
-        """Per-image PSNR/SSIM of model and median, one row per image, as a DataFrame."""
+        """Per-image PSNR/SSIM of the noisy input, the model and the median, one row per image, as a DataFrame."""
         import pandas as pd
 
         return pd.DataFrame(
             {
+                "PSNR noisy (dB)": self.psnr_noisy,
                 "PSNR model (dB)": self.psnr_model,
                 "PSNR median (dB)": self.psnr_median,
+                "SSIM noisy": self.ssim_noisy,
                 "SSIM model": self.ssim_model,
                 "SSIM median": self.ssim_median,
             }
@@ -228,8 +267,8 @@ def denoise(model, clean: np.ndarray, amount: float, seed: int) -> DenoiseResult
     med = median3(noisy)
     return DenoiseResult(
         clean=x, noisy=noisy, model=out, median=med,
-        psnr_model=psnr_per_image(out, x), psnr_median=psnr_per_image(med, x),
-        ssim_model=ssim_per_image(out, x), ssim_median=ssim_per_image(med, x),
+        psnr_noisy=psnr_per_image(noisy, x), psnr_model=psnr_per_image(out, x), psnr_median=psnr_per_image(med, x),
+        ssim_noisy=ssim_per_image(noisy, x), ssim_model=ssim_per_image(out, x), ssim_median=ssim_per_image(med, x),
     )  # fmt: skip
 
 

@@ -16,12 +16,16 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from explorer import checkpoint, projection
+from explorer import checkpoint, evaluate, projection, views
 from explorer.data import DatasetError, load_fashion_mnist
 from explorer.models import REGISTRY, VARIANTS
 
-# Item ids, one space for every page: 0..9,999 are the test images, 10,000..69,999 the training images.
-N_TEST, N_TRAIN = 10_000, 60_000
+# Variants whose code alone makes the image: only they have maps and meaningful neighbours.
+MAPPED = tuple(v for v in VARIANTS if REGISTRY[v].has_map)
+
+# Item ids, one space for every page (see explorer.views): 0..9,999 test images, 10,000..69,999 training images.
+N_TEST, N_TRAIN = views.N_TEST, views.N_TRAIN
+all_rows_to_items, items_to_all_rows = views.all_rows_to_items, views.items_to_all_rows
 
 # Widget values that survive a visit to another page (Streamlit drops a widget's state when a run
 # does not draw it; writing the value back through Session State each run keeps it).
@@ -79,7 +83,7 @@ def items() -> Items:
         return _items(os.environ.get("FASHION_MNIST_DIR"))
     except DatasetError as e:
         st.title("Fashion-MNIST is not installed")
-        st.error(str(e), icon="⚠️")
+        st.error(str(e), icon=":material/warning:")
         st.markdown(
             "The dashboard needs the four Fashion-MNIST IDX files. Either install the Debian package:\n\n"
             "```\napt-get install dataset-fashion-mnist\n```\n\n"
@@ -87,13 +91,6 @@ def items() -> Items:
             "```\nFASHION_MNIST_DIR=/path/to/fashion-mnist streamlit run dashboard.py\n```"
         )
         st.stop()
-
-
-def all_rows_to_items(n: int) -> np.ndarray:
-    """Item ids of the rows of an "all" projection (train then test) -> int [n]."""
-    if n != N_TRAIN + N_TEST:
-        raise ValueError(f"an 'all' map has {N_TRAIN + N_TEST} rows, this one {n}.")
-    return np.concatenate([np.arange(N_TEST, N_TEST + N_TRAIN), np.arange(N_TEST)])
 
 
 # ----------------------------------------------------------------------------------- models and maps
@@ -133,8 +130,10 @@ def _stamps(name: str, *files: str) -> tuple:
 def _model(name: str, root_dir: str, stamps: tuple) -> Loaded:
     try:
         return Loaded(checkpoint.load_model(name, root_dir))
-    except checkpoint.CheckpointError as e:
-        return Loaded(error=str(e), fixes=(checkpoint.fix_command(name), projection.fix_command(name)))
+    except Exception as e:  # CheckpointError, or damage the loader did not foresee: a message, not a traceback
+        error = str(e) if isinstance(e, checkpoint.CheckpointError) else f"not loadable ({type(e).__name__}: {e})"
+        then_map = (projection.fix_command(name),) if REGISTRY[name].has_map else ()
+        return Loaded(error=error, fixes=(checkpoint.fix_command(name), *then_map))
 
 
 @st.cache_resource(show_spinner="Loading the map…", max_entries=16)
@@ -145,6 +144,10 @@ def _projection(name: str, split: str, root_dir: str, stamps: tuple) -> Loaded:
         return Loaded(error=str(e), fixes=(checkpoint.fix_command(name), projection.fix_command(name, split)))
     except projection.ProjectionError as e:
         return Loaded(error=str(e), fixes=(projection.fix_command(name, split),))
+    except Exception as e:  # as in _model
+        return Loaded(
+            error=f"its map could not be loaded ({type(e).__name__}: {e})", fixes=(projection.fix_command(name, split),)
+        )
 
 
 def model(name: str) -> Loaded:
@@ -155,19 +158,30 @@ def proj(name: str, split: str = "test") -> Loaded:
     return _projection(name, split, root(), _stamps(name, checkpoint.WEIGHTS, f"projection-{split}.npz"))
 
 
+@st.cache_data(show_spinner=False, max_entries=64)
+def _reconstructions(name: str, root_dir: str, stamps: tuple, ids: tuple[int, ...]) -> np.ndarray:
+    loaded = _model(name, root_dir, stamps)
+    return views.reconstruct(loaded.value, items().images[list(ids)])
+
+
+def reconstructions(name: str, ids) -> np.ndarray:
+    """A loadable variant's reconstructions of items ``ids`` -> uint8 [n, 28, 28] (cached per weights and ids)."""
+    return _reconstructions(name, root(), _stamps(name, checkpoint.CONFIG, checkpoint.WEIGHTS), tuple(map(int, ids)))
+
+
 def file_status(name: str) -> str | None:
     """A cheap look at the files only: None if the checkpoint and its test map exist, else a short note."""
     config, weights, test_map = _stamps(name, checkpoint.CONFIG, checkpoint.WEIGHTS, "projection-test.npz")
     if config is None or weights is None:
         return "not trained"
-    if test_map is None:
+    if test_map is None and REGISTRY[name].has_map:
         return "no map"
     return None
 
 
 def show_unavailable(name: str, loaded: Loaded, what: str = "") -> None:
     """An error naming the variant, the problem and the commands that fix it (the run goes on)."""
-    st.error(f"**{REGISTRY[name].title}** (`{name}`) is unavailable{what}: {loaded.error}", icon="⚠️")
+    st.error(f"**{REGISTRY[name].title}** (`{name}`) is unavailable{what}: {loaded.error}", icon=":material/warning:")
     st.code("\n".join(loaded.fixes), language="bash")
 
 
@@ -203,22 +217,44 @@ def _json_file(path: Path):
         return None
 
 
+@st.cache_data(show_spinner=False, max_entries=64)
+def _metrics(name: str, root_dir: str, stamps: tuple) -> Loaded:
+    try:
+        return Loaded(evaluate.load_metrics(name, root_dir))
+    except (evaluate.MetricsError, checkpoint.CheckpointError) as e:
+        return Loaded(error=str(e), fixes=(evaluate_command(name),))
+
+
 def metrics(name: str) -> dict | None:
-    """A variant's metrics.json, or None until ``python -m explorer evaluate`` has written it."""
-    # explorer.evaluate.load_metrics will replace this once it lands.
-    data = _json_file(checkpoint.checkpoint_dir(name, root()) / checkpoint.METRICS)
-    return data if isinstance(data, dict) else None
+    """A variant's metrics.json if it describes the current weights, else None (``metrics_status`` says why)."""
+    return metrics_status(name).value
+
+
+def metrics_status(name: str) -> Loaded:
+    return _metrics(name, root(), _stamps(name, checkpoint.METRICS, checkpoint.WEIGHTS))
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _baselines(root_dir: str, stamp) -> Loaded:
+    try:
+        return Loaded(evaluate.load_baselines(root_dir))
+    except evaluate.MetricsError as e:
+        return Loaded(error=str(e), fixes=(evaluate_command(),))
 
 
 def baselines() -> dict | None:
     """checkpoints/baselines.json, or None until ``python -m explorer evaluate`` has written it."""
-    data = _json_file(Path(root()) / "baselines.json")
-    return data if isinstance(data, dict) else None
+    loaded = _baselines(root(), _stamp(Path(root()) / evaluate.BASELINES))
+    return loaded.value if isinstance(loaded.value, dict) else None
 
 
 def history(name: str) -> list[dict] | None:
     data = _json_file(checkpoint.checkpoint_dir(name, root()) / checkpoint.HISTORY)
     return [r for r in data if isinstance(r, dict)] if isinstance(data, list) else None
+
+
+def history_stamps() -> tuple:
+    return tuple(_stamps(v, checkpoint.HISTORY)[0] for v in VARIANTS)
 
 
 def evaluate_command(name: str | None = None) -> str:
@@ -248,3 +284,44 @@ def variant_picker(options=VARIANTS, default: str | None = None, memory: str = "
 def header(title: str, caption: str) -> None:
     st.title(title)
     st.caption(caption)
+
+
+# ------------------------------------------------------------------------------------------- maps
+
+
+@st.cache_resource(show_spinner="Drawing the map…", max_entries=24)
+def _map_figure(name: str, split: str, color_by: str, root_dir: str, stamps: tuple):
+    from explorer import figures
+
+    p = _projection(name, split, root_dir, stamps).value
+    ids = np.arange(len(p.labels)) if split == "test" else all_rows_to_items(len(p.labels))
+    return figures.latent_map(p.coords, p.labels, p.recon_mse, color_by, ids=ids, uirevision=f"{name}/{split}")
+
+
+def map_figure(name: str, split: str = "test", color_by: str = "class"):
+    """The variant's map (cached and shared: never mutate it)."""
+    require_projection(name, split)
+    return _map_figure(name, split, color_by, root(), _stamps(name, checkpoint.WEIGHTS, f"projection-{split}.npz"))
+
+
+@st.cache_resource(show_spinner=False, max_entries=24)
+def _map_dict(name: str, split: str, color_by: str, root_dir: str, stamps: tuple) -> dict:
+    return _map_figure(name, split, color_by, root_dir, stamps).to_dict()
+
+
+def map_dict(name: str, split: str = "test", color_by: str = "class") -> dict:
+    """The variant's map as a plain dict, for ``figures.overlay`` (cached and shared: never mutate it)."""
+    require_projection(name, split)
+    return _map_dict(name, split, color_by, root(), _stamps(name, checkpoint.WEIGHTS, f"projection-{split}.npz"))
+
+
+def sidebar_status() -> None:
+    """Which variants are ready, in the sidebar (a damaged one says so on every page)."""
+    lines = []
+    for v in VARIANTS:
+        m = model(v)
+        note = "unavailable" if not m.ok else ("no map" if REGISTRY[v].has_map and not proj(v).ok else None)
+        icon = ":orange[:material/warning:]" if note else ":green[:material/check_circle:]"
+        lines.append(f"{icon} {REGISTRY[v].title}" + (f" ({note})" if note else ""))
+    st.caption("  \n".join(lines))
+    st.caption(f"Checkpoints: `{root()}`")

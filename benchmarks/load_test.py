@@ -1,0 +1,431 @@
+"""Load test: N concurrent headless-Chromium sessions drive the dashboard on loopback for S seconds.
+
+    .venv/bin/python benchmarks/load_test.py --sessions 10 --seconds 60
+
+Starts ``streamlit run dashboard.py`` on a free 127.0.0.1 port (or uses --port), waits for /_stcore/health,
+then each session (its own browser context, so its own Streamlit session) repeatedly: opens a page from the
+sidebar navigation, changes the variant, nudges a slider (``z0``..``z9``, ``noise_amount``) and clicks the map
+(``map_chart``). Widgets are found by the ``st-key-<key>`` class Streamlit puts on keyed elements.
+
+Latency of an interaction: from the action to the end of the script run it caused, read in the page from the
+``data-test-script-state`` attribute of ``stApp`` (the app's "running" state). Errors: any ``stException``
+element, page errors and console errors. Server memory: resident set size from /proc (psutil if installed)
+sampled every 0.25 s; before, after a warm-up visit of every page, peak, and some seconds after all sessions
+closed. Prints a JSON summary; exit status 1 when --check is given and a target is missed.
+
+Traffic goes to 127.0.0.1 only; every loop is bounded in time and the whole run has a hard deadline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+THUMB = "input[type='range'], [role='slider']"
+SLIDER_KEYS = tuple(f"z{i}" for i in range(10)) + ("noise_amount",)
+START_WAIT_S = 120  # server start-up, first model loads included
+RERUN_START_WAIT_S = 1.5  # an action that starts no script run within this is "no rerun", not an error
+RUN_END_WAIT_S = 60  # a script run longer than this is an error
+SETTLE_AFTER_CLOSE_S = 10
+IDLE_JS = "window.__st && window.__st.runs.some(r => r.end !== null) && !window.__st.busy"
+
+# Recorded in every page: each script run's start and end (performance.now(), ms).
+OBSERVER_JS = """
+(() => {
+  window.__st = {runs: [], busy: false};
+  const BUSY = new Set(['running', 'rerunRequested']);
+  const attach = () => {
+    const app = document.querySelector('[data-testid="stApp"]');
+    if (!app) { setTimeout(attach, 25); return; }
+    const record = () => {
+      const busy = BUSY.has(app.getAttribute('data-test-script-state'));
+      const t = performance.now();
+      if (busy && !window.__st.busy) window.__st.runs.push({start: t, end: null});
+      if (!busy && window.__st.busy) { const r = window.__st.runs.at(-1); if (r) r.end = t; }
+      window.__st.busy = busy;
+    };
+    record();
+    new MutationObserver(record).observe(app, {attributes: true, attributeFilter: ['data-test-script-state']});
+  };
+  attach();
+})();
+"""
+
+
+# ------------------------------------------------------------------------------------------------ server
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def rss_mb(pid: int) -> float | None:
+    """Resident memory of one process in MB (psutil when installed, else /proc/PID/status)."""
+    try:
+        import psutil
+
+        return psutil.Process(pid).memory_info().rss / 2**20
+    except ImportError:
+        pass
+    except Exception:
+        return None
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+class MemorySampler(threading.Thread):
+    def __init__(self, pid: int, every_s: float = 0.25):
+        super().__init__(daemon=True)
+        self.pid, self.every_s = pid, every_s
+        self.peak = 0.0
+        self.stop_event = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop_event.wait(self.every_s):
+            v = rss_mb(self.pid)
+            if v is not None:
+                self.peak = max(self.peak, v)
+
+
+def start_server(port: int, log_path: Path) -> subprocess.Popen:
+    cmd = [
+        sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard.py"),
+        "--server.headless", "true", "--server.address", "127.0.0.1", "--server.port", str(port),
+        "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
+    ]  # fmt: skip
+    log = open(log_path, "wb")  # noqa: SIM115 - closed with the process
+    return subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def wait_healthy(base: str, proc: subprocess.Popen | None, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"the server exited with status {proc.returncode} before it was healthy")
+        try:
+            with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"{base}/_stcore/health did not answer within {timeout_s:.0f} s")
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)  # its own process group (start_new_session): only what we started
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+
+
+# ---------------------------------------------------------------------------------------------- sessions
+
+
+class Stats:
+    def __init__(self) -> None:
+        self.latencies: dict[str, list[float]] = {}
+        self.no_rerun: dict[str, int] = {}
+        self.skipped: dict[str, int] = {}
+        self.errors: list[str] = []
+
+    def error(self, session: int, what: str) -> None:
+        self.errors.append(f"session {session}: {what[:300]}")
+
+
+async def wait_idle(page, t0: float) -> float | None:
+    """ms from t0 (page clock) to the end of the first script run that started after t0; None if none started."""
+    try:
+        await page.wait_for_function(
+            "t0 => window.__st && window.__st.runs.some(r => r.start >= t0)", arg=t0, timeout=RERUN_START_WAIT_S * 1e3
+        )
+    except Exception:
+        return None
+    handle = await page.wait_for_function(
+        "t0 => { const r = window.__st.runs.find(r => r.start >= t0 && r.end !== null); "
+        "return r ? r.end - t0 : null; }",
+        arg=t0,
+        timeout=RUN_END_WAIT_S * 1e3,
+    )
+    return float(await handle.json_value())
+
+
+async def measured(page, stats: Stats, session: int, kind: str, action) -> None:
+    t0 = await page.evaluate("performance.now()")
+    try:
+        if await action() is False:  # nothing to act on on this page
+            stats.skipped[kind] = stats.skipped.get(kind, 0) + 1
+            return
+        ms = await wait_idle(page, t0)
+    except Exception as e:
+        stats.error(session, f"{kind}: {type(e).__name__}: {e}")
+        return
+    if ms is None:
+        stats.no_rerun[kind] = stats.no_rerun.get(kind, 0) + 1
+    else:
+        stats.latencies.setdefault(kind, []).append(ms)
+    n = await page.locator('[data-testid="stException"]').count()
+    if n:
+        text = await page.locator('[data-testid="stException"]').first.inner_text()
+        stats.error(session, f"exception shown after {kind}: {text}")
+
+
+NAV_LINKS = '[data-testid="stSidebarNav"] a'
+
+
+async def nav_hrefs(page) -> list[str]:
+    """The sidebar's page links (the default page's is the app's root URL)."""
+    return await page.locator(NAV_LINKS).evaluate_all("links => links.map(a => a.href)")
+
+
+async def visit(page, href: str) -> bool:
+    link = page.locator(f'{NAV_LINKS}[href="{href}"]')
+    if not await link.count():
+        raise LookupError(f"no sidebar link to {href}")
+    await link.first.click()
+    return True
+
+
+async def change_variant(page, rng: random.Random) -> bool:
+    box = page.locator(".st-key-variant [role='combobox']")
+    if not await box.count():
+        return False
+    await box.first.click()
+    await page.locator('[role="listbox"] [role="option"]').first.wait_for(timeout=5000)
+    others = page.locator('[role="listbox"] [role="option"]:not([aria-selected="true"])')
+    n = await others.count()
+    if not n:
+        await page.keyboard.press("Escape")
+        return False
+    await others.nth(rng.randrange(n)).click()
+    return True
+
+
+async def nudge_slider(page, rng: random.Random) -> bool:
+    # Streamlit 1.67's slider is a react-aria Slider: its thumb is a visually hidden <input type="range">.
+    present = [k for k in SLIDER_KEYS if await page.locator(f".st-key-{k} {THUMB}").count()]
+    if not present:
+        return False
+    thumb = page.locator(f".st-key-{rng.choice(present)} {THUMB}").first
+    await thumb.focus()
+    await thumb.press(rng.choice(["ArrowRight", "ArrowLeft"]))
+    return True
+
+
+async def click_map(page, rng: random.Random) -> bool:
+    if not await page.locator(".st-key-map_chart").count():
+        return False
+    area = page.locator(".st-key-map_chart .nsewdrag").first
+    await area.wait_for(timeout=15_000)  # plotly draws after the script run ends
+    box = await area.bounding_box()
+    if not box:
+        return False
+    # A small lasso (the map's drag mode) around a random spot: a selection event, hence a rerun. A plain click
+    # on a WebGL point does not reliably select it in headless Chromium.
+    cx = box["x"] + box["width"] * rng.uniform(0.3, 0.7)
+    cy = box["y"] + box["height"] * rng.uniform(0.3, 0.7)
+    r = min(box["width"], box["height"]) * 0.08
+    await page.mouse.move(cx - r, cy - r)
+    await page.mouse.down()
+    for dx, dy in ((r, -r), (r, r), (-r, r), (-r, -r)):
+        await page.mouse.move(cx + dx, cy + dy, steps=4)
+    await page.mouse.up()
+    return True
+
+
+def _matches(href: str, wanted: list[str] | None) -> bool:
+    path = href.split("://", 1)[-1].partition("/")[2].strip("/")
+    return wanted is None or path in wanted or (path == "" and "" in wanted)
+
+
+async def run_session(browser, base: str, pages: list[str] | None, session: int, deadline: float, stats: Stats) -> None:
+    rng = random.Random(session)
+    context = await browser.new_context(viewport={"width": 1400, "height": 1000})
+    context.set_default_timeout(15_000)
+    await context.add_init_script(OBSERVER_JS)
+    page = await context.new_page()
+    page.on("pageerror", lambda e: stats.error(session, f"page error: {e}"))
+    page.on("console", lambda m: m.type == "error" and stats.error(session, f"console error: {m.text}"))
+    try:
+        t0 = time.monotonic()
+        await page.goto(base, wait_until="domcontentloaded", timeout=60_000)
+        await page.wait_for_function(IDLE_JS, timeout=120_000)
+        stats.latencies.setdefault("first load", []).append((time.monotonic() - t0) * 1e3)
+        hrefs = [h for h in await nav_hrefs(page) if _matches(h, pages)]
+        if not hrefs:
+            raise LookupError("no sidebar navigation links to visit")
+        while time.monotonic() < deadline:
+            href = rng.choice(hrefs)
+            await measured(page, stats, session, "page", lambda h=href: visit(page, h))
+            for kind, act in (("variant", change_variant), ("slider", nudge_slider), ("map lasso", click_map)):
+                if time.monotonic() >= deadline:
+                    break
+                await measured(page, stats, session, kind, lambda act=act: act(page, rng))
+    finally:
+        await context.close()
+
+
+async def drive(base: str, pages: list[str] | None, sessions: int, seconds: float, stats: Stats, warm_up: bool) -> None:
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            if warm_up:  # every page once, so first model loads are not counted as growth
+                ctx = await browser.new_context()
+                await ctx.add_init_script(OBSERVER_JS)
+                pg = await ctx.new_page()
+                await pg.goto(base, timeout=120_000)
+                await pg.wait_for_function(IDLE_JS, timeout=120_000)
+                for href in [h for h in await nav_hrefs(pg) if _matches(h, pages)]:
+                    await pg.goto(href, timeout=120_000)
+                    await pg.wait_for_function(IDLE_JS, timeout=120_000)
+                await ctx.close()
+                return
+            deadline = time.monotonic() + seconds
+
+            async def staggered(i: int):
+                await asyncio.sleep(0.3 * i)
+                await run_session(browser, base, pages, i, deadline, stats)
+
+            results = await asyncio.gather(*(staggered(i) for i in range(sessions)), return_exceptions=True)
+            for i, r in enumerate(results):
+                if isinstance(r, BaseException):
+                    stats.error(i, f"session failed: {type(r).__name__}: {r}")
+        finally:
+            await browser.close()
+
+
+# ------------------------------------------------------------------------------------------------ report
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    s = sorted(values)
+    return s[min(len(s) - 1, max(0, round(q / 100 * (len(s) - 1))))]
+
+
+def summary(args, stats: Stats, mem: dict, wall_s: float) -> dict:
+    interactions = [v for k, vs in stats.latencies.items() if k != "first load" for v in vs]
+    by_kind = {
+        k: {"n": len(v), "p50_ms": round(percentile(v, 50), 1), "p95_ms": round(percentile(v, 95), 1)}
+        for k, v in stats.latencies.items()
+    }
+    p95 = percentile(interactions, 95)
+    growth = None if mem.get("peak") is None or mem.get("warm") is None else mem["peak"] - mem["warm"]
+    return {
+        "sessions": args.sessions,
+        "seconds": args.seconds,
+        "wall_s": round(wall_s, 1),
+        "interactions": len(interactions),
+        "no_rerun": stats.no_rerun,
+        "skipped": stats.skipped,
+        "latency_ms": {
+            "p50": None if p95 is None else round(percentile(interactions, 50), 1),
+            "p95": None if p95 is None else round(p95, 1),
+            "max": None if p95 is None else round(max(interactions), 1),
+            "by_kind": by_kind,
+        },
+        "errors": len(stats.errors),
+        "error_samples": stats.errors[:10],
+        "server_rss_mb": {k: None if v is None else round(v, 1) for k, v in mem.items()},
+        "rss_growth_mb": None if growth is None else round(growth, 1),
+        "targets": {"errors": 0, "p95_ms": 1000, "rss_growth_mb": 200},
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--sessions", type=int, default=10)
+    ap.add_argument("--seconds", type=float, default=60.0)
+    ap.add_argument("--port", type=int, default=None, help="use a server already running on 127.0.0.1:PORT")
+    ap.add_argument("--pages", default="", help="comma-separated URL paths to visit (default: every sidebar link)")
+    ap.add_argument("--no-warm-up", action="store_true", help="count first model loads in the memory growth")
+    ap.add_argument("--json-out", type=Path, default=None, help="also write the summary here")
+    ap.add_argument("--check", action="store_true", help="exit 1 when errors > 0, p95 > 1 s or growth > 200 MB")
+    args = ap.parse_args(argv)
+    if not 1 <= args.sessions <= 50 or not 1 <= args.seconds <= 600:
+        ap.error(f"--sessions {args.sessions} must be 1-50 and --seconds {args.seconds} 1-600 (a bounded test).")
+    if not Path(CHROMIUM).exists():
+        ap.error(f"{CHROMIUM} is missing: apt-get install chromium (the test never downloads a browser).")
+
+    hard_limit = int(START_WAIT_S + args.seconds + 180 + 10 * args.sessions)
+
+    def over_time(*_):
+        raise TimeoutError(f"the run passed its hard limit of {hard_limit} s")
+
+    signal.signal(signal.SIGALRM, over_time)
+    signal.alarm(hard_limit)
+
+    port = args.port or free_port()
+    base = f"http://127.0.0.1:{port}"
+    log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"load_test_server_{port}.log"
+    proc = None if args.port else start_server(port, log_path)
+    stats, mem = Stats(), {}
+    t_start = time.monotonic()
+    try:
+        wait_healthy(base, proc, START_WAIT_S)
+        pid = proc.pid if proc else None
+        mem["start"] = rss_mb(pid) if pid else None
+        sampler = MemorySampler(pid) if pid else None
+        pages = [p.strip("/") for p in args.pages.split(",") if p] or None
+        if not args.no_warm_up:
+            asyncio.run(drive(base, pages, 0, 0, Stats(), warm_up=True))
+        mem["warm"] = rss_mb(pid) if pid else None
+        if sampler:
+            sampler.start()
+        asyncio.run(drive(base, pages, args.sessions, args.seconds, stats, warm_up=False))
+        if sampler:
+            sampler.stop_event.set()
+            sampler.join()
+            mem["peak"] = max(sampler.peak, mem["warm"] or 0)
+            time.sleep(SETTLE_AFTER_CLOSE_S)  # closed sessions are dropped by the server after their sockets close
+            mem["after_close"] = rss_mb(pid)
+    except Exception as e:
+        stats.error(-1, f"run failed: {type(e).__name__}: {e}")
+    finally:
+        signal.alarm(0)
+        if proc is not None:
+            stop_server(proc)
+    result = summary(args, stats, mem, time.monotonic() - t_start)
+    if proc is not None and stats.errors:
+        result["server_log_tail"] = log_path.read_text(errors="replace")[-3000:] if log_path.exists() else ""
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.json_out:
+        args.json_out.write_text(text)
+    if args.check:
+        p95 = result["latency_ms"]["p95"]
+        growth = result["rss_growth_mb"]
+        ok = result["errors"] == 0 and p95 is not None and p95 <= 1000 and (growth is None or growth <= 200)
+        return 0 if ok else 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

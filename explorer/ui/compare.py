@@ -1,0 +1,109 @@
+"""Page: every variant's metrics beside the classical baselines, training curves, reconstructions side by side."""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from explorer import figures, images, views
+from explorer.data import CLASS_NAMES
+from explorer.models import REGISTRY, VARIANTS
+from explorer.ui import common
+
+COLUMN_HELP = {
+    "PSNR (dB)": "Reconstruction of the clean test images: peak signal-to-noise ratio, higher is better",
+    "SSIM": "Reconstruction of the clean test images: structural similarity, 1 is perfect",
+    "precision@10": "Share of same-class items among each test image's 10 nearest neighbours",
+    "denoise PSNR (dB)": "Cleaning salt-and-pepper noise (amount 0.2): PSNR against the clean image",
+    "denoise SSIM": "Cleaning salt-and-pepper noise (amount 0.2): SSIM against the clean image",
+    "code sparsity": "Share of code entries near zero (below 0.05)",
+    "code bytes/image": "Entropy of the 8-bit quantised code: bytes an ideal coder needs per image",
+    "−ELBO (nats)": "Negative evidence lower bound per image, lower is better",
+}
+
+
+DIGITS = {"PSNR (dB)": 2, "denoise PSNR (dB)": 2, "code bytes/image": 1, "−ELBO (nats)": 1, "code sparsity": 2}
+
+
+def style_table(table, highlight: str):
+    """Numbers rounded per column, "–" where not measured, the chosen model's row highlighted, baselines grey."""
+    kinds = table.pop("kind") if "kind" in table else None
+    shown = table.copy().astype(object)
+    for c in table.columns:  # as text: Streamlit shows a missing number as "None"
+        shown[c] = [("–" if np.isnan(v) else f"{v:.{DIGITS.get(c, 3)}f}") for v in table[c]]
+
+    def row_style(row):
+        if row.name == highlight:
+            return ["background-color: #fff4d6; font-weight: 600"] * len(row)
+        if kinds is not None and kinds[row.name] == "baseline":
+            return ["color: #6b7280"] * len(row)
+        return [""] * len(row)
+
+    return shown.style.apply(row_style, axis=1)
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def curves(root_dir: str, stamps: tuple):
+    """The training-curves figure (cached and shared: never mutate it); ``stamps`` key it to the history files."""
+    histories = {v: h for v in VARIANTS if (h := common.history(v))}
+    units = {v: f"{v} ({'nats' if v == 'vae' else 'MSE'})" for v in histories}
+    return figures.training_curves(histories, units)
+
+
+def render() -> None:
+    common.header(
+        "Compare models",
+        "Every autoencoder's test-set scores beside classical baselines, how each one trained, "
+        "and the same test images reconstructed by each.",
+    )
+    items = common.items()
+    c1, _ = st.columns([2, 5])
+    with c1:
+        name = common.variant_picker(label="Highlight")
+    titles = {v: REGISTRY[v].title for v in VARIANTS}
+
+    st.subheader("Scores on the 10,000 test images")
+    all_metrics = {v: common.metrics(v) for v in VARIANTS}
+    table = views.metrics_table(all_metrics, common.baselines(), titles)
+    if table.shape[1] > 1:
+        st.dataframe(
+            style_table(table, titles[name]),
+            height=35 * (len(table) + 1) + 3,  # every row, no inner scrolling
+            column_config={
+                c: st.column_config.Column(help=h, alignment="right") for c, h in COLUMN_HELP.items() if c in table
+            },
+        )
+        st.caption("Grey rows: classical baselines. Hover a column header for what it measures.")
+    missing = [v for v, m in all_metrics.items() if m is None] + ([] if common.baselines() else ["baselines"])
+    if missing:
+        st.info(f"Scores missing or measured on older weights: {', '.join(missing)}. Measure them with:")
+        st.code(common.evaluate_command(), language="bash")
+
+    st.subheader("Training")
+    histories = {v: h for v in VARIANTS if (h := common.history(v))}
+    if histories:
+        st.caption(
+            "Loss per epoch on the training images and on the held-out validation images (log scale); "
+            "the star marks the epoch whose weights were kept."
+        )
+        st.plotly_chart(curves(common.root(), common.history_stamps()), key="curves", config={"displaylogo": False})
+    for v in VARIANTS:
+        if v not in histories:
+            st.caption(f"No training history for {titles[v]}: `python -m explorer train --variant {v}`")
+
+    st.subheader("Reconstructions")
+    st.caption("One test image of each class (top row), then each model's reconstructions and their mean MSE.")
+    ids = views.sample_per_class(items.test_labels, per_class=1, seed=0)
+    originals = items.test_images[ids]
+    rows, row_labels = [originals], ["Original"]
+    for v in VARIANTS:
+        loaded = common.model(v)
+        if not loaded.ok:
+            st.caption(f"{titles[v]} is unavailable: `{loaded.fixes[0]}`")
+            continue
+        recon = common.reconstructions(v, ids)
+        mse = float((((recon.astype(np.float32) - originals) / 255.0) ** 2).mean())
+        rows.append(recon)
+        row_labels.append(f"{titles[v]}\nMSE {mse:.4f}")
+    captions = [[CLASS_NAMES[c] for c in items.test_labels[ids]]] + [[] for _ in rows[1:]]
+    st.image(images.annotated_grid(rows, row_labels=row_labels, captions=captions, scale=3))

@@ -1,0 +1,119 @@
+"""Page: walk the VAE's latent space with ten sliders; see the decoded image and where it falls on the map."""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from explorer import figures, images, projection, views
+from explorer.data import CLASS_NAMES
+from explorer.models import REGISTRY, VARIANTS
+from explorer.ui import common
+
+Z_LIMIT = 3.0  # slider range ±3: ~99.7% of the N(0, I) prior per dimension
+GENERATIVE = tuple(v for v in VARIANTS if REGISTRY[v].is_generative)
+
+
+def _set_z(z: np.ndarray) -> None:
+    for i, v in enumerate(np.clip(z, -Z_LIMIT, Z_LIMIT)):
+        st.session_state[f"z{i}"] = round(float(v), 2)
+
+
+def _random_sample(dim: int) -> None:
+    st.session_state["_z_draws"] = st.session_state.get("_z_draws", 0) + 1
+    _set_z(np.random.default_rng(st.session_state["_z_draws"]).standard_normal(dim))
+
+
+def _reset(dim: int) -> None:
+    _set_z(np.zeros(dim))
+
+
+def _from_item(name: str, item_images: np.ndarray) -> None:
+    loaded = common.model(name)
+    if loaded.ok:
+        _set_z(views.posterior_mean(loaded.value, item_images[int(st.session_state["from_item_index"])])[0])
+
+
+def render() -> None:
+    common.header(
+        "Generator",
+        "Every point of the VAE's 10-d latent space decodes to an image. Move the sliders to walk through it; "
+        "the star shows where the point falls on the model's map of the test images.",
+    )
+    items = common.items()
+    c1, _ = st.columns([2, 5])
+    with c1:
+        name = common.variant_picker(GENERATIVE, memory="_generator_variant", label="Generative model")
+    model = common.require_model(name)
+    for i in range(model.code_dim):
+        common.default(f"z{i}", 0.0)
+    common.default("from_item_index", 0)
+    common.default("interp_a", int(np.flatnonzero(items.test_labels == 5)[0]))  # a sandal …
+    common.default("interp_b", int(np.flatnonzero(items.test_labels == 9)[0]))  # … to an ankle boot
+    common.default("interp_steps", 10)
+
+    # The interpolation is drawn on the map too; its widgets come further down, their values are known now.
+    a, b, steps = (int(st.session_state[k]) for k in ("interp_a", "interp_b", "interp_steps"))
+    mu = views.posterior_mean(model, items.images[[a, b]])
+    path = views.interpolate(mu[0], mu[1], steps)
+    loaded = common.proj(name)
+    path_xy = projection.place(path, loaded.value) if loaded.ok else None
+    explore(name, items.images, path_xy)
+
+    st.divider()
+    st.subheader("Interpolation")
+    st.caption("Decoded points on the straight line between two items' posterior means; the real items at both ends.")
+    i1, i2, i3 = st.columns(3)
+    n = len(items.labels) - 1
+    i1.number_input("From item", 0, n, step=1, key="interp_a", help="0–9,999: test images; 10,000+: training images")
+    i2.number_input("To item", 0, n, step=1, key="interp_b")
+    i3.slider("Steps", 8, 12, key="interp_steps")
+    decoded = images.to_uint8(views.decode(model, path))
+    strip = np.concatenate([items.images[a : a + 1], decoded, items.images[b : b + 1]])
+    st.image(images.mosaic(strip, scale=3, pad=6))
+    st.caption(f"{CLASS_NAMES[items.labels[a]]} (item {a}) → {CLASS_NAMES[items.labels[b]]} (item {b})")
+
+
+@st.fragment
+def explore(name: str, item_images: np.ndarray, path_xy: np.ndarray | None) -> None:
+    """Sliders, the decoded image and the map: a fragment, so that a slider reruns only this part."""
+    model = common.require_model(name)
+    dim = model.code_dim
+    sliders, picture, chart = st.columns([3, 2, 3], gap="large")
+    with sliders:
+        b1, b2 = st.columns(2)
+        b1.button(
+            "Random sample", key="random_sample", on_click=_random_sample, args=(dim,), icon=":material/casino:",
+            width="stretch", help="Draw z from the prior N(0, I)",
+        )  # fmt: skip
+        b2.button("Reset", key="reset", on_click=_reset, args=(dim,), icon=":material/restart_alt:", width="stretch")
+        n1, n2 = st.columns([1, 1], vertical_alignment="bottom")
+        n1.number_input(
+            "Item", 0, len(item_images) - 1, step=1, key="from_item_index",
+            help="0–9,999: test images; 10,000–69,999: training images",
+        )  # fmt: skip
+        n2.button(
+            "Start from this item", key="from_item", on_click=_from_item, args=(name, item_images), width="stretch",
+            help="Set the sliders to the item's posterior mean μ",
+        )  # fmt: skip
+        halves = st.columns(2)
+        for i in range(dim):
+            with halves[i % 2]:
+                st.slider(f"z{i}", -Z_LIMIT, Z_LIMIT, step=0.05, key=f"z{i}", format="%.2f")
+    z = np.array([st.session_state[f"z{i}"] for i in range(dim)], dtype=np.float32)
+    generated = images.to_uint8(views.decode(model, z)[0])
+    st.session_state["generated"] = generated  # 784 bytes; lets tests read the pixels
+    with picture:
+        st.image(images.upscale(generated, 10), caption="Decoded image")
+    with chart:
+        loaded = common.proj(name)
+        if not loaded.ok:
+            st.info("The map is not available for this model yet. Create it with:")
+            st.code(projection.fix_command(name), language="bash")
+            return
+        traces = [figures.marker_trace(projection.place(z, loaded.value), "generated", "star", 20)]
+        if path_xy is not None:
+            traces.insert(0, figures.marker_trace(path_xy, "interpolation", "circle", 7, line=True))
+        fig = figures.overlay(common.map_dict(name), traces, height=460, showlegend=False)
+        st.plotly_chart(fig, key="generator_map", config={"displaylogo": False})
+        st.caption("Dots: the test images, by class. Dotted line: the interpolation. Star: the sliders' point.")

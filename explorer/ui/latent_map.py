@@ -1,0 +1,94 @@
+"""Page: a variant's latent map, and the images behind any point or region selected on it."""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from explorer import figures, images, projection, views
+from explorer.models import REGISTRY
+from explorer.ui import common
+
+PANEL_LIMIT = 30  # items in the image panel; a lasso can hold thousands of points
+SELECTION_CAP = 5000  # item ids kept in session state for the other pages
+COLOR_LABELS = {"class": "class", "error": "reconstruction error"}
+
+
+def render() -> None:
+    common.header(
+        "Latent map",
+        "Each dot is a test image, placed by UMAP so that images with nearby latent codes sit together. "
+        "Click a dot, or draw a lasso or box, to see the images and the model's reconstructions.",
+    )
+    items = common.items()
+    c1, c2, c3 = st.columns([2, 2, 1], vertical_alignment="bottom")
+    with c1:
+        name = common.variant_picker(common.MAPPED)
+    with c2:
+        common.default("map_color", "class")
+        color_by = st.radio(
+            "Colour by", figures.COLOR_MODES, key="map_color", horizontal=True, format_func=COLOR_LABELS.get
+        )
+    with c3:
+        common.default("map_all", False)
+        want_all = st.toggle("All 70k images", key="map_all", help="Also the 60,000 training images.")
+    st.caption(f"**{REGISTRY[name].title}**: {REGISTRY[name].job}.")
+
+    model = common.require_model(name)
+    common.require_projection(name, "test")
+    split = "test"
+    if want_all:
+        if common.proj(name, "all").ok:
+            split = "all"
+        else:
+            st.info(
+                "There is no map of all 70k images for this model yet; showing the 10k test images. Create it with:"
+            )
+            st.code(projection.fix_command(name, "all"), language="bash")
+
+    left, right = st.columns([3, 2], gap="large")
+    with left:
+        event = st.plotly_chart(
+            common.map_figure(name, split, color_by),
+            key="map_chart",
+            on_select="rerun",
+            selection_mode=("points", "box", "lasso"),
+            config={"displaylogo": False, "scrollZoom": True},
+        )
+    ids = views.selected_ids(event)
+    st.session_state["map_selection"] = ids[:SELECTION_CAP]
+    with right:
+        errors = None
+        if ids and color_by == "error":  # exploring errors: the worst of the selection first
+            rows = np.asarray(ids) if split == "test" else common.items_to_all_rows(np.asarray(ids))
+            errors = common.proj(name, split).value.recon_mse[rows]
+        how = ", worst reconstruction first" if errors is not None else ""
+        if errors is None and len(ids) > PANEL_LIMIT:
+            how = ", a random sample"
+        show_panel(model, items, ids, views.display_order(ids, PANEL_LIMIT, errors), how)
+
+
+def show_panel(model, items: common.Items, ids: list[int], shown: list[int], how: str = "") -> None:
+    """Originals and reconstructions of the ``shown`` items among the selected ``ids``, with class and error."""
+    if not ids:
+        st.info(
+            "Click a point, or draw a lasso or a box around a region, to see its images here. "
+            "Double-click the map to clear the selection."
+        )
+        return
+    rows = views.panel_rows(shown, items.images, items.labels, lambda x: views.reconstruct(model, x))
+    if len(ids) == 1:
+        r = rows[0]
+        split = "test" if r.id < common.N_TEST else "training"
+        st.subheader(f"Item {r.id}: {r.class_name}")
+        st.image(
+            images.mosaic(np.stack([r.original, r.reconstruction]), pad=8, scale=8),
+            caption=f"Original (left) and reconstruction (right) · {split} image · MSE {r.error:.4f}",
+        )
+        st.caption("Open **Similar items** to see its nearest neighbours.")
+        return
+    st.subheader(f"{len(ids):,} items selected")
+    st.caption(views.class_summary(items.labels[np.asarray(ids)]))
+    st.image(views.panel_image(rows))
+    which = f"all {len(ids)}" if len(shown) == len(ids) else f"{len(shown)} of {len(ids):,}"
+    st.caption(f"Showing {which}{how}. Under each reconstruction: the item id and its MSE.")

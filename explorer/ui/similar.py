@@ -1,0 +1,153 @@
+"""Page: the nearest neighbours of one item in a variant's latent space, and the same query put to every variant."""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from explorer import figures, images, projection, views
+from explorer.data import CLASS_NAMES
+from explorer.models import REGISTRY
+from explorer.ui import common
+
+
+def _use_selection_item() -> None:
+    st.session_state["item_index"] = st.session_state["selection_item"]
+
+
+def _random_item(labels: np.ndarray) -> None:
+    st.session_state["_draws"] = st.session_state.get("_draws", 0) + 1
+    cls = st.session_state.get("query_class", 0)
+    st.session_state["item_index"] = views.random_of_class(labels, cls, seed=st.session_state["_draws"])
+
+
+def _query_code(model, proj, items: common.Items, item: int) -> np.ndarray:
+    """The item's code: stored for test items, encoded on the fly for training items."""
+    if item < common.N_TEST:
+        return proj.codes[item]
+    return projection.encode_all(model, items.images[item : item + 1])[0][0]
+
+
+def _precision(name: str) -> str:
+    p = (common.metrics(name) or {}).get("precision_at_10")
+    return f"{p:.3f}" if p is not None else "not measured"
+
+
+def render() -> None:
+    common.header(
+        "Similar items",
+        "The images a model places nearest to one image in its latent space: what it considers alike. "
+        "Below, the same question put to every model.",
+    )
+    items = common.items()
+
+    # A new selection on the map becomes the query (before the widget that shows it is created).
+    selection = st.session_state.get("map_selection") or []
+    if selection and selection != st.session_state.get("_applied_selection"):
+        st.session_state["item_index"] = selection[0]
+        st.session_state["_applied_selection"] = selection
+    common.default("item_index", 0)
+    common.default("k", 10)
+    common.default("query_class", 7)
+
+    c1, c2, c3, c4, c5 = st.columns([3, 2, 2, 2, 2], vertical_alignment="bottom")
+    with c1:
+        name = common.variant_picker(common.MAPPED)
+    with c2:
+        k = st.slider("Neighbours", 4, 20, key="k")
+    with c3:
+        item = int(
+            st.number_input(
+                "Item",
+                0,
+                len(items.labels) - 1,
+                step=1,
+                key="item_index",
+                help="0–9,999: test images; 10,000–69,999: training images",
+            )
+        )
+    with c4:
+        st.selectbox("Class", range(len(CLASS_NAMES)), key="query_class", format_func=CLASS_NAMES.__getitem__)
+    with c5:
+        st.button("Random of this class", key="random_item", on_click=_random_item, args=(items.test_labels,))
+    if len(selection) > 1:
+        st.selectbox(
+            f"Or one of the {len(selection):,} items selected on the map",
+            selection[:500],
+            key="selection_item",
+            format_func=lambda i: f"item {i}: {CLASS_NAMES[items.labels[i]]}",
+            on_change=_use_selection_item,
+        )
+
+    common.require_model(name)
+    common.require_projection(name)
+    query_label = int(items.labels[item])
+    exclude = item if item < common.N_TEST else None
+    codes, queries, unavailable = {}, {}, []
+    for v in [name, *(v for v in common.MAPPED if v != name)]:
+        m, pv = common.model(v), common.proj(v)
+        if not (m.ok and pv.ok):
+            unavailable.append((v, m if not m.ok else pv))
+            continue
+        codes[v], queries[v] = pv.value.codes, _query_code(m.value, pv.value, items, item)
+    found = views.neighbours_all(codes, queries, k, exclude=exclude)
+    mine = found[name]
+
+    left, right = st.columns([1, 4], gap="large")
+    with left:
+        st.image(images.upscale(items.images[item], 6), caption=f"Query: item {item}, {CLASS_NAMES[query_label]}")
+        hits = views.same_class(found, items.test_labels, query_label)
+        st.metric("Same class", f"{hits[name]} / {k}")
+        m = common.metrics(name)
+        if m and "precision_at_10" in m:
+            st.metric(
+                "precision@10",
+                f"{m['precision_at_10']:.3f}",
+                help="Mean share of same-class items among the 10 nearest neighbours, over the test set",
+            )
+        else:
+            st.caption(f"precision@10 not measured yet: `{common.evaluate_command(name)}`")
+    with right:
+        st.subheader(f"Nearest in the {REGISTRY[name].title.lower()}'s space")
+        per_row = k if k <= 10 else -(-k // 2)
+        chunks = [mine.idx[i : i + per_row] for i in range(0, k, per_row)]
+        dists = [mine.dist[i : i + per_row] for i in range(0, k, per_row)]
+        grid = images.annotated_grid(
+            [items.test_images[c] for c in chunks],
+            captions=[
+                [f"{CLASS_NAMES[items.test_labels[i]]}\n{d:.3g}" for i, d in zip(c, ds, strict=True)]
+                for c, ds in zip(chunks, dists, strict=True)
+            ],
+            bars=[[figures.CLASS_COLORS[items.test_labels[i]] for i in c] for c in chunks],
+            scale=3,
+        )
+        st.image(grid)
+        st.caption(
+            "Nearest first. Under each image: its class (the bar in the map's class colour) and its latent "
+            "distance to the query."
+        )
+
+    st.divider()
+    st.subheader("Every model, same query")
+    st.caption(
+        f"How many of its {k} neighbours each model shares with the {REGISTRY[name].title.lower()}, "
+        "and how many have the query's class."
+    )
+    agree = views.agreement(found, name)
+    table = {
+        "model": [REGISTRY[v].title for v in found],
+        "same class": [f"{hits[v]} / {k}" for v in found],
+        f"shared with {name}": [f"{agree[v]} / {k}" for v in found],
+        "precision@10": [_precision(v) for v in found],
+    }
+    st.dataframe(table, hide_index=True)
+    st.image(
+        images.annotated_grid(
+            [items.test_images[r.idx] for r in found.values()],
+            row_labels=[f"{REGISTRY[v].title}\n{hits[v]} same class\n{agree[v]} shared" for v in found],
+            bars=[[figures.CLASS_COLORS[items.test_labels[i]] for i in r.idx] for r in found.values()],
+            scale=2,
+        )
+    )
+    for v, status in unavailable:
+        st.caption(f"Not compared: {REGISTRY[v].title}, unavailable. Fix: `{' && '.join(status.fixes)}`")

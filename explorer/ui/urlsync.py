@@ -1,0 +1,109 @@
+"""Shareable links: the URL's query parameters seed the widgets once per session, and follow them afterwards.
+
+Wiring (see ``explorer.urlstate`` for the parameters):
+
+- router, before ``page.run()``: ``state = urlsync.read_url_state(n_items, variants, pages, defaults, limits)``;
+  when the link names another page than the one opened, ``st.switch_page`` to it.
+- each page, after its widgets: ``urlsync.write_url_state(urlsync.current_state(page, variant))``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+
+import streamlit as st
+
+from explorer.urlstate import N_Z, ViewState, fit_to_widgets, parse_query, to_query
+
+# Session State keys of the widgets each field drives (those of explorer/ui's pages).
+ITEM_KEY, K_KEY, NOISE_KEY, SEED_KEY = "item_index", "k", "noise_amount", "noise_seed"
+Z_KEYS = tuple(f"z{i}" for i in range(N_Z))
+# common.variant_picker remembers the variant per page family under these keys.
+VARIANT_MEMORY = {"denoiser": "_denoiser_variant", "generator": "_generator_variant"}
+DEFAULT_VARIANT_MEMORY = "_variant"
+
+_STATE, _GIVEN, _NOTICES = "_url_state", "_url_given", "_url_notices"
+_MAX_TOASTS = 4
+
+
+def read_url_state(
+    n_items: int,
+    variants: Sequence[str],
+    pages: Sequence[str],
+    defaults: ViewState | None = None,
+    limits: Mapping[str, tuple[float, float]] | None = None,
+) -> ViewState:
+    """The view the link asked for: parsed on the session's first run (widgets seeded, notices toasted), then kept.
+
+    ``limits``: narrower widget ranges, e.g. ``{"k": (4, 20)}`` for a slider that does not span 1-50.
+    """
+    if _STATE in st.session_state:
+        return st.session_state[_STATE]
+    params = {key: st.query_params.get_all(key) for key in st.query_params.keys()}
+    state, notices = parse_query(params, n_items, variants, pages, defaults)
+    if limits:
+        state, more = fit_to_widgets(state, limits, given=list(params))
+        notices += more
+    st.session_state[_STATE] = state
+    st.session_state[_GIVEN] = tuple(params)
+    st.session_state[_NOTICES] = notices
+    apply_to_widgets(state, given=params)
+    for notice in notices[:_MAX_TOASTS]:
+        st.toast(f"Link: {notice}", icon=":material/link_off:", duration="long")
+    if len(notices) > _MAX_TOASTS:
+        st.toast(f"Link: {len(notices) - _MAX_TOASTS} more problems, see the page's notice.", duration="long")
+    return state
+
+
+def link_given(field: str) -> bool:
+    """Whether the session's link set ``field`` (e.g. to switch to the page it names only when it named one)."""
+    return field in st.session_state.get(_GIVEN, ())
+
+
+def url_notices() -> list[str]:
+    """What was ignored or clamped in the session's link (for a page that wants to show it in full)."""
+    return list(st.session_state.get(_NOTICES, []))
+
+
+def apply_to_widgets(state: ViewState, given: Sequence[str] | Mapping[str, object]) -> None:
+    """Write the fields the link gave into the widgets' Session State (before the widgets are drawn)."""
+    given = set(given)
+    ss = st.session_state
+    if "variant" in given:
+        ss[VARIANT_MEMORY.get(state.page, DEFAULT_VARIANT_MEMORY)] = state.variant
+    if "item" in given:
+        ss[ITEM_KEY] = int(state.item)
+    if "k" in given:
+        ss[K_KEY] = int(state.k)
+    if "noise" in given:
+        ss[NOISE_KEY] = float(state.noise)
+    if "seed" in given:
+        ss[SEED_KEY] = int(state.seed)
+    if "z" in given:
+        for key, value in zip(Z_KEYS, state.z, strict=True):
+            ss[key] = float(value)
+
+
+def current_state(page: str, variant: str, defaults: ViewState | None = None) -> ViewState:
+    """The view as the widgets now show it (fields a page does not draw keep their last or default value)."""
+    base = st.session_state.get(_STATE) or defaults or ViewState()
+    ss = st.session_state
+    return replace(
+        base,
+        page=page,
+        variant=variant,
+        item=int(ss.get(ITEM_KEY, base.item)),
+        z=tuple(float(ss.get(key, v)) for key, v in zip(Z_KEYS, base.z, strict=True)),
+        noise=float(ss.get(NOISE_KEY, base.noise)),
+        seed=int(ss.get(SEED_KEY, base.seed)),
+        k=int(ss.get(K_KEY, base.k)),
+    )
+
+
+def write_url_state(state: ViewState) -> None:
+    """Put the view in the URL (only when it changed, so the browser history is not rewritten every rerun)."""
+    st.session_state[_STATE] = state
+    query = to_query(state)
+    if st.query_params.to_dict() != query:
+        st.query_params.from_dict(query)

@@ -1,0 +1,334 @@
+"""The Streamlit dashboard, run headless with AppTest on the real data and the checkpoints in the default root.
+
+Each test starts at ``dashboard.py`` (the router) and switches page with ``AppTest.switch_page`` to the page
+script ``st.navigation`` registered. AppTest cannot click a Plotly point: the map's selection handling is
+tested in test_views.py, and here through the panel function the page calls.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from explorer.checkpoint import ENV_VAR, default_root
+from explorer.data import CLASS_NAMES
+from explorer.models import VARIANTS
+
+REPO = Path(__file__).resolve().parent.parent
+APP = str(REPO / "dashboard.py")
+PAGES = {name: f"explorer/ui/pages/{name}.py" for name in ("map", "similar", "denoiser", "generator", "compare")}
+TUTORIAL = ("dense", "sparse", "denoising", "vae")
+
+
+def _missing(root: Path) -> list[str]:
+    need = [f"{v}/{f}" for v in TUTORIAL for f in ("config.json", "model.safetensors", "projection-test.npz")]
+    return [p for p in need if not (root / p).is_file()]
+
+
+MISSING = _missing(default_root())
+needs_checkpoints = pytest.mark.skipif(
+    bool(MISSING),
+    reason=f"no trained checkpoints under {default_root()} (missing {', '.join(MISSING[:3])}…): "
+    "run `python -m explorer train` and `python -m explorer project`",
+)
+
+
+def open_page(page: str = "map") -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    if page != "map":  # the map is the default page
+        at.switch_page(PAGES[page]).run()
+    return at
+
+
+def assert_clean(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+def spec(at: AppTest, key: str) -> dict:
+    """The JSON figure of the Plotly chart whose element id carries ``key``."""
+    charts = [c for c in at.get("plotly_chart") if c.proto.id.endswith(key)]
+    assert charts, f"no plotly chart with key {key!r}"
+    return json.loads(charts[0].proto.spec)
+
+
+def decode(arr) -> np.ndarray:
+    """A Plotly JSON array: a list, or a typed array {"dtype", "bdata"[, "shape"]}."""
+    if not isinstance(arr, dict):
+        return np.asarray(arr)
+    a = np.frombuffer(base64.b64decode(arr["bdata"]), dtype=np.dtype(arr["dtype"]))
+    return a.reshape([int(n) for n in str(arr["shape"]).split(",")]) if "shape" in arr else a
+
+
+def texts(elements) -> str:
+    return "\n".join(str(e.value) for e in elements)
+
+
+def image_captions(at: AppTest) -> list[str]:
+    return [caption for el in at.get("image") for caption in el.captions]
+
+
+# ------------------------------------------------------------------------------------------ pages
+
+
+@needs_checkpoints
+def test_latent_map_page():
+    at = open_page("map")
+    assert_clean(at)
+    assert at.title[0].value == "Latent map"
+    assert at.selectbox(key="variant").value == "dense"
+    assert at.radio(key="map_color").value == "class"
+    assert at.toggle(key="map_all").value is False
+    fig = spec(at, "map_chart")
+    assert [t["name"] for t in fig["data"]] == list(CLASS_NAMES)
+    assert "Click a point" in texts(at.info)
+
+    at.radio(key="map_color").set_value("error").run()
+    assert_clean(at)
+    fig = spec(at, "map_chart")
+    assert len(fig["data"]) == 1 and fig["data"][0]["marker"]["colorscale"]
+
+    at.selectbox(key="variant").set_value("vae").run()
+    assert_clean(at)
+    assert "Variational autoencoder" in texts(at.caption)
+    assert spec(at, "map_chart") != fig
+
+    at.toggle(key="map_all").set_value(True).run()
+    assert not at.exception
+    if (default_root() / "vae" / "projection-all.npz").is_file():
+        assert sum(len(decode(t["x"])) for t in spec(at, "map_chart")["data"]) == 70_000
+    else:
+        assert "python -m explorer project --variant vae --all" in texts(at.code)
+
+
+@needs_checkpoints
+def test_all_70k_map(tmp_path, monkeypatch, fmnist):
+    """The 70k map (made here from the dense test map: UMAP on 70k points is a long offline job)."""
+    from explorer.checkpoint import weights_hash
+
+    root = tmp_path / "checkpoints"
+    shutil.copytree(default_root() / "dense", root / "dense", ignore=shutil.ignore_patterns("projection-all.npz"))
+    rng = np.random.default_rng(0)
+    labels = np.concatenate([fmnist.train.labels, fmnist.test.labels]).astype(np.uint8)
+    np.savez_compressed(
+        root / "dense" / "projection-all.npz", weights_sha256=np.array(weights_hash("dense", root)), labels=labels,
+        coords=rng.normal(size=(70_000, 2)).astype(np.float32), recon_mse=rng.random(70_000).astype(np.float32),
+    )  # fmt: skip
+    monkeypatch.setenv(ENV_VAR, str(root))
+    at = open_page("map")
+    at.toggle(key="map_all").set_value(True).run()
+    assert not at.exception and not at.info[1:]  # only the "click a point" hint
+    traces = spec(at, "map_chart")["data"]
+    ids = np.concatenate([decode(t["customdata"])[:, 0] for t in traces]).astype(int)
+    assert sorted(ids) == list(range(70_000))  # every image once, under its item id
+    sneakers = decode(traces[7]["customdata"])[:, 0].astype(int)
+    all_labels = np.concatenate([fmnist.test.labels, fmnist.train.labels])  # in item-id order
+    assert (all_labels[sneakers] == 7).all()
+
+
+def _panel_script(ids):
+    from explorer import views
+    from explorer.ui import common, latent_map
+
+    model = common.require_model("dense")
+    latent_map.show_panel(model, common.items(), ids, views.display_order(ids, 30), ", a test")
+
+
+@needs_checkpoints
+def test_map_selection_panel():
+    at = AppTest.from_function(_panel_script, args=([3, 1, 4, 10_005],), default_timeout=60).run()
+    assert not at.exception
+    assert at.subheader[0].value == "4 items selected"
+    assert "Showing all 4, a test" in texts(at.caption)
+    assert len(at.get("image")) == 1  # one mosaic, not one image per item
+
+    at = AppTest.from_function(_panel_script, args=([10_005],), default_timeout=60).run()
+    assert at.subheader[0].value.startswith("Item 10005: ")
+    assert "training image" in image_captions(at)[0]
+
+
+@needs_checkpoints
+def test_similar_items_page(fmnist):
+    at = open_page("similar")
+    assert_clean(at)
+    for key in ("variant", "query_class"):
+        assert at.selectbox(key=key)
+    assert at.slider(key="k").value == 10 and at.number_input(key="item_index").value == 0
+    table = at.dataframe[0].value
+    assert table["model"].iloc[0] == "Dense autoencoder" and len(table) >= len(TUTORIAL)  # every mapped model
+    assert table.loc[0, "shared with dense"] == "10 / 10"  # the chosen model agrees with itself
+
+    at.slider(key="k").set_value(5).run()
+    assert all(s.endswith("/ 5") for s in at.dataframe[0].value["same class"])
+    at.number_input(key="item_index").set_value(123).run()
+    assert_clean(at)
+    assert "Query: item 123" in image_captions(at)[0]
+
+    at.button(key="random_item").click().run()  # a random item of the chosen class (Sneaker)
+    item = at.number_input(key="item_index").value
+    assert item != 123 and fmnist.test.labels[item] == CLASS_NAMES.index("Sneaker")
+
+    at.session_state["map_selection"] = [42, 10_042]  # what the map page keeps of a selection
+    at.run()
+    assert_clean(at)
+    assert at.number_input(key="item_index").value == 42
+    options = [f"item 42: {CLASS_NAMES[fmnist.test.labels[42]]}", f"item 10042: {CLASS_NAMES[fmnist.train.labels[42]]}"]
+    assert at.selectbox(key="selection_item").options == options
+    at.selectbox(key="selection_item").set_value(10_042).run()
+    assert_clean(at)
+    assert at.number_input(key="item_index").value == 10_042  # a training image as the query
+
+
+def _scores(at):
+    return at.dataframe[0].value.to_numpy(dtype=float)
+
+
+@needs_checkpoints
+def test_denoiser_page():
+    at = open_page("denoiser")
+    assert_clean(at)
+    assert at.selectbox(key="variant").value == "denoising"
+    assert at.slider(key="noise_amount").value == pytest.approx(0.2)
+    before = _scores(at)
+    assert before.shape == (6, 10) and np.isfinite(before).all()
+    labels = [m.label for m in at.metric]
+    assert "Autoencoder PSNR" in labels and "3×3 median PSNR" in labels
+
+    at.slider(key="noise_amount").set_value(0.4).run()
+    heavier = _scores(at)
+    assert heavier[0].mean() < before[0].mean()  # noisier input, lower PSNR
+    at.button(key="new_noise").click().run()
+    assert_clean(at)
+    redrawn = _scores(at)
+    assert not np.array_equal(redrawn, heavier) and at.slider(key="noise_amount").value == pytest.approx(0.4)
+
+
+@needs_checkpoints
+def test_generator_page():
+    at = open_page("generator")
+    assert_clean(at)
+    assert at.selectbox(key="variant").value == "vae"
+    for key in ("random_sample", "reset", "from_item"):
+        assert at.button(key=key)
+    for key in ("from_item_index", "interp_a", "interp_b"):
+        assert at.number_input(key=key)
+    assert at.slider(key="interp_steps").value == 10
+    assert [at.slider(key=f"z{i}").value for i in range(10)] == [0.0] * 10
+    origin = at.session_state["generated"].copy()
+    assert origin.shape == (28, 28) and origin.dtype == np.uint8
+    assert {t["name"] for t in spec(at, "generator_map")["data"]} >= {"generated", "interpolation"}
+
+    at.slider(key="z0").set_value(2.5).run()
+    assert_clean(at)
+    assert not np.array_equal(at.session_state["generated"], origin)  # the slider moves the image
+
+    at.button(key="reset").click().run()
+    assert [at.slider(key=f"z{i}").value for i in range(10)] == [0.0] * 10
+    assert np.array_equal(at.session_state["generated"], origin)
+
+    at.button(key="random_sample").click().run()
+    assert any(at.slider(key=f"z{i}").value != 0 for i in range(10))
+
+
+@needs_checkpoints
+def test_generator_starts_from_a_real_item(fmnist):
+    from explorer import load_model, views
+
+    at = open_page("generator")
+    at.number_input(key="from_item_index").set_value(7).run()
+    at.button(key="from_item").click().run()
+    assert_clean(at)
+    mu = views.posterior_mean(load_model("vae"), fmnist.test.images[7])[0]
+    z = np.array([at.slider(key=f"z{i}").value for i in range(10)])
+    assert np.allclose(z, np.clip(mu, -3, 3), atol=0.006)  # sliders hold μ rounded to 2 decimals
+
+    at.slider(key="interp_steps").set_value(12).run()
+    at.number_input(key="interp_a").set_value(3).run()
+    assert_clean(at)
+    path = [t for t in spec(at, "generator_map")["data"] if t["name"] == "interpolation"][0]
+    assert len(path["x"]) == 12
+
+    at.switch_page(PAGES["map"]).run()
+    at.switch_page(PAGES["generator"]).run()
+    assert np.allclose([at.slider(key=f"z{i}").value for i in range(10)], z)  # kept across pages
+
+
+@needs_checkpoints
+def test_compare_page():
+    from explorer.evaluate import MetricsError, load_metrics
+
+    at = open_page("compare")
+    assert_clean(at)
+    assert at.selectbox(key="variant")
+    try:
+        for v in TUTORIAL:
+            load_metrics(v)
+        table = at.dataframe[0].value
+        assert {"Dense autoencoder", "PCA, 10 components", "3×3 median filter"} <= set(table.index)
+    except MetricsError:
+        assert "python -m explorer evaluate" in texts(at.code)
+    curves = spec(at, "curves")
+    assert {a["text"].split()[0] for a in curves["layout"]["annotations"]} >= set(TUTORIAL)
+    assert len(at.get("image")) == 1  # every variant's reconstructions in one grid
+
+
+# ------------------------------------------------------------------------------------- robustness
+
+
+@pytest.fixture
+def damaged_root(tmp_path, monkeypatch):
+    """A copy of the checkpoints with dense's weights corrupted and vae's map deleted."""
+    root = tmp_path / "checkpoints"
+    for name in VARIANTS:
+        if (default_root() / name).is_dir():
+            shutil.copytree(default_root() / name, root / name, ignore=shutil.ignore_patterns("projection-all.npz"))
+    if (default_root() / "baselines.json").is_file():
+        shutil.copy(default_root() / "baselines.json", root / "baselines.json")
+    (root / "dense" / "model.safetensors").write_bytes(b"\x00\x01 not a safetensors file")
+    (root / "vae" / "projection-test.npz").unlink()
+    monkeypatch.setenv(ENV_VAR, str(root))
+    return root
+
+
+@needs_checkpoints
+def test_damaged_checkpoint_leaves_the_rest_working(damaged_root):
+    at = open_page("map")  # dense is the default variant: it is shown as unavailable, with the fix
+    assert not at.exception
+    assert "Dense autoencoder" in texts(at.error) and "not a readable safetensors file" in texts(at.error)
+    assert "python -m explorer train --variant dense" in texts(at.code)
+    assert "Dense autoencoder (unavailable)" in texts(at.sidebar.caption)
+
+    at.selectbox(key="variant").set_value("sparse").run()
+    assert_clean(at)
+    assert spec(at, "map_chart")["data"]
+
+    at.switch_page(PAGES["similar"]).run()  # sparse is remembered; dense is left out of the comparison
+    assert_clean(at)
+    assert at.selectbox(key="variant").value == "sparse"
+    assert "Not compared: Dense autoencoder" in texts(at.caption)
+
+    at.switch_page(PAGES["generator"]).run()  # the VAE works; its missing map names its command
+    assert_clean(at)
+    assert "python -m explorer project --variant vae" in texts(at.code)
+
+    for page in ("denoiser", "compare"):
+        at.switch_page(PAGES[page]).run()
+        assert_clean(at)
+    assert "python -m explorer train --variant dense" in texts(at.caption)
+
+
+def test_missing_dataset_explains_the_fix(tmp_path, monkeypatch):
+    monkeypatch.setenv("FASHION_MNIST_DIR", str(tmp_path))  # an empty directory
+    at = open_page("map")
+    assert not at.exception
+    assert at.title[0].value == "Fashion-MNIST is not installed"
+    assert "apt-get install dataset-fashion-mnist" in texts(at.markdown)
+    assert "FASHION_MNIST_DIR" in texts(at.markdown)
+    at.switch_page(PAGES["generator"]).run()
+    assert not at.exception and at.title[0].value == "Fashion-MNIST is not installed"

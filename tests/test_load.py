@@ -1,0 +1,30 @@
+"""A shortened load test: 3 concurrent headless-Chromium sessions drive the real dashboard for 15 s, on loopback."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+@pytest.mark.browser
+def test_three_sessions_for_fifteen_seconds(tmp_path):
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium); the load test never downloads a browser")
+    out = tmp_path / "load.json"
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "load_test.py"), "--sessions", "3", "--seconds", "15"]
+    proc = subprocess.run(
+        [*cmd, "--json-out", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=420, env=dict(os.environ)
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    result = json.loads(out.read_text())
+    assert result["errors"] == 0, json.dumps(result, indent=2)
+    assert result["interactions"] >= 3, json.dumps(result, indent=2)  # every session did something
+    assert result["server_rss_mb"]["peak"] is not None

@@ -1,0 +1,332 @@
+"""The dashboard's pure logic (explorer.views, .images, .figures) on real Fashion-MNIST images.
+
+Tests that need a trained model use the checkpoints in the default root and skip, saying why, without them.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from explorer import figures, images, views
+from explorer.checkpoint import CheckpointError, default_root, load_model
+from explorer.data import CLASS_NAMES
+from explorer.metrics import median3
+from explorer.projection import ProjectionError, load_projection
+
+
+def _model(name):
+    try:
+        return load_model(name)
+    except CheckpointError as e:
+        pytest.skip(f"no usable {name} checkpoint under {default_root()}: {e}")
+
+
+def _projection(name):
+    try:
+        return load_projection(name)
+    except (ProjectionError, CheckpointError) as e:
+        pytest.skip(f"no {name} map under {default_root()}: {e}")
+
+
+def test_core_never_imports_streamlit():
+    code = (
+        "import sys, explorer, explorer.views, explorer.figures, explorer.images; sys.exit('streamlit' in sys.modules)"
+    )
+    root = Path(__file__).resolve().parent.parent
+    assert subprocess.run([sys.executable, "-c", code], cwd=root).returncode == 0
+
+
+# ------------------------------------------------------------------------------------ selections
+
+
+def _point(curve, index, custom):
+    return {"curve_number": curve, "point_number": index, "point_index": index, "x": 0.1, "y": 0.2,
+            "customdata": custom}  # fmt: skip
+
+
+def test_selected_ids_reads_the_global_id_whatever_the_trace():
+    # What st.plotly_chart returns: per-trace point indices (both 7 here) but distinct global ids.
+    event = {
+        "selection": {
+            "points": [
+                _point(2, 7, {"0": 4021, "1": 0.013}),  # a numpy customdata row, as the browser sends it
+                _point(5, 7, [17, 0.020]),  # a list row
+                _point(5, 8, 9),  # a scalar
+                _point(2, 7, {"0": 4021, "1": 0.013}),  # the same point twice (box + lasso)
+                {"curve_number": 10, "point_number": 0, "x": 1, "y": 2},  # an overlay marker: no customdata
+                _point(1, 1, []),
+            ],
+            "point_indices": [7, 7, 8, 7, 0],
+            "box": [],
+            "lasso": [],
+        }
+    }
+    assert views.selected_ids(event) == [4021, 17, 9]
+    assert views.selected_ids(event["selection"]) == [4021, 17, 9]
+    assert views.selected_ids(None) == [] and views.selected_ids({"selection": {"points": []}}) == []
+
+
+def test_display_order():
+    ids = list(range(100, 200))
+    errors = np.linspace(0, 1, 100)
+    assert views.display_order(ids, 5, errors) == [199, 198, 197, 196, 195]  # worst first
+    assert views.display_order(ids[:3], 5) == [100, 101, 102]  # all, as selected
+    sample = views.display_order(ids, 10, seed=3)
+    assert len(set(sample)) == 10 and set(sample) <= set(ids) and sample == sorted(sample)
+    assert sample == views.display_order(ids, 10, seed=3)  # stable across reruns
+
+
+def test_item_ids_cover_both_maps():
+    rows_to_items = views.all_rows_to_items(70_000)
+    assert rows_to_items[0] == 10_000 and rows_to_items[60_000] == 0  # train first on an "all" map
+    assert np.array_equal(views.items_to_all_rows(rows_to_items), np.arange(70_000))
+    with pytest.raises(ValueError, match="70000 rows, this one 10"):
+        views.all_rows_to_items(10)
+
+
+def test_panel_rows_from_a_selection(fmnist):
+    items = np.concatenate([fmnist.test.images, fmnist.train.images])
+    labels = np.concatenate([fmnist.test.labels, fmnist.train.labels])
+    event = {"selection": {"points": [_point(0, 0, {"0": 5}), _point(3, 2, [10_003, 0.1]), _point(1, 1, [99_999])]}}
+    ids = views.selected_ids(event)
+    inverted = lambda x: 255 - x  # a stand-in reconstruction with a known error
+    rows = views.panel_rows(ids, items, labels, inverted)
+    assert [r.id for r in rows] == [5, 10_003]  # 99,999 is no item: dropped
+    assert rows[1].label == fmnist.train.labels[3] and rows[1].class_name == CLASS_NAMES[rows[1].label]
+    assert np.array_equal(rows[0].original, fmnist.test.images[5])
+    assert np.array_equal(rows[0].reconstruction, 255 - fmnist.test.images[5])
+    expected = (((255 - 2 * fmnist.test.images[5].astype(np.float32)) / 255) ** 2).mean()
+    assert rows[0].error == pytest.approx(expected, rel=1e-5)
+    assert len(views.panel_rows(range(100), items, labels, inverted, limit=7)) == 7
+    assert views.panel_rows([], items, labels, inverted) == []
+
+    grid = views.panel_image(rows, per_row=5, scale=2)
+    assert grid.dtype == np.uint8 and grid.ndim == 3 and grid.shape[2] == 3
+
+
+def test_panel_rows_with_a_real_model(fmnist):
+    model = _model("dense")
+    proj = _projection("dense")
+    ids = [0, 1, 2, 3]
+    rows = views.panel_rows(ids, fmnist.test.images, fmnist.test.labels, lambda x: views.reconstruct(model, x))
+    # The panel's error (from 8-bit images) matches the stored per-image MSE to quantisation precision.
+    assert np.allclose([r.error for r in rows], proj.recon_mse[ids], atol=2e-4)
+
+
+def test_class_summary():
+    assert views.class_summary(np.array([7, 7, 5, 9])) == "50% Sneaker, 25% Sandal, 25% Ankle boot"
+    assert views.class_summary(np.array([], dtype=int)) == ""
+
+
+# ------------------------------------------------------------------------------------ neighbours
+
+
+def test_agreement_counts_shared_neighbours():
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(500, 10)).astype(np.float32)
+    codes = {"a": a, "same": a * 3.0, "other": rng.normal(size=(500, 4)).astype(np.float32)}
+    found = views.neighbours_all(codes, {n: c[17] for n, c in codes.items()}, k=10, exclude=17)
+    assert all(17 not in r.idx for r in found.values())  # the query itself is left out
+    agree = views.agreement(found, "a")
+    assert agree["a"] == 10 and agree["same"] == 10  # scaling a space keeps its neighbours
+    expected = len(set(found["a"].idx) & set(found["other"].idx))
+    assert agree["other"] == expected
+    matrix = views.agreement_matrix(found)
+    assert matrix.loc["a", "other"] == matrix.loc["other", "a"] == expected
+    assert (np.diag(matrix.to_numpy()) == 10).all()
+    labels = np.arange(500) % 3
+    assert views.same_class(found, labels, 1)["a"] == int((labels[found["a"].idx] == 1).sum())
+
+
+def test_neighbours_of_every_variant_on_real_maps(fmnist):
+    projections = {name: _projection(name) for name in ("dense", "sparse", "denoising", "vae")}
+    codes = {n: p.codes for n, p in projections.items()}
+    found = views.neighbours_all(codes, {n: c[42] for n, c in codes.items()}, k=10, exclude=42)
+    agree = views.agreement(found, "dense")
+    assert agree["dense"] == 10 and all(0 <= v <= 10 for v in agree.values())
+    for r in found.values():
+        assert len(r.idx) == 10 and np.all(np.diff(r.dist) >= 0)  # nearest first
+
+
+def test_sampling_helpers(fmnist):
+    labels = fmnist.test.labels
+    ids = views.sample_per_class(labels, per_class=2, seed=1)
+    assert list(labels[ids]) == [c for c in range(10) for _ in range(2)]
+    assert np.array_equal(ids, views.sample_per_class(labels, per_class=2, seed=1))
+    item = views.random_of_class(labels, 7, seed=5)
+    assert labels[item] == 7 and item == views.random_of_class(labels, 7, seed=5)
+    with pytest.raises(ValueError, match="class == 3: no item"):
+        views.random_of_class(np.array([0, 1]), 3, seed=0)
+
+
+# -------------------------------------------------------------------------------- denoiser, VAE
+
+
+def test_denoise_against_the_median(fmnist):
+    model = _model("denoising")
+    clean = fmnist.test.images[:6]
+    res = views.denoise(model, clean, amount=0.2, seed=3)
+    assert res.noisy.shape == res.model.shape == res.median.shape == (6, 28, 28)
+    assert np.array_equal(res.median, median3(res.noisy))
+    assert np.array_equal(res.clean, clean / np.float32(255))
+    assert 0.05 < (res.noisy != res.clean).mean() < 0.2  # ~20% of the pixels hit, some keep their value
+    again = views.denoise(model, clean, amount=0.2, seed=3)
+    assert np.array_equal(again.noisy, res.noisy)  # seeded
+    assert not np.array_equal(views.denoise(model, clean, 0.2, seed=4).noisy, res.noisy)
+    assert list(res.scores().columns)[:3] == ["PSNR noisy (dB)", "PSNR model (dB)", "PSNR median (dB)"]
+    assert (res.psnr_median > res.psnr_noisy).all()
+
+
+def test_interpolation_and_decoding():
+    za, zb = np.zeros(10), np.ones(10)
+    path = views.interpolate(za, zb, 5)
+    assert path.shape == (5, 10) and np.allclose(path[0], za) and np.allclose(path[-1], zb)
+    assert np.allclose(path[2], 0.5)
+    with pytest.raises(ValueError, match="steps == 1"):
+        views.interpolate(za, zb, 1)
+
+
+def test_vae_posterior_and_decode(fmnist):
+    vae = _model("vae")
+    mu = views.posterior_mean(vae, fmnist.test.images[:3])
+    assert mu.shape == (3, 10)
+    assert np.allclose(views.posterior_mean(vae, fmnist.test.images[1]), mu[1], atol=1e-6)  # one image, [28, 28]
+    out = views.decode(vae, mu)
+    assert out.shape == (3, 28, 28) and out.min() >= 0 and out.max() <= 1
+    assert views.decode(vae, mu[0]).shape == (1, 28, 28)
+
+
+# ------------------------------------------------------------------------------------------ images
+
+
+def test_to_uint8_and_upscale():
+    x = np.array([[[[0.0, 0.5], [1.0, 2.0]]]], dtype=np.float32)  # [1, 1, 2, 2], one value out of range
+    u = images.to_uint8(x)
+    assert u.shape == (1, 2, 2) and u.dtype == np.uint8 and u.tolist() == [[[0, 128], [255, 255]]]
+    assert images.to_uint8(u) is u
+    big = images.upscale(u[0], 3)
+    assert big.shape == (6, 6) and (big[:3, :3] == 0).all() and (big[3:, 3:] == 255).all()  # crisp blocks
+    with pytest.raises(ValueError, match="factor == 0"):
+        images.upscale(u, 0)
+
+
+def test_mosaic_layout(fmnist):
+    imgs = fmnist.test.images[:5]
+    m = images.mosaic(imgs, cols=2, pad=1, pad_value=7, scale=2)
+    assert m.shape == (3 * 57 - 1, 2 * 57 - 1)  # 3 rows of 2, cells 56 px, 1 px gaps
+    assert np.array_equal(m[:56, :56], images.upscale(imgs[0], 2))
+    assert np.array_equal(m[57:113, 57:113], images.upscale(imgs[3], 2))
+    assert (m[114:, 57:] == 7).all()  # the missing sixth cell
+    with pytest.raises(ValueError, match="non-empty"):
+        images.mosaic(np.zeros((0, 28, 28)))
+
+
+def test_annotated_grid_and_png(fmnist):
+    rows = [fmnist.test.images[:4], fmnist.test.images[4:6]]
+    g = images.annotated_grid(
+        rows, row_labels=["first", "second\nrow"], captions=[["a", "b", "c", "d"], []],
+        bars=[[figures.CLASS_COLORS[0]] * 4, []], scale=2,
+    )  # fmt: skip
+    assert g.dtype == np.uint8 and g.shape[2] == 3
+    assert g.shape[1] > 4 * 56  # four cells and the label column
+    assert (g == np.array([78, 121, 167], np.uint8)).all(axis=2).sum() >= 4 * 56 * 3  # the four class bars
+    png = images.png_bytes(images.mosaic(rows[0]))
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(png))), images.mosaic(rows[0]))
+
+
+# ------------------------------------------------------------------------------------------ figures
+
+
+def _decode(arr):
+    """A plotly JSON array: a list, or a typed array {"dtype", "bdata", "shape"}."""
+    if isinstance(arr, dict):
+        a = np.frombuffer(base64.b64decode(arr["bdata"]), dtype=np.dtype(arr["dtype"]))
+        return a.reshape([int(s) for s in str(arr.get("shape", len(a))).split(",")]) if "shape" in arr else a
+    return np.asarray(arr)
+
+
+def test_latent_map_carries_global_ids(fmnist):
+    rng = np.random.default_rng(0)
+    labels = fmnist.test.labels[:2000]
+    coords, errors = rng.normal(size=(2000, 2)), rng.random(2000)
+    ids = np.arange(5000, 7000)
+    fig = json.loads(figures.latent_map(coords, labels, errors, "class", ids=ids).to_json())
+    assert [t["name"] for t in fig["data"]] == list(CLASS_NAMES)
+    assert all(t["type"] == "scattergl" for t in fig["data"])
+    sneakers = fig["data"][7]
+    custom = _decode(sneakers["customdata"])
+    assert np.array_equal(custom[:, 0], ids[labels == 7])  # a point's id whatever its index in its trace
+    assert sneakers["marker"]["color"] == figures.CLASS_COLORS[7]
+
+    err = json.loads(figures.latent_map(coords, labels, errors, "error", ids=ids).to_json())
+    assert len(err["data"]) == 1 and _decode(err["data"][0]["customdata"]).shape == (2000, 2)
+    with pytest.raises(ValueError, match="color_by == 'size'"):
+        figures.latent_map(coords, labels, errors, "size")
+    with pytest.raises(ValueError, match="need"):
+        figures.latent_map(coords[:10], labels, errors)
+
+
+def test_overlay_leaves_the_cached_map_alone(fmnist):
+    base = figures.latent_map(np.zeros((30, 2)), fmnist.test.labels[:30], np.zeros(30)).to_dict()
+    before = json.dumps(base, sort_keys=True, default=str)
+    fig = figures.overlay(base, [figures.marker_trace([1.0, 2.0], "generated")], height=300)
+    assert fig.data[-1].name == "generated" and fig.layout.height == 300
+    assert json.dumps(base, sort_keys=True, default=str) == before
+
+
+def test_training_curves():
+    dense = [{"epoch": 1, "train_loss": 0.05, "val_loss": 0.04}, {"epoch": 2, "train_loss": 0.03, "val_loss": 0.035}]
+    hist = {"dense": dense, "vae": [{"epoch": 1, "train_loss": 300.0, "val_loss": 280.0}]}
+    fig = figures.training_curves(hist)
+    assert len(fig.data) == 2 * 3  # train, validation, best epoch per variant
+    best = [t for t in fig.data if t.name == "best epoch"]
+    assert list(best[0].x) == [2] and list(best[0].y) == [0.035]
+
+
+# ------------------------------------------------------------------------------------------ metrics
+
+
+def test_metrics_table_puts_baselines_in_their_columns():
+    metrics = {
+        "dense": {"psnr": 20.5, "ssim": 0.75, "precision_at_10": 0.79, "sparsity": 0.1, "code_entropy_bytes": 9.0},
+        "denoising": {"psnr": 19.0, "ssim": 0.7, "precision_at_10": 0.7, "denoise_psnr": 21.0, "denoise_ssim": 0.87},
+        "vae": None,  # not evaluated yet
+    }
+    base = {
+        "pca10": {"psnr": 18.0, "ssim": 0.6, "precision_at_10": 0.75},
+        "raw_pixels": {"precision_at_10": 0.8},
+        "median3": {"psnr": 20.1, "ssim": 0.85},
+    }
+    df = views.metrics_table(metrics, base, {"dense": "Dense autoencoder"})
+    assert list(df.index) == ["Dense autoencoder", "denoising", "vae", "PCA, 10 components", "Raw pixels (784-d)",
+                              "3×3 median filter"]  # fmt: skip
+    assert df.loc["3×3 median filter", "denoise PSNR (dB)"] == 20.1
+    assert np.isnan(df.loc["3×3 median filter", "PSNR (dB)"])  # a filter's PSNR is a denoising score
+    assert df.loc["PCA, 10 components", "PSNR (dB)"] == 18.0
+    assert df["kind"].tolist() == ["autoencoder"] * 3 + ["baseline"] * 3
+    assert df.loc["vae"].drop("kind").isna().all()
+    assert "−ELBO (nats)" not in df  # a column nobody measured is left out
+    assert list(views.metrics_table({"vae": None}, None).columns) == ["kind"]
+
+
+def test_metrics_table_from_the_evaluate_files():
+    from explorer.evaluate import MetricsError, load_baselines, load_metrics
+
+    try:
+        metrics = {n: load_metrics(n) for n in ("dense", "sparse", "denoising", "vae")}
+        base = load_baselines()
+    except (MetricsError, CheckpointError) as e:
+        pytest.skip(f"not evaluated yet: {e}")
+    df = views.metrics_table(metrics, base)
+    assert df.loc["dense", "PSNR (dB)"] == pytest.approx(metrics["dense"]["psnr"])
+    assert df.loc["vae", "−ELBO (nats)"] == pytest.approx(metrics["vae"]["neg_elbo"])
+    assert df.loc["3×3 median filter", "denoise PSNR (dB)"] == pytest.approx(base["median3"]["psnr"])
