@@ -6,7 +6,7 @@ Arrays and dicts in, arrays and DataFrames out; nothing here knows of Streamlit,
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -15,21 +15,26 @@ from .images import to_uint8
 from .neighbours import knn
 
 # Item ids: one space for every page, whichever map a selection came from.
-# 0..9,999 are the test images, 10,000..69,999 the training images (an "all" map lists train, then test).
+# 0..9,999 are the test images, 10,000..69,999 the training images; an "all" map lists its rows in
+# this order too (``FashionMNIST.all_images``), so its row index is the item id.
 N_TEST, N_TRAIN = 10_000, 60_000
 
 
 def all_rows_to_items(n: int) -> np.ndarray:
-    """Item ids of the rows of an "all" projection (train then test) -> int [n]."""
+    """Item ids of the rows of an "all" projection (test then train, as the item ids) -> int [n]."""
     if n != N_TRAIN + N_TEST:
         raise ValueError(f"an 'all' map has {N_TRAIN + N_TEST} rows, this one {n}.")
-    return np.concatenate([np.arange(N_TEST, N_TEST + N_TRAIN), np.arange(N_TEST)])
+    return np.arange(n)
 
 
 def items_to_all_rows(ids) -> np.ndarray:
     """Rows of an "all" projection for item ids (the inverse of ``all_rows_to_items``)."""
-    ids = np.asarray(ids)
-    return np.where(ids < N_TEST, ids + N_TRAIN, ids - N_TEST)
+    return np.asarray(ids)
+
+
+def coords_of_test_items(coords: np.ndarray, split: str) -> np.ndarray:
+    """The coordinates [10000, 2] of the test items 0..9,999 on a map of ``split`` ("test" or "all")."""
+    return np.asarray(coords) if split == "test" else np.asarray(coords)[items_to_all_rows(np.arange(N_TEST))]
 
 
 # ---------------------------------------------------------------------------------------- selection
@@ -85,6 +90,14 @@ def class_summary(labels: np.ndarray, top: int = 3) -> str:
     counts = np.bincount(labels, minlength=len(CLASS_NAMES))
     order = np.argsort(-counts, kind="stable")[:top]
     return ", ".join(f"{100 * counts[c] / len(labels):.0f}% {CLASS_NAMES[c]}" for c in order if counts[c])
+
+
+def majority_class(labels: np.ndarray) -> int:
+    """The most common label (the smallest on a tie), e.g. of an uploaded picture's neighbours."""
+    labels = np.asarray(labels)
+    if len(labels) == 0:
+        raise ValueError("labels is empty: no majority class.")
+    return int(np.argmax(np.bincount(labels, minlength=len(CLASS_NAMES))))
 
 
 @dataclass(frozen=True)
@@ -254,13 +267,16 @@ class DenoiseResult:
 
 
 def denoise(model, clean: np.ndarray, amount: float, seed: int) -> DenoiseResult:
-    """Salt-and-pepper noise (seeded) on uint8 images [N, 28, 28], then the model vs a 3×3 median filter."""
+    """Salt-and-pepper noise (seeded) on images [N, 28, 28], then the model vs a 3×3 median filter.
+
+    ``clean``: uint8, or floats in [0, 1] (an uploaded picture).
+    """
     import torch
 
     from .data import salt_and_pepper
     from .metrics import median3, psnr_per_image, ssim_per_image
 
-    x = np.asarray(clean, dtype=np.float32) / 255.0
+    x = _unit(clean)
     noisy = salt_and_pepper(x, amount, np.random.default_rng(seed))
     with torch.no_grad():
         out = model.reconstruct(torch.from_numpy(noisy).unsqueeze(1)).clamp(0, 1)[:, 0].numpy()
@@ -300,6 +316,94 @@ def posterior_mean(model, images: np.ndarray) -> np.ndarray:
     x = np.asarray(images, dtype=np.float32).reshape(-1, 1, 28, 28) / 255.0
     with torch.no_grad():
         return model.posterior(torch.from_numpy(x))[0].numpy()
+
+
+# --------------------------------------------------------------------------------- your own picture
+
+
+def _unit(images) -> np.ndarray:
+    """Images as float32 in [0, 1]: uint8 is divided by 255, floats are taken as they are."""
+    a = np.asarray(images)
+    return a.astype(np.float32) / 255.0 if a.dtype == np.uint8 else a.astype(np.float32)
+
+
+def encode(model, images: np.ndarray) -> np.ndarray:
+    """Latent codes of images [N, 28, 28] (uint8, or floats in [0, 1]) -> float32 [N, D]."""
+    import torch
+
+    x = torch.from_numpy(_unit(images).reshape(-1, 1, 28, 28))
+    with torch.no_grad():
+        return model.encode(x).numpy().astype(np.float32)
+
+
+def item_codes(model, ids, test_codes: np.ndarray, images: np.ndarray) -> np.ndarray:
+    """Codes of item ids [N] -> float32 [N, D]: the stored ones for test items, encoded for training items.
+
+    ``test_codes``: the test projection's codes [10000, D]; ``images``: uint8 [70000, 28, 28] in item-id order.
+    """
+    ids = np.asarray(ids, dtype=np.int64).ravel()
+    out = np.empty((len(ids), test_codes.shape[1]), np.float32)
+    test = ids < N_TEST
+    out[test] = test_codes[ids[test]]
+    if not test.all():
+        out[~test] = encode(model, images[ids[~test]])
+    return out
+
+
+def selection_export(model, ids, labels: np.ndarray, images: np.ndarray, test_codes, map_coords, split: str) -> bytes:
+    """The map's selected item ids as CSV (id, label, class, map x/y, latent code), see ``exports.selection_csv``.
+
+    ``labels``/``images``: every item in item-id order; ``map_coords``: the shown map's coordinates [rows, 2] of
+    ``split`` ("test": row = item id; "all": rows as ``items_to_all_rows`` maps them).
+    """
+    from .exports import selection_csv
+
+    ids = np.asarray(ids, dtype=np.int64).ravel()
+    rows = ids if split == "test" else items_to_all_rows(ids)
+    codes = item_codes(model, ids, test_codes, images)
+    return selection_csv(ids, np.asarray(labels)[ids], np.asarray(map_coords)[rows], codes)
+
+
+@dataclass(frozen=True)
+class UploadView:
+    """What a page shows for an uploaded picture. Images are float32 [28, 28] in [0, 1]."""
+
+    image: np.ndarray  # the model's input, as ``prepare_upload`` made it
+    reconstruction: np.ndarray
+    error: float  # per-pixel MSE of the reconstruction
+    code: np.ndarray | None = None  # [D], with a projection
+    neighbours: Neighbours | None = None  # the nearest test items, with a projection
+    xy: np.ndarray | None = None  # [2]: where it falls on the map, with a projection
+    denoised: DenoiseResult | None = None  # with a noise amount: noised, cleaned, beside the 3×3 median
+
+
+def upload_view(
+    model, image: np.ndarray, proj=None, k: int = 10, map_coords=None, noise: float | None = None, seed: int = 0
+) -> UploadView:
+    """An uploaded picture (float32 [28, 28] in [0, 1]) through a model: its reconstruction, and optionally more.
+
+    ``proj``: the model's test projection: adds the code, the ``k`` nearest test items and the place on the map
+    (``explorer.projection.place``; ``map_coords`` [10000, 2]: the test items' coordinates on the map shown, when
+    it is not ``proj``'s own). ``noise``: a salt-and-pepper amount: adds the picture noised (seeded) and cleaned.
+    """
+    import torch
+
+    from .projection import place
+
+    image = _unit(image)
+    if image.shape != (28, 28):
+        raise ValueError(f"image of shape {image.shape}: expected [28, 28], as prepare_upload makes it.")
+    with torch.no_grad():
+        recon = model.reconstruct(torch.from_numpy(image)[None, None]).clamp(0, 1)[0, 0].numpy()
+    extra = {}
+    if proj is not None:
+        code = encode(model, image)[0]
+        idx, dist = knn(proj.codes, code, k)
+        on_map = proj if map_coords is None else replace(proj, coords=np.asarray(map_coords, dtype=np.float32))
+        extra.update(code=code, neighbours=Neighbours(proj.variant, idx, dist), xy=place(code, on_map))
+    if noise is not None:
+        extra["denoised"] = denoise(model, image[None], noise, seed)
+    return UploadView(image, recon, float(((recon - image) ** 2).mean()), **extra)
 
 
 # ------------------------------------------------------------------------------------------ metrics

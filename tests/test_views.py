@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from PIL import Image
 
@@ -21,6 +22,7 @@ from explorer.checkpoint import CheckpointError, default_root, load_model
 from explorer.data import CLASS_NAMES
 from explorer.metrics import median3
 from explorer.projection import ProjectionError, load_projection
+from explorer.upload import prepare_upload
 
 
 def _model(name):
@@ -87,7 +89,7 @@ def test_display_order():
 
 def test_item_ids_cover_both_maps():
     rows_to_items = views.all_rows_to_items(70_000)
-    assert rows_to_items[0] == 10_000 and rows_to_items[60_000] == 0  # train first on an "all" map
+    assert rows_to_items[0] == 0 and rows_to_items[10_000] == 10_000  # test first on an "all" map, as item ids
     assert np.array_equal(views.items_to_all_rows(rows_to_items), np.arange(70_000))
     with pytest.raises(ValueError, match="70000 rows, this one 10"):
         views.all_rows_to_items(10)
@@ -330,3 +332,75 @@ def test_metrics_table_from_the_evaluate_files():
     assert df.loc["dense", "PSNR (dB)"] == pytest.approx(metrics["dense"]["psnr"])
     assert df.loc["vae", "−ELBO (nats)"] == pytest.approx(metrics["vae"]["neg_elbo"])
     assert df.loc["3×3 median filter", "denoise PSNR (dB)"] == pytest.approx(base["median3"]["psnr"])
+
+
+# ------------------------------------------------------------------------------------ your own picture
+
+UPLOADED_ITEM = 3  # the test item conftest's ``photo_png`` is a photo of
+
+
+@pytest.mark.parametrize("name", ["dense", "vae"])
+def test_an_uploaded_photo_of_an_item_is_found_where_the_item_is(fmnist, photo_png, name):
+    model, proj = _model(name), _projection(name)
+    item = fmnist.test.images[UPLOADED_ITEM]
+    prepared = prepare_upload(photo_png, "photo.png")
+    assert np.abs(prepared.image - item / 255).max() < 0.02  # the upload pipeline gives the item back
+
+    up = views.upload_view(model, prepared.image, proj, k=10)
+    assert up.neighbours.idx[0] == UPLOADED_ITEM and up.neighbours.variant == name
+    assert len(up.neighbours.idx) == 10 and np.all(np.diff(up.neighbours.dist) >= 0)
+    assert up.code.shape == (model.code_dim,)
+    spread = np.ptp(proj.coords, axis=0).max()
+    assert np.linalg.norm(up.xy - proj.coords[UPLOADED_ITEM]) < 0.01 * spread  # the star lands on the item's dot
+    recon = views.reconstruct(model, item[None])[0] / 255
+    assert np.abs(up.reconstruction - recon).max() < 0.05
+    assert up.error == pytest.approx(float(((up.reconstruction - up.image) ** 2).mean()))
+    assert up.denoised is None
+
+    # On the 70k map the rule is the same, with that map's coordinates of the test items.
+    coords_all = np.random.default_rng(0).normal(size=(70_000, 2)).astype(np.float32)
+    on_all = views.upload_view(model, prepared.image, proj, map_coords=views.coords_of_test_items(coords_all, "all"))
+    assert np.allclose(on_all.xy, coords_all[views.items_to_all_rows(UPLOADED_ITEM)], atol=0.05)
+
+
+def test_an_uploaded_photo_is_noised_and_cleaned(fmnist, photo_png):
+    model = _model("denoising")
+    prepared = prepare_upload(photo_png, "photo.png")
+    up = views.upload_view(model, prepared.image, noise=0.3, seed=5)
+    res = up.denoised
+    assert np.array_equal(res.clean, prepared.image[None])  # floats in [0, 1] are taken as they are
+    same = views.denoise(model, prepared.image[None], 0.3, seed=5)
+    assert np.array_equal(res.noisy, same.noisy) and np.array_equal(res.model, same.model)  # seeded, as the page's
+    assert 0.1 < (res.noisy != res.clean).mean() < 0.3
+    assert up.neighbours is None and up.xy is None and up.code is None
+    with pytest.raises(ValueError, match=r"image of shape \(1, 28, 28\): expected \[28, 28\]"):
+        views.upload_view(model, prepared.image[None])
+
+
+def test_codes_and_csv_of_a_selection_with_training_items(fmnist):
+    from explorer.projection import encode_all
+
+    model, proj = _model("dense"), _projection("dense")
+    images = np.concatenate([fmnist.test.images, fmnist.train.images])  # item-id order
+    labels = np.concatenate([fmnist.test.labels, fmnist.train.labels])
+    ids = [5, 10_007, 42]
+    codes = views.item_codes(model, ids, proj.codes, images)
+    assert np.array_equal(codes[[0, 2]], proj.codes[[5, 42]].astype(np.float32))  # stored
+    assert np.allclose(codes[1], encode_all(model, fmnist.train.images[7:8])[0][0], atol=1e-6)  # encoded
+
+    coords_all = np.random.default_rng(1).normal(size=(70_000, 2)).astype(np.float32)
+    table = pd.read_csv(io.BytesIO(views.selection_export(model, ids, labels, images, proj.codes, coords_all, "all")))
+    assert table["index"].tolist() == ids
+    assert table["class_name"].tolist() == [CLASS_NAMES[labels[i]] for i in ids]
+    assert np.allclose(table[["x", "y"]], coords_all[views.items_to_all_rows(ids)], rtol=1e-5)
+    assert np.allclose(table.filter(like="code_"), codes, rtol=1e-5, atol=1e-6)
+    on_test_map = pd.read_csv(io.BytesIO(views.selection_export(model, [5, 42], labels, images, proj.codes,
+                                                                proj.coords, "test")))  # fmt: skip
+    assert np.allclose(on_test_map[["x", "y"]], proj.coords[[5, 42]], rtol=1e-5)
+
+
+def test_majority_class():
+    assert views.majority_class(np.array([7, 5, 7, 9])) == 7
+    assert views.majority_class(np.array([9, 2])) == 2  # a tie: the smaller label
+    with pytest.raises(ValueError, match="labels is empty"):
+        views.majority_class(np.array([], dtype=int))

@@ -1,0 +1,126 @@
+"""Page: clustering. DEC and N2D on the dense autoencoder's codes of all 70k images, against k-means on PCA-10."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from explorer import clustering as cl
+from explorer import images
+from explorer.ui import common
+
+METHOD_TITLES = {
+    "n2d": "N2D: UMAP of the codes + Gaussian mixture",
+    "dec": "DEC: encoder fine-tuned on KL(P‖Q)",
+    "kmeans_ae": "k-means on the autoencoder's codes",
+    "kmeans_pca10": "k-means on PCA-10",
+}
+
+
+def _stamp(path: Path):
+    try:
+        s = path.stat()
+        return s.st_mtime_ns, s.st_size
+    except OSError:
+        return None
+
+
+@st.cache_resource(show_spinner="Loading the clustering…", max_entries=4)
+def _clustering(root: str, stamps: tuple) -> cl.Clustering | str:
+    try:
+        return cl.load_clustering(root)
+    except cl.ClusteringError as e:
+        return str(e)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _summary(root: str, stamps: tuple, method: str) -> list[dict]:
+    c = _clustering(root, stamps)
+    return cl.cluster_summary(c.labels, c.assignments[method])
+
+
+def page() -> None:
+    common.header(
+        "Clustering",
+        "Without labels, can the autoencoder's codes sort the 70,000 images into the ten kinds of clothing? "
+        "Computed offline by `python -m explorer cluster`; shown here, never recomputed.",
+    )
+    items = common.items()
+    root = common.root()
+    npz, js = cl.paths(root)
+    stamps = (_stamp(npz), _stamp(js), _stamp(Path(root) / "dense" / "model.safetensors"))
+    c = _clustering(root, stamps)
+    if isinstance(c, str):
+        st.info(f"There is no clustering to show yet. {c}")
+        st.code(cl.FIX, language="bash")
+        st.stop()
+    if len(c.labels) != common.N_TEST + common.N_TRAIN:
+        st.error(f"The stored clustering covers {len(c.labels):,} images (a `--limit` run), not all 70,000. "
+                 "Recompute it:", icon="⚠️")  # fmt: skip
+        st.code(cl.FIX, language="bash")
+        st.stop()
+
+    st.dataframe(_metrics_frame(c.info), hide_index=True, column_config={
+        "ACC": st.column_config.NumberColumn(format="%.3f", help="Unsupervised accuracy (Hungarian matching)"),
+        "NMI": st.column_config.NumberColumn(format="%.3f", help="Normalised mutual information"),
+    })  # fmt: skip
+    bar = c.info["bar"]
+    primary = c.info["primary"]
+    p = c.info["methods"][primary]
+    (st.success if bar["met"] else st.warning)(
+        f"**Bar: ACC ≥ {bar['acc']} and NMI ≥ {bar['nmi']}** for the shipped clustering ({primary}): "
+        f"ACC {p['acc']:.3f}, NMI {p['nmi']:.3f} — {'met' if bar['met'] else 'not met'}."
+    )
+
+    methods = [m for m in METHOD_TITLES if m in c.assignments] + [m for m in c.assignments if m not in METHOD_TITLES]
+    common.default("cl_method", primary if primary in methods else methods[0])
+    method = st.radio("Clustering", methods, key="cl_method", horizontal=True,
+                      format_func=lambda m: METHOD_TITLES.get(m, m))  # fmt: skip
+    assign = c.assignments[method]
+    summary = _summary(root, stamps, method)
+    names = {r["cluster"]: f"{r['cluster']} → {r['class_name']} ({r['purity']:.0%})" for r in summary}
+
+    left, right = st.columns([3, 2], gap="large")
+    with left:
+        _map(assign, names)
+    with right:
+        st.markdown("**Clusters × classes** (each cluster named by the class the best matching gives it)")
+        st.plotly_chart(cl.confusion_figure(c.labels, assign), key="cl_confusion", config={"displaylogo": False})
+
+    st.subheader("Sample images per cluster")
+    rows_to_items = common.all_rows_to_items(len(assign))
+    samples = cl.samples_per_cluster(assign, per_cluster=16, seed=0)
+    for r in summary:
+        ids = rows_to_items[samples[r["cluster"]]]
+        caption = f"cluster {names[r['cluster']]} · {r['size']:,} images · most common class: {r['top_class']}"
+        st.image(images.mosaic(items.images[ids], pad=2, scale=2), caption=caption)
+
+
+def _metrics_frame(info: dict) -> pd.DataFrame:
+    rows = [{"method": METHOD_TITLES.get(m, m), "source": "measured here, 70k images", "ACC": v["acc"], "NMI": v["nmi"],
+             "seconds": v.get("seconds")} for m, v in info["methods"].items()]  # fmt: skip
+    rows += [{"method": k, "source": "published", "ACC": v["acc"], "NMI": v["nmi"], "seconds": None}
+             for k, v in info.get("published", {}).items()]  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def _map(assign: np.ndarray, names: dict[int, str]) -> None:
+    """The dense model's latent map coloured by cluster: all 70k if that map exists, else the 10k test images."""
+    all_map = common.proj("dense", "all")
+    if all_map.ok:
+        coords, rows, what = all_map.value.coords, assign, "all 70,000 images"
+    else:
+        test_map = common.proj("dense", "test")
+        if not test_map.ok:
+            common.show_unavailable("dense", test_map, " on the map")
+            return
+        # clustering rows are in item-id order: the test images are the first 10,000
+        coords, rows, what = test_map.value.coords, assign[: common.N_TEST], "the 10,000 test images"
+    st.markdown(f"**The dense model's latent map**, {what}, coloured by cluster")
+    st.plotly_chart(cl.cluster_map_figure(coords, rows, names), key="cl_map", config={"displaylogo": False})
+
+
+render = page  # the name the other page modules use
