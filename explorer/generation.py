@@ -1,0 +1,365 @@
+"""Generation with the VAE: attribute directions, manifold grids, interpolation paths, and the Fashion-FID.
+
+Pure functions of a model and arrays, except the last section (``run_generation_quality``), which
+reads checkpoints and writes ``checkpoints/generation.json`` for the ``evaluate`` command.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .data import CLASS_NAMES
+
+# Attribute directions offered by default: (from class, to class), by class index.
+DEFAULT_PAIRS: tuple[tuple[int, int], ...] = (
+    (7, 9),  # Sneaker -> Ankle boot: a shaft grows
+    (6, 0),  # Shirt -> T-shirt/top: buttons and collar go, sleeves shorten
+    (2, 4),  # Pullover -> Coat
+    (0, 3),  # T-shirt/top -> Dress: it gets longer
+    (5, 7),  # Sandal -> Sneaker: the straps close up
+)
+GENERATION = "generation.json"
+
+
+def _as_images01(images) -> np.ndarray:
+    """uint8 [N, 28, 28] or floats in [0, 1] ([N, 28, 28] or [N, 1, 28, 28]) -> float32 [N, 1, 28, 28]."""
+    x = np.asarray(images)
+    x = x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32)
+    return x[:, None] if x.ndim == 3 else x
+
+
+@torch.no_grad()
+def encode(model, images, batch_size: int = 1000) -> np.ndarray:
+    """Codes of ``images`` (uint8 or floats in [0, 1]) -> float32 [N, code_dim] (the VAE's posterior means)."""
+    x = _as_images01(images)
+    return np.concatenate(
+        [model.encode(torch.from_numpy(x[i : i + batch_size])).numpy() for i in range(0, len(x), batch_size)]
+    )
+
+
+@torch.no_grad()
+def decode(model, z, batch_size: int = 1000) -> np.ndarray:
+    """z: [N, code_dim] -> images float32 [N, 28, 28] clipped to [0, 1]."""
+    z = torch.as_tensor(np.asarray(z, dtype=np.float32))
+    if z.dim() != 2 or z.shape[1] != model.code_dim:
+        raise ValueError(f"z has shape {tuple(z.shape)}, the model decodes [N, {model.code_dim}].")
+    out = [model.decode(z[i : i + batch_size]).clamp(0, 1)[:, 0].numpy() for i in range(0, len(z), batch_size)]
+    return np.concatenate(out) if out else np.zeros((0, 28, 28), np.float32)
+
+
+# ------------------------------------------------------------------------------------------ directions
+
+
+def class_means(model, images, labels) -> np.ndarray:
+    """Mean code of each class -> float32 [10, code_dim]; a class absent from ``labels`` is an error."""
+    labels = np.asarray(labels)
+    codes = encode(model, images)
+    missing = [CLASS_NAMES[c] for c in range(len(CLASS_NAMES)) if not (labels == c).any()]
+    if missing:
+        raise ValueError(f"no images of class(es) {', '.join(missing)}: pass a sample that holds every class.")
+    return np.stack([codes[labels == c].mean(0) for c in range(len(CLASS_NAMES))]).astype(np.float32)
+
+
+def class_directions(model, data, pairs=DEFAULT_PAIRS, limit: int | None = None) -> dict[tuple[int, int], np.ndarray]:
+    """{(a, b): mean code of class b - mean code of class a} over ``data`` (a FashionMNIST, whose train split
+    is used, or a split with ``.images``/``.labels``); ``limit`` takes the first N images. Vectors float32 [code_dim]:
+    adding the (a, b) vector to class a's mean code lands on class b's."""
+    split = getattr(data, "train", data)
+    images, labels = split.images[:limit], split.labels[:limit]
+    means = class_means(model, images, labels)
+    out = {}
+    for a, b in pairs:
+        if not (0 <= a < len(CLASS_NAMES) and 0 <= b < len(CLASS_NAMES)) or a == b:
+            raise ValueError(f"direction pair ({a}, {b}) must be two different class indices in 0..9.")
+        out[(a, b)] = means[b] - means[a]
+    return out
+
+
+def direction_label(pair: tuple[int, int]) -> str:
+    return f"{CLASS_NAMES[pair[0]]} → {CLASS_NAMES[pair[1]]}"
+
+
+# ---------------------------------------------------------------------------------------------- grids
+
+
+def grid_coordinates(n: int, span: float | tuple[float, float] = 3.0) -> np.ndarray:
+    """The ``n`` coordinates of a grid axis: ``linspace(-span, span)``, or ``linspace(lo, hi)`` for a pair."""
+    if not isinstance(n, int) or not 2 <= n <= 64:
+        raise ValueError(f"n == {n!r}, must be an integer in 2..64.")
+    lo, hi = (-float(span), float(span)) if np.isscalar(span) else (float(span[0]), float(span[1]))
+    if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
+        raise ValueError(f"span == {span!r}, must be a positive number or a pair lo < hi.")
+    return np.linspace(lo, hi, n)
+
+
+def grid_latents(origin, u, v, n: int = 15, span: float | tuple[float, float] = 3.0) -> np.ndarray:
+    """Grid latents origin + a·u + b·v -> float32 [n, n, d]; row i has b = coords[i], column j a = coords[j]."""
+    origin, u, v = (np.asarray(t, dtype=np.float64).ravel() for t in (origin, u, v))
+    if not (origin.shape == u.shape == v.shape):
+        raise ValueError(f"origin, u and v must have one length, got {len(origin)}, {len(u)}, {len(v)}.")
+    c = grid_coordinates(n, span)
+    return (origin + c[None, :, None] * u + c[:, None, None] * v).astype(np.float32)
+
+
+def manifold_grid(model, origin, u, v, n: int = 15, span: float | tuple[float, float] = 3.0) -> np.ndarray:
+    """Decode the n×n grid of ``grid_latents`` into one image -> uint8 [n*28, n*28] (u rightwards, v downwards)."""
+    z = grid_latents(origin, u, v, n, span)
+    tiles = decode(model, z.reshape(n * n, -1)).reshape(n, n, 28, 28)
+    return np.round(tiles.transpose(0, 2, 1, 3).reshape(n * 28, n * 28) * 255).astype(np.uint8)
+
+
+def axis_plane(dim: int, i: int, j: int, origin=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The plane of latent dimensions ``i`` (rightwards) and ``j`` (downwards) through ``origin`` (default 0)."""
+    if not (0 <= i < dim and 0 <= j < dim) or i == j:
+        raise ValueError(f"dimensions ({i}, {j}) must be two different integers in 0..{dim - 1}.")
+    origin = np.zeros(dim, np.float32) if origin is None else np.asarray(origin, np.float32).copy()
+    u, v = np.zeros(dim, np.float32), np.zeros(dim, np.float32)
+    u[i], v[j] = 1.0, 1.0
+    if origin.shape != (dim,):
+        raise ValueError(f"origin has shape {origin.shape}, expected ({dim},).")
+    origin[[i, j]] = 0.0  # the grid's coordinates are the two dimensions' values themselves
+    return origin, u, v
+
+
+def plane_through(z1, z2, z3) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(origin, u, v) = (z1, z2 - z1, z3 - z1): on ``span=(0, 1)`` the grid's corners are z1 (top left),
+    z2 (top right), z3 (bottom left) and z2 + z3 - z1. Three points on one line span no plane: an error."""
+    z1, z2, z3 = (np.asarray(z, dtype=np.float64).ravel() for z in (z1, z2, z3))
+    u, v = z2 - z1, z3 - z1
+    # Gram determinant |u|²|v|² - (u·v)² = 0 exactly when u and v are parallel (or one is zero).
+    gram = (u @ u) * (v @ v) - (u @ v) ** 2
+    if not gram > 1e-12 * max((u @ u) * (v @ v), 1e-30):
+        raise ValueError("the three items' codes lie on one line (or coincide): pick three different items.")
+    return z1.astype(np.float32), u.astype(np.float32), v.astype(np.float32)
+
+
+def grid_png(grid: np.ndarray) -> bytes:
+    """A uint8 [H, W] image -> PNG bytes (for a download button)."""
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(np.asarray(grid, dtype=np.uint8), mode="L").save(buf, format="PNG")
+    return buf.getvalue()
+
+
+# -------------------------------------------------------------------------------------- interpolation
+
+
+def interpolate(z_a, z_b, steps: int, mode: str = "linear") -> np.ndarray:
+    """``steps`` points from z_a to z_b (both included) -> float32 [steps, d].
+
+    ``linear``: (1-t) z_a + t z_b. ``slerp``: along the great circle, rescaled (Shoemake 1985; White 2016,
+    "Sampling Generative Networks", for its use in latent spaces): under a Gaussian prior, codes live near a
+    sphere of radius ~sqrt(d), and the straight line's midpoint falls inside it, where the decoder saw few codes.
+    """
+    a, b = np.asarray(z_a, dtype=np.float64).ravel(), np.asarray(z_b, dtype=np.float64).ravel()
+    if a.shape != b.shape:
+        raise ValueError(f"z_a and z_b have lengths {len(a)} and {len(b)}; they must be equal.")
+    if not isinstance(steps, int) or steps < 2:
+        raise ValueError(f"steps == {steps!r}, must be an integer >= 2.")
+    t = np.linspace(0.0, 1.0, steps)[:, None]
+    if mode == "linear":
+        return ((1 - t) * a + t * b).astype(np.float32)
+    if mode != "slerp":
+        raise ValueError(f"mode == {mode!r}, must be 'linear' or 'slerp'.")
+    na, nb = np.linalg.norm(a), np.linalg.norm(b)
+    if na == 0 or nb == 0:
+        return ((1 - t) * a + t * b).astype(np.float32)  # no direction to rotate from
+    omega = np.arccos(np.clip(a @ b / (na * nb), -1.0, 1.0))
+    if np.sin(omega) < 1e-6:  # (anti)parallel: the great circle is undefined or the path is straight
+        return ((1 - t) * a + t * b).astype(np.float32)
+    path = (np.sin((1 - t) * omega) * a + np.sin(t * omega) * b) / np.sin(omega)
+    return path.astype(np.float32)
+
+
+# ------------------------------------------------------------------------------------------------ FID
+
+
+def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
+    """Fréchet distance between N(mu1, sigma1) and N(mu2, sigma2) (Dowson & Landau 1982; Heusel et al. 2017):
+    ||mu1 - mu2||² + Tr(sigma1 + sigma2 - 2 (sigma1 sigma2)^{1/2})."""
+    from scipy import linalg
+
+    mu1, mu2 = np.atleast_1d(np.asarray(mu1, np.float64)), np.atleast_1d(np.asarray(mu2, np.float64))
+    s1, s2 = np.atleast_2d(np.asarray(sigma1, np.float64)), np.atleast_2d(np.asarray(sigma2, np.float64))
+    if mu1.shape != mu2.shape or s1.shape != s2.shape or s1.shape != (len(mu1), len(mu1)):
+        raise ValueError(f"shapes do not match: mu {mu1.shape}, {mu2.shape}; sigma {s1.shape}, {s2.shape}.")
+    with warnings.catch_warnings():  # dead (always-zero) features make the product singular; sqrtm copes
+        warnings.simplefilter("ignore", linalg.LinAlgWarning)
+        covmean = linalg.sqrtm(s1 @ s2)
+        if not np.isfinite(covmean).all():  # nudge both diagonals, as pytorch-fid does
+            offset = np.eye(len(mu1)) * 1e-6
+            covmean = linalg.sqrtm((s1 + offset) @ (s2 + offset))
+    if np.iscomplexobj(covmean):
+        # The product of two PSD matrices has a real square root; imaginary parts are round-off.
+        if not np.allclose(np.diagonal(covmean).imag, 0, atol=1e-3 * max(1.0, np.abs(covmean).max())):
+            raise ValueError(f"sqrtm(sigma1 sigma2) has a large imaginary part ({np.abs(covmean.imag).max():.3g}).")
+        covmean = covmean.real
+    diff = mu1 - mu2
+    return float(diff @ diff + np.trace(s1) + np.trace(s2) - 2 * np.trace(covmean))
+
+
+def feature_stats(judge, images) -> tuple[np.ndarray, np.ndarray]:
+    """Mean [F] and covariance [F, F] (float64) of the judge's penultimate features of ``images``."""
+    f = judge.embed(_as_images01(images)).astype(np.float64)
+    if len(f) < 2:
+        raise ValueError(f"{len(f)} image(s): a covariance needs at least 2.")
+    return f.mean(0), np.cov(f, rowvar=False)
+
+
+def fashion_fid(judge, images_a, images_b) -> float:
+    """Fréchet distance between two image sets in the judge's penultimate-layer features ("Fashion-FID")."""
+    return frechet_distance(*feature_stats(judge, images_a), *feature_stats(judge, images_b))
+
+
+def mean_confidence(judge, images) -> float:
+    """The judge's mean top-class probability: how clearly the images look like *some* class."""
+    return float(judge.predict_proba(_as_images01(images)).max(1).mean())
+
+
+def pca_gaussian_samples(train_images, n: int, seed: int, k: int = 10) -> np.ndarray:
+    """The classical generator: fit PCA-k to ``train_images``, a Gaussian to their codes, decode n draws
+    -> float32 [n, 28, 28] clipped to [0, 1]."""
+    from sklearn.decomposition import PCA
+
+    x = _as_images01(train_images).reshape(len(train_images), -1)
+    pca = PCA(n_components=k, random_state=seed).fit(x)
+    codes = pca.transform(x)
+    rng = np.random.default_rng(seed)
+    draws = rng.multivariate_normal(codes.mean(0), np.cov(codes, rowvar=False), size=n)
+    return np.clip(pca.inverse_transform(draws), 0, 1).reshape(n, 28, 28).astype(np.float32)
+
+
+def vae_samples(vae, n: int, seed: int) -> np.ndarray:
+    """n images decoded from z ~ N(0, I) (Bernoulli means) -> float32 [n, 28, 28]."""
+    gen = torch.Generator().manual_seed(seed)
+    return decode(vae, torch.randn(n, vae.code_dim, generator=gen).numpy())
+
+
+def generation_quality(vae, judge, data, n: int = 10_000, seed: int = 0) -> dict:
+    """Fashion-FID to the test split and mean judge confidence of: VAE prior samples, the PCA-10 Gaussian
+    baseline, and ``n`` train images (the floor) -> {"rows": {name: {...}}, ...}."""
+    if not isinstance(n, int) or n < 2:
+        raise ValueError(f"n == {n!r}, must be an integer >= 2.")
+    test = data.test.images
+    rng = np.random.default_rng(seed)
+    train_idx = np.sort(rng.choice(len(data.train), size=min(n, len(data.train)), replace=False))
+    target = feature_stats(judge, test)
+    candidates = {
+        "vae": lambda: vae_samples(vae, n, seed),
+        "pca_gaussian": lambda: pca_gaussian_samples(data.train.images, n, seed),
+        "train": lambda: data.train.images[train_idx],
+    }
+    rows = {}
+    for name, make in candidates.items():
+        images = make()
+        rows[name] = {
+            "fid": frechet_distance(*feature_stats(judge, images), *target),
+            "confidence": mean_confidence(judge, images),
+            "images": len(images),
+        }
+    return {
+        "n": n,
+        "seed": seed,
+        "test_images": len(test),
+        "test_confidence": mean_confidence(judge, test),
+        "rows": rows,
+    }
+
+
+GENERATION_ROWS = {
+    "vae": "VAE samples, z ~ N(0, I)",
+    "pca_gaussian": "PCA-10 + Gaussian samples",
+    "train": "train images (floor)",
+}
+
+
+def render_generation_table(result: dict) -> str:
+    """Markdown table of ``generation_quality``'s rows, and whether the VAE beats the baseline."""
+    rows = result["rows"]
+    lines = [
+        f"| generator ({result['n']:,} images) | Fashion-FID to test ↓ | judge confidence ↑ |",
+        "|---|---|---|",
+    ]
+    for key, label in GENERATION_ROWS.items():
+        if key in rows:
+            lines.append(f"| {label} | {rows[key]['fid']:.2f} | {rows[key]['confidence']:.3f} |")
+    lines.append(f"| test images themselves | 0 | {result['test_confidence']:.3f} |")
+    if "vae" in rows and "pca_gaussian" in rows:
+        v, p = rows["vae"], rows["pca_gaussian"]
+        ok = v["fid"] < p["fid"] and v["confidence"] > p["confidence"]
+        lines += ["", f"- vae beats the PCA-Gaussian baseline on both measures: {'met' if ok else 'NOT MET'}"]
+    return "\n".join(lines) + "\n"
+
+
+# -------------------------------------------------------------------------------- the evaluate step
+
+
+def run_generation_quality(
+    root: str | os.PathLike | None = None, data_dir=None, n: int = 10_000, seed: int = 0
+) -> dict:
+    """Measure generation quality with the shipped VAE and judge; write ``<root>/generation.json`` and return it.
+
+    Raises CheckpointError (naming the command that fixes it) when the VAE or the judge is missing.
+    """
+    from .checkpoint import default_root, load_model, weights_hash
+    from .data import load_fashion_mnist
+    from .judge import judge_weights_hash, load_judge
+
+    vae, judge = load_model("vae", root), load_judge(root)
+    data = load_fashion_mnist(data_dir)
+    t0 = time.perf_counter()
+    result = generation_quality(vae, judge, data, n, seed)
+    result |= {
+        "seconds": round(time.perf_counter() - t0, 1),
+        "vae_weights_sha256": weights_hash("vae", root),
+        "judge_weights_sha256": judge_weights_hash(root),
+        "dataset_sha256": data.sha256,
+    }
+    path = Path(root or default_root()) / GENERATION
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    return result
+
+
+def load_generation(root: str | os.PathLike | None = None) -> dict:
+    """``<root>/generation.json`` if it was measured with the current VAE and judge weights, else CheckpointError."""
+    from .checkpoint import CheckpointError, default_root, weights_hash
+    from .judge import judge_weights_hash
+
+    path = Path(root or default_root()) / GENERATION
+    fix = "Measure it with `python -m explorer evaluate --variant vae`."
+    if not path.is_file():
+        raise CheckpointError(f"{path} is missing. {fix}")
+    try:
+        result = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise CheckpointError(f"{path} is damaged ({e}). {fix}") from e
+    if result.get("vae_weights_sha256") != weights_hash("vae", root) or result.get(
+        "judge_weights_sha256"
+    ) != judge_weights_hash(root):
+        raise CheckpointError(f"{path} was measured with other VAE or judge weights. {fix}")
+    return result
+
+
+def evaluate_generation(names, data_dir=None, root: str | os.PathLike | None = None, n: int = 10_000) -> str | None:
+    """The ``evaluate`` step of issue 4: when ``vae`` is among ``names``, measure generation quality, write
+    ``generation.json`` and return its markdown section; None (with a note printed) when the VAE or judge is missing."""
+    from .checkpoint import CheckpointError
+
+    if "vae" not in names:
+        return None
+    try:
+        result = run_generation_quality(root, data_dir, n=n)
+    except CheckpointError as e:
+        print(f"generation quality: skipped, {e}")
+        return None
+    return "\nGeneration (issue 4):\n\n" + render_generation_table(result)
