@@ -85,16 +85,13 @@ def _variant_names(value: str) -> list[str]:
 
 
 def cmd_evaluate(args) -> int:
+    from pathlib import Path
+
     from .evaluate import run_evaluation
 
     _threads(args.threads)
-    from pathlib import Path
-
     readme = Path(__file__).resolve().parent.parent / "README.md" if args.out is None else None
     run_evaluation(_variant_names(args.variant), data_dir=args.data_dir, root=args.out, quick=args.quick, readme=readme)
-    from .generation import evaluate_generation  # issue 4: Fashion-FID and judge confidence -> generation.json
-
-    print(evaluate_generation(_variant_names(args.variant), args.data_dir, args.out) or "")
     return 0
 
 

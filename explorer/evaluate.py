@@ -195,8 +195,28 @@ def render_table(metrics: dict[str, dict], base: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def update_readme(table: str, readme: Path) -> bool:
-    start, end = "<!-- evaluation:start -->", "<!-- evaluation:end -->"
+def render_training_table(root=None) -> str:
+    """How each shipped checkpoint was trained, from its config.json."""
+    from .checkpoint import read_config
+
+    lines = ["| variant | epochs run (best) | batch | lr schedule | wall time | device, threads |", "|---|---|---|---|---|---|"]
+    for name in VARIANTS:
+        try:
+            c = read_config(name, root)
+        except CheckpointError:
+            continue
+        r, t = c.get("recipe", {}), c.get("training", {})
+        init = f", from `{r['init_from']}`" if r.get("init_from") else ""
+        lines.append(
+            f"| `{name}` | {t.get('epochs_run')} ({t.get('best_epoch')}) | {r.get('batch_size')} "
+            f"| Adam {r.get('lr')}, {r.get('schedule')}{init} | {t.get('wall_seconds', 0) / 60:.1f} min "
+            f"| {t.get('device')}, {t.get('threads')} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def update_readme(table: str, readme: Path, section: str = "evaluation") -> bool:
+    start, end = f"<!-- {section}:start -->", f"<!-- {section}:end -->"
     if not readme.is_file():
         return False
     text = readme.read_text()
@@ -242,8 +262,12 @@ def run_evaluation(names, data_dir=None, root=None, quick=False, readme: Path | 
             pass
     ordered = {n: metrics[n] for n in VARIANTS if n in metrics}
     table = render_table(ordered, base)
+    from .generation import evaluate_generation  # issue 4: Fashion-FID and the judge's confidence
+
+    table += evaluate_generation(names, data_dir, root) or ""
     (root_path / "evaluation.md").write_text(table)
     print(table)
     if readme is not None and update_readme(table, readme):
-        print(f"updated the evaluation table in {readme}")
+        update_readme(render_training_table(root), readme, "training")
+        print(f"updated the evaluation and training tables in {readme}")
     return ordered

@@ -35,7 +35,9 @@ def _map_layout(fig, height: int, uirevision: str, show_legend: bool):
         yaxis=dict(axis, scaleanchor="x", scaleratio=1),  # UMAP distances are isotropic
         legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0, itemsizing="constant", title=None),
         showlegend=show_legend,
-        dragmode="lasso",
+        # Streamlit gives a selectable chart clickmode "event" (a click selects nothing) while the drag mode is lasso or
+        # box: pan keeps a plain click on a dot selecting it; the lasso and box tools stay in the mode bar.
+        dragmode="pan",
         uirevision=uirevision,  # keeps zoom and legend toggles across reruns of the same map
         plot_bgcolor="white",
         hoverlabel=dict(namelength=-1),

@@ -28,7 +28,7 @@ class ViewState:
 
     page: str = ""
     variant: str = ""
-    item: int = 0  # index into the 10,000 test images
+    item: int = 0  # item id: 0..9,999 test images, 10,000..69,999 training images
     z: tuple[float, ...] = (0.0,) * N_Z
     noise: float = 0.2  # salt-and-pepper amount for the denoiser
     seed: int = 0  # the denoiser's noise seed

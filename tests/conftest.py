@@ -26,3 +26,20 @@ def small_batch(fmnist):
     """64 real test images, float32 [64, 1, 28, 28] in [0, 1], and their labels."""
     idx = np.random.default_rng(0).choice(len(fmnist.test), 64, replace=False)
     return fmnist.test.tensor(idx), fmnist.test.labels[idx]
+
+
+@pytest.fixture(scope="session")
+def photo_png(fmnist) -> bytes:
+    """Test item 3 as the product photo a user would upload: dark on white, 8× larger, off-centre; PNG bytes.
+
+    ``prepare_upload`` gives the item back from it (the object fills its 28 px and has no faint edge).
+    """
+    import io
+
+    from PIL import Image
+
+    photo = np.pad(255 - np.kron(fmnist.test.images[3], np.ones((8, 8), np.uint8)), ((30, 50), (70, 20)),
+                   constant_values=255)  # fmt: skip
+    buf = io.BytesIO()
+    Image.fromarray(photo).save(buf, format="PNG")
+    return buf.getvalue()

@@ -115,7 +115,7 @@ def test_all_70k_map(tmp_path, monkeypatch, fmnist):
     root = tmp_path / "checkpoints"
     shutil.copytree(default_root() / "dense", root / "dense", ignore=shutil.ignore_patterns("projection-all.npz"))
     rng = np.random.default_rng(0)
-    labels = np.concatenate([fmnist.train.labels, fmnist.test.labels]).astype(np.uint8)
+    labels = np.concatenate([fmnist.test.labels, fmnist.train.labels]).astype(np.uint8)  # item-id order
     np.savez_compressed(
         root / "dense" / "projection-all.npz", weights_sha256=np.array(weights_hash("dense", root)), labels=labels,
         coords=rng.normal(size=(70_000, 2)).astype(np.float32), recon_mse=rng.random(70_000).astype(np.float32),
@@ -332,3 +332,162 @@ def test_missing_dataset_explains_the_fix(tmp_path, monkeypatch):
     assert "FASHION_MNIST_DIR" in texts(at.markdown)
     at.switch_page(PAGES["generator"]).run()
     assert not at.exception and at.title[0].value == "Fashion-MNIST is not installed"
+
+
+# ------------------------------------------------------------------------------ shareable links
+
+TITLES = {"map": "Latent map", "similar": "Similar items", "denoiser": "Denoiser", "generator": "Generator"}
+
+
+def open_link(query: dict) -> AppTest:
+    """The app opened at the root URL with these query parameters (a value may be a list: a repeated key)."""
+    at = AppTest.from_file(APP, default_timeout=60)
+    for key, value in query.items():
+        at.query_params[key] = value
+    return at.run()
+
+
+@needs_checkpoints
+def test_a_link_opens_its_page_with_its_view():
+    at = open_link({"page": "similar", "variant": "vae", "item": "12345", "k": "7"})
+    assert_clean(at)
+    assert at.title[0].value == "Similar items" and not at.toast
+    assert at.selectbox(key="variant").value == "vae"
+    assert at.number_input(key="item_index").value == 12_345 and at.slider(key="k").value == 7
+    assert "Query: item 12345" in image_captions(at)[0]
+    at.slider(key="k").set_value(12).run()  # the URL follows the widgets
+    assert (at.query_params["page"], at.query_params["variant"], at.query_params["k"]) == ("similar", "vae", "12")
+    at.switch_page(PAGES["map"]).run()  # the link opens its page once: the visitor then goes where they like
+    assert_clean(at)
+    assert at.title[0].value == "Latent map" and at.query_params["page"] == "map"
+
+    at = open_link({"variant": "sparse"})  # no page: the map, the default page
+    assert_clean(at)
+    assert at.title[0].value == "Latent map" and at.selectbox(key="variant").value == "sparse"
+
+
+@needs_checkpoints
+def test_a_link_restores_the_denoiser_and_its_noise(fmnist):
+    from explorer import load_model, views
+
+    at = open_link({"page": "denoiser", "variant": "dense", "noise": "0.35", "seed": "3"})
+    assert_clean(at)
+    assert at.selectbox(key="variant").value == "dense" and at.slider(key="noise_amount").value == pytest.approx(0.35)
+    ids = views.sample_per_class(fmnist.test.labels, per_class=1, seed=0)
+    expected = views.denoise(load_model("dense"), fmnist.test.images[ids], 0.35, seed=3)  # the link's noise, exactly
+    assert at.metric[0].value == f"{expected.psnr_model.mean():.2f} dB"
+
+
+@needs_checkpoints
+def test_a_shared_generator_link_shows_the_same_image():
+    at = open_page("generator")
+    at.button(key="random_sample").click().run()
+    z = [at.slider(key=f"z{i}").value for i in range(10)]
+    shared = {key: at.query_params[key] for key in ("page", "variant", "z")}
+    assert shared["page"] == "generator" and [float(v) for v in shared["z"].split(",")] == z
+
+    other = open_link(shared)  # another browser opens the link
+    assert_clean(other)
+    assert [other.slider(key=f"z{i}").value for i in range(10)] == z
+    assert np.array_equal(other.session_state["generated"], at.session_state["generated"])
+    assert "download_generated" in [b.key for b in other.get("download_button")]
+
+
+@pytest.mark.parametrize(
+    "query, page, values, notice",
+    [
+        ({"page": "similar", "variant": "nope"}, "similar", {"variant": "dense"}, "`variant` = `nope`"),
+        ({"page": "similar", "item": "99999999"}, "similar", {"item_index": 69_999}, "`item` = `99999999`"),
+        ({"page": "generator", "z": "nan,1,0,0,0,0,0,0,0,0"}, "generator", {"z0": 0.0, "z1": 1.0}, "`z0` = `nan`"),
+        ({"page": "<script>alert(1)</script>", "item": "x"}, "map", {}, "`page` = `?script?alert"),
+        ({"page": "denoiser", "noise": "garbage", "zzz": "1"}, "denoiser", {"noise_amount": 0.2}, "`noise`"),
+        ({"page": ["denoiser", "similar"], "k": ["8", "9"]}, "denoiser", {"k": 8}, "was given 2 times"),
+        ({"page": "map", "variant": "unet"}, "map", {"variant": "dense"}, "not one of dense, sparse, denoising, vae:"),
+        ({"page": "generator", "variant": "nope"}, "generator", {"variant": "vae"}, "not one of vae: using `vae`"),
+        ({"page": "similar", "k": "99"}, "similar", {"k": 20}, "`k` = `99`"),
+    ],
+)
+@needs_checkpoints
+def test_a_bad_link_shows_a_notice_and_a_working_page(query, page, values, notice):
+    at = open_link(query)
+    assert_clean(at)
+    assert at.title[0].value == TITLES[page]
+    for key, value in values.items():
+        assert at.session_state[key] == value, key
+    toasts = texts(at.toast)
+    assert notice in toasts and all(t.value.startswith("Link: ") for t in at.toast)
+    assert "<" not in toasts  # user text is quoted in a safe alphabet
+
+
+@needs_checkpoints
+def test_many_link_problems_are_listed_in_the_sidebar():
+    at = open_link({"item": "x", "noise": "y", "seed": "z", "k": "w", "z": "q", "variant": "v"})
+    assert_clean(at)
+    assert len(at.toast) == 5 and "more problems, listed in the sidebar" in at.toast[-1].value
+    assert texts(at.sidebar.expander[0].markdown).count("\n- ") >= 5
+
+
+# ----------------------------------------------------------------------------- your own picture
+
+
+@needs_checkpoints
+def test_your_picture_on_the_map(photo_png):
+    from explorer.projection import load_projection
+
+    at = open_page("map")
+    keys = [b.key for b in at.get("download_button")]
+    assert {"map_download_html", "map_download_png"} <= set(keys) and "selection_csv" not in keys  # nothing selected
+    at.file_uploader(key="map_upload").upload("photo.png", photo_png, "image/png").run()
+    assert_clean(at)
+    star = [t for t in spec(at, "map_chart")["data"] if t["name"] == "your picture"]
+    proj = load_projection("dense")
+    spread = np.ptp(proj.coords, axis=0).max()
+    assert len(star) == 1 and np.hypot(*(np.ravel([star[0]["x"], star[0]["y"]]) - proj.coords[3])) < 0.01 * spread
+    assert "Your picture" in texts(at.subheader)
+    assert any("its reconstruction (right)" in c for c in image_captions(at))
+
+
+@needs_checkpoints
+def test_your_picture_as_the_similar_query(photo_png, fmnist):
+    at = open_page("similar")
+    at.file_uploader(key="similar_upload").upload("photo.png", photo_png, "image/png").run()
+    assert_clean(at)
+    assert "Query: your picture, and its reconstruction" in image_captions(at)
+    label = CLASS_NAMES[fmnist.test.labels[3]]  # its nearest neighbour is the item it is a photo of
+    assert at.metric[0].label == f"Most are {label}"
+    table = at.dataframe[0].value
+    assert table.loc[0, "shared with dense"] == "10 / 10" and len(table) >= len(TUTORIAL)  # every model was asked
+
+    at.file_uploader(key="similar_upload").upload("notes.png", b"just text", "image/png").run()
+    assert not at.exception
+    assert "not an image" in texts(at.error)
+
+
+@needs_checkpoints
+def test_your_picture_through_the_denoiser(photo_png):
+    at = open_page("denoiser")
+    shown = len(at.get("image"))
+    at.file_uploader(key="denoiser_upload").upload("photo.png", photo_png, "image/png").run()
+    assert_clean(at)
+    assert len(at.get("image")) == shown + 3  # before / after the preparation, then noisy, cleaned, median, clean
+    assert "The same noise amount and seed as above" in texts(at.caption)
+
+
+# ------------------------------------------------------------------------------------- serving
+
+
+def test_served_safely():
+    """What the README promises: local only, XSRF on, uploads capped, no usage stats; no HTML or pickles."""
+    import re
+    import tomllib
+
+    from explorer.upload import MAX_BYTES
+
+    config = tomllib.loads((REPO / ".streamlit" / "config.toml").read_text())
+    assert config["server"]["address"] == "127.0.0.1" and config["server"]["enableXsrfProtection"] is True
+    assert config["server"]["maxUploadSize"] * 2**20 == MAX_BYTES
+    assert config["browser"]["gatherUsageStats"] is False
+    for path in [REPO / "dashboard.py", *(REPO / "explorer").rglob("*.py")]:
+        text = path.read_text()
+        assert "unsafe_allow_html=True" not in text, path
+        assert not re.search(r"\btorch\.load\(|\bpickle\.loads?\(", text), path

@@ -8,7 +8,7 @@ import streamlit as st
 from explorer import figures, images, views
 from explorer.data import CLASS_NAMES
 from explorer.models import REGISTRY, VARIANTS
-from explorer.ui import common
+from explorer.ui import common, downloads, urlsync
 
 COLUMN_HELP = {
     "PSNR (dB)": "Reconstruction of the clean test images: peak signal-to-noise ratio, higher is better",
@@ -60,6 +60,7 @@ def render() -> None:
     c1, _ = st.columns([2, 5])
     with c1:
         name = common.variant_picker(label="Highlight")
+    urlsync.write_url_state(urlsync.current_state("compare", name))
     titles = {v: REGISTRY[v].title for v in VARIANTS}
 
     st.subheader("Scores on the 10,000 test images")
@@ -86,7 +87,11 @@ def render() -> None:
             "Loss per epoch on the training images and on the held-out validation images (log scale); "
             "the star marks the epoch whose weights were kept."
         )
-        st.plotly_chart(curves(common.root(), common.history_stamps()), key="curves", config={"displaylogo": False})
+        fig = curves(common.root(), common.history_stamps())
+        st.plotly_chart(fig, key="curves", config={"displaylogo": False})
+        c1, _ = st.columns([1, 3])
+        with c1:
+            downloads.figure_buttons(fig, "training-curves", "curves_download")
     for v in VARIANTS:
         if v not in histories:
             st.caption(f"No training history for {titles[v]}: `python -m explorer train --variant {v}`")

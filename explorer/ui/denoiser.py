@@ -1,12 +1,14 @@
-"""Page: salt-and-pepper noise removed by an autoencoder, beside a classical 3×3 median filter."""
+"""Page: salt-and-pepper noise removed by an autoencoder, beside a classical 3×3 median filter; also on your picture."""
 
 from __future__ import annotations
 
+import numpy as np
 import streamlit as st
 
 from explorer import images, views
 from explorer.data import CLASS_NAMES
-from explorer.ui import common
+from explorer.ui import common, urlsync
+from explorer.ui.upload_widget import upload_ui
 
 SCALE = 3  # 28 px -> 84 px cells
 
@@ -37,10 +39,12 @@ def render() -> None:
         )
     with c3:
         st.button("New noise", key="new_noise", on_click=_new_noise, icon=":material/casino:")
+    urlsync.write_url_state(urlsync.current_state("denoiser", name))
     model = common.require_model(name)
 
+    seed = st.session_state.get("noise_seed", 0)
     ids = views.sample_per_class(items.test_labels, per_class=1, seed=0)
-    res = views.denoise(model, items.test_images[ids], amount, seed=st.session_state.get("noise_seed", 0))
+    res = views.denoise(model, items.test_images[ids], amount, seed=seed)
 
     m1, m2, m3, m4 = st.columns(4)
     d_psnr = res.psnr_model.mean() - res.psnr_median.mean()
@@ -77,3 +81,21 @@ def render() -> None:
         table = res.scores().T
         table.columns = [f"{CLASS_NAMES[c]} ({i})" for c, i in zip(labels, ids, strict=True)]
         st.dataframe(table.style.format("{:.3f}"))
+
+    st.subheader("Your own picture")
+    prepared = upload_ui("denoiser_upload", "Upload a picture to noise and clean")
+    if prepared is not None:
+        show_upload(views.upload_view(model, prepared.image, noise=amount, seed=seed).denoised, amount)
+
+
+def show_upload(res: views.DenoiseResult, amount: float) -> None:
+    """An uploaded picture noised with the page's amount, cleaned by the model and by the median, with scores."""
+    cells = np.stack([res.noisy[0], res.model[0], res.median[0], res.clean[0]])
+    captions = [
+        f"Noisy, amount {amount:.2f}\n{res.psnr_noisy[0]:.1f} dB  {res.ssim_noisy[0]:.3f}",
+        f"Autoencoder\n{res.psnr_model[0]:.1f} dB  {res.ssim_model[0]:.3f}",
+        f"3x3 median\n{res.psnr_median[0]:.1f} dB  {res.ssim_median[0]:.3f}",
+        "Your picture",
+    ]
+    st.image(images.annotated_grid([cells], captions=[captions], scale=5))
+    st.caption("The same noise amount and seed as above. Under each image: PSNR and SSIM against your picture.")

@@ -8,7 +8,7 @@ import streamlit as st
 from explorer import figures, images, projection, views
 from explorer.data import CLASS_NAMES
 from explorer.models import REGISTRY, VARIANTS
-from explorer.ui import common
+from explorer.ui import common, downloads, urlsync
 
 Z_LIMIT = 3.0  # slider range ±3: ~99.7% of the N(0, I) prior per dimension
 GENERATIVE = tuple(v for v in VARIANTS if REGISTRY[v].is_generative)
@@ -103,8 +103,10 @@ def explore(name: str, item_images: np.ndarray, path_xy: np.ndarray | None) -> N
     z = np.array([st.session_state[f"z{i}"] for i in range(dim)], dtype=np.float32)
     generated = images.to_uint8(views.decode(model, z)[0])
     st.session_state["generated"] = generated  # 784 bytes; lets tests read the pixels
+    urlsync.write_url_state(urlsync.current_state("generator", name))  # here: a slider reruns only this fragment
     with picture:
         st.image(images.upscale(generated, 10), caption="Decoded image")
+        downloads.image_button(generated, "generated.png", "download_generated", "Download PNG")
     with chart:
         loaded = common.proj(name)
         if not loaded.ok:

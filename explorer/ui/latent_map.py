@@ -1,4 +1,4 @@
-"""Page: a variant's latent map, and the images behind any point or region selected on it."""
+"""Page: a variant's latent map, the images behind any point or region selected on it, and your own picture."""
 
 from __future__ import annotations
 
@@ -6,12 +6,15 @@ import numpy as np
 import streamlit as st
 
 from explorer import figures, images, projection, views
+from explorer.data import CLASS_NAMES
 from explorer.models import REGISTRY
-from explorer.ui import common
+from explorer.ui import common, downloads, urlsync
+from explorer.ui.upload_widget import upload_ui
 
 PANEL_LIMIT = 30  # items in the image panel; a lasso can hold thousands of points
 SELECTION_CAP = 5000  # item ids kept in session state for the other pages
 COLOR_LABELS = {"class": "class", "error": "reconstruction error"}
+UPLOAD_NEIGHBOURS = 10
 
 
 def render() -> None:
@@ -32,6 +35,7 @@ def render() -> None:
     with c3:
         common.default("map_all", False)
         want_all = st.toggle("All 70k images", key="map_all", help="Also the 60,000 training images.")
+    urlsync.write_url_state(urlsync.current_state("map", name))
     st.caption(f"**{REGISTRY[name].title}**: {REGISTRY[name].job}.")
 
     model = common.require_model(name)
@@ -47,9 +51,19 @@ def render() -> None:
             st.code(projection.fix_command(name, "all"), language="bash")
 
     left, right = st.columns([3, 2], gap="large")
+    with right:  # first: an uploaded picture is drawn on the map
+        prepared = upload_ui("map_upload", "Place your own picture on the map")
+    upload = None
+    if prepared is not None:
+        coords = views.coords_of_test_items(common.proj(name, split).value.coords, split)
+        upload = views.upload_view(model, prepared.image, common.proj(name).value, UPLOAD_NEIGHBOURS, coords)
+    fig = common.map_figure(name, split, color_by)
+    if upload is not None:
+        star = figures.marker_trace(upload.xy, "your picture", "star", 22)
+        fig = figures.overlay(common.map_dict(name, split, color_by), [star])
     with left:
         event = st.plotly_chart(
-            common.map_figure(name, split, color_by),
+            fig,
             key="map_chart",
             on_select="rerun",
             selection_mode=("points", "box", "lasso"),
@@ -57,7 +71,11 @@ def render() -> None:
         )
     ids = views.selected_ids(event)
     st.session_state["map_selection"] = ids[:SELECTION_CAP]
+    with left:
+        downloads_row(model, name, split, fig, ids)
     with right:
+        if upload is not None:
+            show_upload(items, upload)
         errors = None
         if ids and color_by == "error":  # exploring errors: the worst of the selection first
             rows = np.asarray(ids) if split == "test" else common.items_to_all_rows(np.asarray(ids))
@@ -66,6 +84,46 @@ def render() -> None:
         if errors is None and len(ids) > PANEL_LIMIT:
             how = ", a random sample"
         show_panel(model, items, ids, views.display_order(ids, PANEL_LIMIT, errors), how)
+
+
+def downloads_row(model, name: str, split: str, fig, ids: list[int]) -> None:
+    """The map as HTML or PNG; the selected items (id, class, map position, code) as CSV."""
+    fig_col, csv_col, _ = st.columns([2, 2, 1], vertical_alignment="center")
+    with fig_col:
+        st.caption("Download the map")
+        downloads.figure_buttons(fig, f"latent-map-{name}-{split}", "map_download")
+    if not ids:
+        return
+    items, test_codes, coords = common.items(), common.proj(name).value.codes, common.proj(name, split).value.coords
+    with csv_col:
+        st.caption(f"Download the {len(ids):,} selected items")
+        downloads.csv_button(
+            lambda: views.selection_export(model, ids, items.labels, items.images, test_codes, coords, split),
+            f"selection-{name}.csv", "selection_csv",
+            help="One row per item: id, class, position on the map, latent code",
+        )  # fmt: skip
+
+
+def show_upload(items: common.Items, upload: views.UploadView) -> None:
+    """An uploaded picture: as the model sees it, its reconstruction, and its nearest test images."""
+    st.subheader("Your picture")
+    pair = np.stack([images.to_uint8(upload.image), images.to_uint8(upload.reconstruction)])
+    st.image(
+        images.mosaic(pair, pad=8, scale=5),
+        caption=f"As the model sees it (left) and its reconstruction (right) · MSE {upload.error:.4f} · "
+        "the star on the map marks where it falls",
+    )
+    near = upload.neighbours.idx
+    st.image(
+        images.annotated_grid(
+            [items.test_images[near]],
+            captions=[[f"{CLASS_NAMES[items.test_labels[i]]}\n#{i}" for i in near]],
+            bars=[[figures.CLASS_COLORS[items.test_labels[i]] for i in near]],
+            scale=2,
+        )
+    )
+    st.caption(f"Its {len(near)} nearest test images in the latent space, nearest first.")
+    st.divider()
 
 
 def show_panel(model, items: common.Items, ids: list[int], shown: list[int], how: str = "") -> None:

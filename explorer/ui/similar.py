@@ -1,14 +1,16 @@
-"""Page: the nearest neighbours of one item in a variant's latent space, and the same query put to every variant."""
+"""Page: the nearest neighbours of one item (or of your own picture) in a variant's latent space, and the same
+query put to every variant."""
 
 from __future__ import annotations
 
 import numpy as np
 import streamlit as st
 
-from explorer import figures, images, projection, views
+from explorer import figures, images, views
 from explorer.data import CLASS_NAMES
 from explorer.models import REGISTRY
-from explorer.ui import common
+from explorer.ui import common, urlsync
+from explorer.ui.upload_widget import upload_ui
 
 
 def _use_selection_item() -> None:
@@ -19,13 +21,6 @@ def _random_item(labels: np.ndarray) -> None:
     st.session_state["_draws"] = st.session_state.get("_draws", 0) + 1
     cls = st.session_state.get("query_class", 0)
     st.session_state["item_index"] = views.random_of_class(labels, cls, seed=st.session_state["_draws"])
-
-
-def _query_code(model, proj, items: common.Items, item: int) -> np.ndarray:
-    """The item's code: stored for test items, encoded on the fly for training items."""
-    if item < common.N_TEST:
-        return proj.codes[item]
-    return projection.encode_all(model, items.images[item : item + 1])[0][0]
 
 
 def _precision(name: str) -> str:
@@ -78,26 +73,40 @@ def render() -> None:
             format_func=lambda i: f"item {i}: {CLASS_NAMES[items.labels[i]]}",
             on_change=_use_selection_item,
         )
+    urlsync.write_url_state(urlsync.current_state("similar", name))
+    prepared = upload_ui("similar_upload", "Or use your own picture as the query")
 
-    common.require_model(name)
+    model = common.require_model(name)
     common.require_projection(name)
-    query_label = int(items.labels[item])
-    exclude = item if item < common.N_TEST else None
+    upload = views.upload_view(model, prepared.image, common.proj(name).value, k) if prepared else None
     codes, queries, unavailable = {}, {}, []
     for v in [name, *(v for v in common.MAPPED if v != name)]:
         m, pv = common.model(v), common.proj(v)
         if not (m.ok and pv.ok):
             unavailable.append((v, m if not m.ok else pv))
             continue
-        codes[v], queries[v] = pv.value.codes, _query_code(m.value, pv.value, items, item)
+        codes[v] = pv.value.codes
+        if upload is not None:
+            queries[v] = upload.code if v == name else views.encode(m.value, upload.image)[0]
+        else:  # stored for test items, encoded on the fly for training items
+            queries[v] = views.item_codes(m.value, [item], pv.value.codes, items.images)[0]
+    exclude = item if upload is None and item < common.N_TEST else None  # an item is not its own neighbour
     found = views.neighbours_all(codes, queries, k, exclude=exclude)
     mine = found[name]
+    # The query's class: the item's label; an uploaded picture has none, its neighbours' majority stands in.
+    query_label = int(items.labels[item]) if upload is None else views.majority_class(items.test_labels[mine.idx])
+    hits = views.same_class(found, items.test_labels, query_label)
 
     left, right = st.columns([1, 4], gap="large")
     with left:
-        st.image(images.upscale(items.images[item], 6), caption=f"Query: item {item}, {CLASS_NAMES[query_label]}")
-        hits = views.same_class(found, items.test_labels, query_label)
-        st.metric("Same class", f"{hits[name]} / {k}")
+        if upload is None:
+            caption = f"Query: item {item}, {CLASS_NAMES[query_label]}"
+            st.image(images.upscale(items.images[item], 6), caption=caption)
+            st.metric("Same class", f"{hits[name]} / {k}")
+        else:
+            pair = np.stack([images.to_uint8(upload.image), images.to_uint8(upload.reconstruction)])
+            st.image(images.mosaic(pair, pad=6, scale=3), caption="Query: your picture, and its reconstruction")
+            st.metric(f"Most are {CLASS_NAMES[query_label]}", f"{hits[name]} / {k}")
         m = common.metrics(name)
         if m and "precision_at_10" in m:
             st.metric(
@@ -131,7 +140,11 @@ def render() -> None:
     st.subheader("Every model, same query")
     st.caption(
         f"How many of its {k} neighbours each model shares with the {REGISTRY[name].title.lower()}, "
-        "and how many have the query's class."
+        + (
+            "and how many have the query's class."
+            if upload is None
+            else f"and how many are of class {CLASS_NAMES[query_label]}, that of most of its own neighbours."
+        )
     )
     agree = views.agreement(found, name)
     table = {

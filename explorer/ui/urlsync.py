@@ -2,8 +2,9 @@
 
 Wiring (see ``explorer.urlstate`` for the parameters):
 
-- router, before ``page.run()``: ``state = urlsync.read_url_state(n_items, variants, pages, defaults, limits)``;
-  when the link names another page than the one opened, ``st.switch_page`` to it.
+- router, before ``page.run()``: ``urlsync.read_url_state(n_items, variants, pages, ..., toast=False)``; then
+  ``urlsync.link_page()`` (once per session) names the page the link asked for: ``st.switch_page`` to it when it
+  is not the one opened, and ``urlsync.announce()`` on the page that is shown (toasts would be lost in a switch).
 - each page, after its widgets: ``urlsync.write_url_state(urlsync.current_state(page, variant))``.
 """
 
@@ -24,6 +25,7 @@ VARIANT_MEMORY = {"denoiser": "_denoiser_variant", "generator": "_generator_vari
 DEFAULT_VARIANT_MEMORY = "_variant"
 
 _STATE, _GIVEN, _NOTICES = "_url_state", "_url_given", "_url_notices"
+_PAGE, _UNANNOUNCED = "_url_page", "_url_unannounced"
 _MAX_TOASTS = 4
 
 
@@ -33,14 +35,21 @@ def read_url_state(
     pages: Sequence[str],
     defaults: ViewState | None = None,
     limits: Mapping[str, tuple[float, float]] | None = None,
+    page_variants: Mapping[str, Sequence[str]] | None = None,
+    toast: bool = True,
 ) -> ViewState:
     """The view the link asked for: parsed on the session's first run (widgets seeded, notices toasted), then kept.
 
     ``limits``: narrower widget ranges, e.g. ``{"k": (4, 20)}`` for a slider that does not span 1-50.
+    ``page_variants``: page -> the variants it offers, when fewer than ``variants`` (e.g. only mapped ones).
+    ``toast=False``: keep the notices for ``announce()`` (a router that may still switch page).
     """
     if _STATE in st.session_state:
         return st.session_state[_STATE]
     params = {key: st.query_params.get_all(key) for key in st.query_params.keys()}
+    if page_variants:  # the page first: a variant is checked against those the page offers
+        page = parse_query({k: v for k, v in params.items() if k == "page"}, n_items, variants, pages, defaults)[0]
+        variants = page_variants.get(page.page, variants)
     state, notices = parse_query(params, n_items, variants, pages, defaults)
     if limits:
         state, more = fit_to_widgets(state, limits, given=list(params))
@@ -48,12 +57,29 @@ def read_url_state(
     st.session_state[_STATE] = state
     st.session_state[_GIVEN] = tuple(params)
     st.session_state[_NOTICES] = notices
+    st.session_state[_PAGE] = state.page if "page" in params else None
     apply_to_widgets(state, given=params)
+    st.session_state[_UNANNOUNCED] = notices
+    if toast:
+        announce()
+    return state
+
+
+def announce() -> None:
+    """Toast the link's notices, once per session (call it on the page that is shown)."""
+    notices = st.session_state.pop(_UNANNOUNCED, None) or []
     for notice in notices[:_MAX_TOASTS]:
         st.toast(f"Link: {notice}", icon=":material/link_off:", duration="long")
     if len(notices) > _MAX_TOASTS:
-        st.toast(f"Link: {len(notices) - _MAX_TOASTS} more problems, see the page's notice.", duration="long")
-    return state
+        more = len(notices) - _MAX_TOASTS
+        st.toast(f"Link: {more} more problem{'s' * (more > 1)}, listed in the sidebar.", duration="long")
+        with st.sidebar.expander(f"Link: {len(notices)} problems", icon=":material/link_off:"):
+            st.markdown("\n".join(f"- {notice}" for notice in notices))  # quoted safely by explorer.urlstate
+
+
+def link_page() -> str | None:
+    """The page the session's link named, on the first call only (then None): where the router should switch."""
+    return st.session_state.pop(_PAGE, None)
 
 
 def link_given(field: str) -> bool:

@@ -1,0 +1,240 @@
+"""The whole dashboard in real headless Chromium: every page, a click on the map, a generator slider.
+
+Starts ``streamlit run dashboard.py`` on a free 127.0.0.1 port with the checkpoints of the default root
+(``LATENT_EXPLORER_CHECKPOINTS`` or ./checkpoints) and drives the system Chromium (/usr/bin/chromium; no browser
+is ever downloaded) with Playwright. With ``SAVE_SCREENSHOTS=1`` it also saves each settled page, at 1400×900,
+to ``docs/screenshots/<page>.png``.
+
+    SAVE_SCREENSHOTS=1 .venv/bin/pytest -m browser tests/test_browser.py
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from explorer import checkpoint
+
+pytestmark = pytest.mark.browser
+
+REPO = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+SCREENSHOTS = REPO / "docs" / "screenshots"
+VIEWPORT = {"width": 1400, "height": 900}
+# Generous: on 2 busy cores the first run of a page loads models and draws a 10k-point map.
+START_S, RUN_S = 90, 60
+# (URL path, sidebar title, the page's h1); "" is the default page, the map.
+PAGES = (
+    ("", "Latent map", "Latent map"),
+    ("similar", "Similar items", "Similar items"),
+    ("denoiser", "Denoiser", "Denoiser"),
+    ("generator", "Generator (VAE)", "Generator"),
+    ("compare", "Compare models", "Compare models"),
+)
+NEEDED = ("dense/model.safetensors", "dense/projection-test.npz", "vae/model.safetensors", "vae/projection-test.npz")
+
+IDLE_JS = "() => document.querySelector('[data-testid=stApp]')?.getAttribute('data-test-script-state') === 'notRunning'"
+# Every <img> decoded, every Plotly chart drawn: what a person would call "the page has loaded".
+DRAWN_JS = """() => [...document.querySelectorAll('[data-testid=stMain] img')]
+  .every(i => i.complete && i.naturalWidth > 0)
+  && [...document.querySelectorAll('[data-testid=stPlotlyChart]')].every(c => c.querySelector('.main-svg'))"""
+# The page position of the map point nearest the middle of the plot area (from Plotly's own axes), and its item id.
+POINT_JS = """() => {
+  const gd = document.querySelector('.st-key-map_chart .js-plotly-plot');
+  const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis, box = gd.getBoundingClientRect();
+  const cx = xa._offset + xa._length / 2, cy = ya._offset + ya._length / 2;
+  let best = null;
+  for (const t of gd._fullData) {
+    if (t.visible !== true || !t.customdata) continue;
+    for (let i = 0; i < t.x.length; i++) {
+      const px = xa._offset + xa.l2p(t.x[i]), py = ya._offset + ya.l2p(t.y[i]);
+      const d = (px - cx) ** 2 + (py - cy) ** 2;
+      if (!best || d < best.d) best = {d, x: box.left + px, y: box.top + py, id: Math.round(t.customdata[i][0])};
+    }
+  }
+  return best;
+}"""
+# The page position of the map point of item ``id``.
+ITEM_XY_JS = """id => {
+  const gd = document.querySelector('.st-key-map_chart .js-plotly-plot');
+  const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis, box = gd.getBoundingClientRect();
+  for (const t of gd._fullData) {
+    if (!t.customdata) continue;
+    const i = [...t.customdata].findIndex(c => Math.round(c[0]) === id);
+    if (i >= 0) return {x: box.left + xa._offset + xa.l2p(t.x[i]), y: box.top + ya._offset + ya.l2p(t.y[i])};
+  }
+  return null;
+}"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """``streamlit run dashboard.py`` on a free loopback port -> its URL; stopped whatever the test did."""
+    root = checkpoint.default_root()
+    missing = [f for f in NEEDED if not (root / f).is_file()]
+    if missing:
+        pytest.skip(
+            f"{root} lacks {', '.join(missing)}: run `python -m explorer train` and `python -m explorer project`"
+        )
+    port = _free_port()
+    log = tmp_path_factory.mktemp("server") / "streamlit.log"
+    cmd = [sys.executable, "-m", "streamlit", "run", "dashboard.py", "--server.headless", "true",
+           "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
+           "--server.fileWatcherType", "none"]  # fmt: skip
+    with open(log, "wb") as out:  # the child keeps its own descriptor
+        proc = subprocess.Popen(cmd, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + START_S
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"streamlit did not answer on {url}: {log.read_text(errors='replace')[-3000:]}")
+            time.sleep(0.3)
+        yield url
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)  # its own process group (start_new_session): only what we started
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(15)
+
+
+@pytest.fixture(scope="module")
+def page(server):
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is missing: install it with `apt-get install chromium` (no browser is downloaded).")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="no playwright: pip install -r requirements.txt")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            pg = browser.new_page(viewport=VIEWPORT)
+            pg.set_default_timeout(RUN_S * 1000)
+            pg.js_errors = []
+            pg.on("pageerror", lambda e: pg.js_errors.append(str(e)))
+            yield pg
+        finally:
+            browser.close()
+
+
+def settle(page) -> None:
+    """Wait for the script run to end (twice, 0.3 s apart: a run can follow a run) and the page to be drawn."""
+    for _ in range(2):
+        page.wait_for_function(IDLE_JS, timeout=RUN_S * 1000)
+        time.sleep(0.3)
+    page.wait_for_function(DRAWN_JS, timeout=RUN_S * 1000)
+
+
+def assert_clean(page, where: str) -> None:
+    exceptions = page.locator("[data-testid=stException]")
+    assert exceptions.count() == 0, f"{where}: {exceptions.first.inner_text()}"
+    failed = page.get_by_text("This page failed")  # dashboard.py's last guard
+    assert failed.count() == 0, f"{where}: {failed.first.inner_text()}"
+    assert not page.js_errors, f"{where}: JavaScript errors {page.js_errors}"
+
+
+def screenshot(page, name: str) -> None:
+    if os.environ.get("SAVE_SCREENSHOTS") == "1":
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.mouse.move(1, 1)  # no hover label or focus ring in the picture
+        time.sleep(0.5)
+        page.screenshot(path=SCREENSHOTS / f"{name}.png")
+
+
+def open_page(page, path: str, title: str, h1: str) -> None:
+    if path:
+        page.locator(f'[data-testid=stSidebarNav] a[href$="/{path}"]').click()
+        page.wait_for_url(re.compile(rf"/{path}/?(\?|$)"))
+    page.locator("h1", has_text=h1).first.wait_for()
+    settle(page)
+    assert_clean(page, title)
+
+
+def click_map_point(page) -> dict:
+    """Hover, then click, the map point nearest the plot's middle -> where the click landed (page pixels)."""
+    page.locator(".st-key-map_chart .js-plotly-plot .nsewdrag").first.wait_for()
+    point = page.evaluate(POINT_JS)
+    assert point, "the map has no points"
+    page.mouse.move(point["x"] - 8, point["y"] - 8)
+    page.mouse.move(point["x"], point["y"])
+    page.locator(".st-key-map_chart .hoverlayer .hovertext").first.wait_for(timeout=10_000)  # Plotly is listening
+    time.sleep(0.3)
+    page.mouse.click(point["x"], point["y"])
+    return point
+
+
+def decoded_image(page):
+    return page.locator("[data-testid=stImage]", has_text="Decoded image").locator("img").first
+
+
+def test_every_page_click_and_slider(page, server):
+    page.goto(server, timeout=RUN_S * 1000)
+
+    # The map: a click on a point shows that item's original and reconstruction.
+    open_page(page, *PAGES[0])
+    clicked = click_map_point(page)
+    panel = page.locator("h3", has_text=re.compile(r"^Item \d+: "))
+    panel.wait_for()
+    settle(page)
+    item = int(re.match(r"Item (\d+)", panel.inner_text()).group(1))
+    at = page.evaluate(ITEM_XY_JS, item)
+    assert at, f"item {item} is not on the map"
+    assert math.dist((at["x"], at["y"]), (clicked["x"], clicked["y"])) <= 10, f"item {item} is not where we clicked"
+    figure = page.locator("[data-testid=stImage]", has_text="Original (left) and reconstruction (right)")
+    assert figure.locator("img").first.evaluate("i => i.naturalWidth") > 0
+    assert_clean(page, "map after a click")
+    screenshot(page, "map")
+
+    for path, title, h1 in PAGES[1:]:
+        open_page(page, path, title, h1)
+        if path == "generator":
+            # A slider moved by keyboard reruns the fragment: a new image, with other pixels.
+            before = decoded_image(page).evaluate("i => i.src")
+            old = page.request.get(before)
+            assert old.ok and old.headers["content-type"].startswith("image/")
+            thumb = page.locator(".st-key-z0 [role=slider]").first
+            start = float(thumb.get_attribute("aria-valuenow"))
+            thumb.focus()
+            for _ in range(10):  # 10 steps of 0.05: a visible change
+                thumb.press("ArrowRight")
+            page.wait_for_function(
+                "v => Math.abs(document.querySelector('.st-key-z0 [role=slider]').ariaValueNow - v) < 1e-6",
+                arg=start + 0.5,
+            )
+            page.wait_for_function(
+                "before => [...document.querySelectorAll('[data-testid=stImage]')].some(f => "
+                "f.textContent.includes('Decoded image') && f.querySelector('img').src !== before)",
+                arg=before,
+            )
+            settle(page)
+            after = decoded_image(page).evaluate("i => i.src")
+            new = page.request.get(after)
+            assert new.ok and new.headers["content-type"].startswith("image/")
+            assert new.body() != old.body(), "the decoded image did not change"
+            assert_clean(page, "generator after a slider change")
+        screenshot(page, path)
+    assert page.locator("h1").first.inner_text().strip() == "Compare models"
