@@ -97,8 +97,9 @@ def evaluate_baselines(data) -> dict:
     for k in (10, 32):
         pca = PCA(n_components=k, random_state=0).fit(x_train)
         codes = pca.transform(x)
+        recon = pca.inverse_transform(codes).reshape(-1, 28, 28)  # per image, as for the autoencoders
         out[f"pca{k}"] = {
-            **quality(pca.inverse_transform(codes), x),
+            **quality(recon, x.reshape(-1, 28, 28)),
             "precision_at_10": precision_at_k(codes, data.test.labels),
         }
     out["raw_pixels"] = {"precision_at_10": precision_at_k(x, data.test.labels)}
@@ -199,7 +200,10 @@ def render_training_table(root=None) -> str:
     """How each shipped checkpoint was trained, from its config.json."""
     from .checkpoint import read_config
 
-    lines = ["| variant | epochs run (best) | batch | lr schedule | wall time | device, threads |", "|---|---|---|---|---|---|"]
+    lines = [
+        "| variant | epochs run (best) | batch | lr schedule | wall time | device, threads |",
+        "|---|---|---|---|---|---|",
+    ]
     for name in VARIANTS:
         try:
             c = read_config(name, root)

@@ -6,12 +6,13 @@ import numpy as np
 
 
 def _as_batch(x: np.ndarray) -> np.ndarray:
-    """[N, 28, 28], [N, 1, 28, 28] or [28, 28] -> float64 [N, 28, 28] clipped to [0, 1]."""
+    """[N, 28, 28], [N, 1, 28, 28], [N, 784] or [28, 28] -> float64 [N, 28, 28] clipped to [0, 1]."""
     x = np.asarray(x, dtype=np.float64)
     if x.ndim == 4:
         x = x[:, 0]
     if x.ndim == 2:
-        x = x[None]
+        # One image [28, 28], or a batch of flattened images [N, 784]: never one huge "image".
+        x = x[None] if x.shape == (28, 28) else x.reshape(len(x), 28, 28)
     return np.clip(x, 0.0, 1.0)
 
 

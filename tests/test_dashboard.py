@@ -39,8 +39,13 @@ needs_checkpoints = pytest.mark.skipif(
 )
 
 
-def open_page(page: str = "map") -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60).run()
+def open_page(page: str = "map", live: bool = False) -> AppTest:
+    """The app on ``page``. The generator's live mode decodes in the browser, which AppTest has not got: the
+    server-side sliders (the same page with the toggle off) are what these tests drive; tests/test_browser.py
+    and tests/test_live_decoder_browser.py drive the live one."""
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.session_state["live_decode"] = live
+    at.run()
     if page != "map":  # the map is the default page
         at.switch_page(PAGES[page]).run()
     return at
@@ -237,6 +242,20 @@ def test_generator_page():
 
 
 @needs_checkpoints
+def test_generator_live_mode_renders_with_the_judge():
+    at = open_page("generator", live=True)
+    assert_clean(at)
+    assert at.toggle(key="live_decode").value is True
+    assert not [s for s in at.slider if s.key and s.key.startswith("z")]  # the browser draws the latent sliders
+    assert at.session_state["generated"].shape == (28, 28)
+    at.button(key="random_sample").click().run()
+    assert_clean(at)
+    assert any(at.session_state[f"z{i}"] != 0 for i in range(10))
+    at.toggle(key="live_decode").set_value(False).run()
+    assert [at.slider(key=f"z{i}").value for i in range(10)] == [at.session_state[f"z{i}"] for i in range(10)]
+
+
+@needs_checkpoints
 def test_generator_starts_from_a_real_item(fmnist):
     from explorer import load_model, views
 
@@ -342,6 +361,7 @@ TITLES = {"map": "Latent map", "similar": "Similar items", "denoiser": "Denoiser
 def open_link(query: dict) -> AppTest:
     """The app opened at the root URL with these query parameters (a value may be a list: a repeated key)."""
     at = AppTest.from_file(APP, default_timeout=60)
+    at.session_state["live_decode"] = False
     for key, value in query.items():
         at.query_params[key] = value
     return at.run()

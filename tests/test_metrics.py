@@ -20,6 +20,8 @@ def test_psnr_known_values():
     assert psnr_per_image(b, a)[0] == pytest.approx(20.0)
     assert psnr_per_image(b, a)[1] == pytest.approx(100.0)
     assert psnr_per_image(a - 5, a)[0] == pytest.approx(100.0)  # outputs are clipped to [0, 1]
+    flat = psnr_per_image(b.reshape(2, 784), a.reshape(2, 784))  # flattened batches stay per image
+    assert flat.shape == (2,) and flat[0] == pytest.approx(20.0)
 
 
 def test_ssim_identical_is_one(fmnist):

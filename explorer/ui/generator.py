@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from explorer import figures, images, projection, views
+from explorer import figures, generation, images, projection, views
 from explorer.data import CLASS_NAMES
 from explorer.models import REGISTRY, VARIANTS
 from explorer.ui import common, downloads, urlsync
+from explorer.ui import generator_extras as gx
 
 Z_LIMIT = 3.0  # slider range ±3: ~99.7% of the N(0, I) prior per dimension
 GENERATIVE = tuple(v for v in VARIANTS if REGISTRY[v].is_generative)
@@ -51,18 +52,21 @@ def render() -> None:
     common.default("interp_a", int(np.flatnonzero(items.test_labels == 5)[0]))  # a sandal …
     common.default("interp_b", int(np.flatnonzero(items.test_labels == 9)[0]))  # … to an ankle boot
     common.default("interp_steps", 10)
+    common.default("interp_mode", "linear")
+    common.default("live_decode", True)
 
     # The interpolation is drawn on the map too; its widgets come further down, their values are known now.
     a, b, steps = (int(st.session_state[k]) for k in ("interp_a", "interp_b", "interp_steps"))
     mu = views.posterior_mean(model, items.images[[a, b]])
-    path = views.interpolate(mu[0], mu[1], steps)
+    path = generation.interpolate(mu[0], mu[1], steps, st.session_state["interp_mode"])
     loaded = common.proj(name)
     path_xy = projection.place(path, loaded.value) if loaded.ok else None
     explore(name, items.images, path_xy)
 
     st.divider()
     st.subheader("Interpolation")
-    st.caption("Decoded points on the straight line between two items' posterior means; the real items at both ends.")
+    st.caption("Decoded points on a path between two items' posterior means; the real items at both ends.")
+    gx.interpolation_mode()
     i1, i2, i3 = st.columns(3)
     n = len(items.labels) - 1
     i1.number_input("From item", 0, n, step=1, key="interp_a", help="0–9,999: test images; 10,000+: training images")
@@ -73,29 +77,71 @@ def render() -> None:
     st.image(images.mosaic(strip, scale=3, pad=6))
     st.caption(f"{CLASS_NAMES[items.labels[a]]} (item {a}) → {CLASS_NAMES[items.labels[b]]} (item {b})")
 
+    st.divider()
+    st.subheader("Latent manifold")
+    st.caption("An N×N grid of decoded points over a plane through latent space.")
+    gx.manifold_section(name, items.images, gx.current_z(model.code_dim))
+
+
+def explore(name: str, item_images: np.ndarray, path_xy: np.ndarray | None) -> None:
+    """The latent point's controls, its image and its place on the map.
+
+    Live (the default): the sliders decode in the browser at every frame (``generator_extras.live_section``)
+    and the page reruns on release. Otherwise: ten server-side sliders in a fragment.
+    """
+    if st.session_state["live_decode"]:
+        _explore_live(name, item_images, path_xy)
+    else:
+        _explore_server(name, item_images, path_xy)
+
+
+def _buttons(name: str, item_images: np.ndarray, dim: int) -> None:
+    b1, b2 = st.columns(2)
+    b1.button(
+        "Random sample", key="random_sample", on_click=_random_sample, args=(dim,), icon=":material/casino:",
+        width="stretch", help="Draw z from the prior N(0, I)",
+    )  # fmt: skip
+    b2.button("Reset", key="reset", on_click=_reset, args=(dim,), icon=":material/restart_alt:", width="stretch")
+    n1, n2 = st.columns([1, 1], vertical_alignment="bottom")
+    n1.number_input(
+        "Item", 0, len(item_images) - 1, step=1, key="from_item_index",
+        help="0–9,999: test images; 10,000–69,999: training images",
+    )  # fmt: skip
+    n2.button(
+        "Start from this item", key="from_item", on_click=_from_item, args=(name, item_images), width="stretch",
+        help="Set the sliders to the item's posterior mean μ",
+    )  # fmt: skip
+    st.toggle(
+        "Live: decode in the browser while dragging", key="live_decode",
+        help="On: the image follows the sliders at every frame. Off: the server decodes when a slider is released.",
+    )  # fmt: skip
+
+
+def _explore_live(name: str, item_images: np.ndarray, path_xy: np.ndarray | None) -> None:
+    model = common.require_model(name)
+    dim = model.code_dim
+    controls, chart = st.columns([5, 3], gap="large")
+    with controls:
+        _buttons(name, item_images, dim)
+        gx.live_section(name)
+    z = gx.current_z(dim)
+    generated = images.to_uint8(views.decode(model, z)[0])
+    st.session_state["generated"] = generated
+    urlsync.write_url_state(urlsync.current_state("generator", name))
+    with controls:
+        downloads.image_button(generated, "generated.png", "download_generated", "Download PNG")
+    with chart:
+        _map(name, z, path_xy)
+
 
 @st.fragment
-def explore(name: str, item_images: np.ndarray, path_xy: np.ndarray | None) -> None:
-    """Sliders, the decoded image and the map: a fragment, so that a slider reruns only this part."""
+def _explore_server(name: str, item_images: np.ndarray, path_xy: np.ndarray | None) -> None:
+    """Server-side sliders, the decoded image and the map: a fragment, so that a slider reruns only this part."""
     model = common.require_model(name)
     dim = model.code_dim
     sliders, picture, chart = st.columns([3, 2, 3], gap="large")
     with sliders:
-        b1, b2 = st.columns(2)
-        b1.button(
-            "Random sample", key="random_sample", on_click=_random_sample, args=(dim,), icon=":material/casino:",
-            width="stretch", help="Draw z from the prior N(0, I)",
-        )  # fmt: skip
-        b2.button("Reset", key="reset", on_click=_reset, args=(dim,), icon=":material/restart_alt:", width="stretch")
-        n1, n2 = st.columns([1, 1], vertical_alignment="bottom")
-        n1.number_input(
-            "Item", 0, len(item_images) - 1, step=1, key="from_item_index",
-            help="0–9,999: test images; 10,000–69,999: training images",
-        )  # fmt: skip
-        n2.button(
-            "Start from this item", key="from_item", on_click=_from_item, args=(name, item_images), width="stretch",
-            help="Set the sliders to the item's posterior mean μ",
-        )  # fmt: skip
+        _buttons(name, item_images, dim)
         halves = st.columns(2)
         for i in range(dim):
             with halves[i % 2]:
@@ -106,16 +152,22 @@ def explore(name: str, item_images: np.ndarray, path_xy: np.ndarray | None) -> N
     urlsync.write_url_state(urlsync.current_state("generator", name))  # here: a slider reruns only this fragment
     with picture:
         st.image(images.upscale(generated, 10), caption="Decoded image")
+        gx.judge_label(generated)
         downloads.image_button(generated, "generated.png", "download_generated", "Download PNG")
     with chart:
-        loaded = common.proj(name)
-        if not loaded.ok:
-            st.info("The map is not available for this model yet. Create it with:")
-            st.code(projection.fix_command(name), language="bash")
-            return
-        traces = [figures.marker_trace(projection.place(z, loaded.value), "generated", "star", 20)]
-        if path_xy is not None:
-            traces.insert(0, figures.marker_trace(path_xy, "interpolation", "circle", 7, line=True))
-        fig = figures.overlay(common.map_dict(name), traces, height=460, showlegend=False)
-        st.plotly_chart(fig, key="generator_map", config={"displaylogo": False})
-        st.caption("Dots: the test images, by class. Dotted line: the interpolation. Star: the sliders' point.")
+        _map(name, z, path_xy)
+
+
+def _map(name: str, z: np.ndarray, path_xy: np.ndarray | None) -> None:
+    """The model's map of the test images with the latent point (star) and the interpolation path."""
+    loaded = common.proj(name)
+    if not loaded.ok:
+        st.info("The map is not available for this model yet. Create it with:")
+        st.code(projection.fix_command(name), language="bash")
+        return
+    traces = [figures.marker_trace(projection.place(z, loaded.value), "generated", "star", 20)]
+    if path_xy is not None:
+        traces.insert(0, figures.marker_trace(path_xy, "interpolation", "circle", 7, line=True))
+    fig = figures.overlay(common.map_dict(name), traces, height=460, showlegend=False)
+    st.plotly_chart(fig, key="generator_map", config={"displaylogo": False})
+    st.caption("Dots: the test images, by class. Dotted line: the interpolation. Star: the sliders' point.")
