@@ -351,14 +351,13 @@ def load_generation(root: str | os.PathLike | None = None) -> dict:
 
 
 def evaluate_generation(names, data_dir=None, root: str | os.PathLike | None = None, n: int = 10_000) -> str | None:
-    """The ``evaluate`` step of issue 4: when ``vae`` is among ``names``, measure generation quality, write
-    ``generation.json`` and return its markdown section; None (with a note printed) when the VAE or judge is missing."""
+    """The ``evaluate`` step of issue 4: measure generation quality when ``vae`` is among ``names`` (writing
+    ``generation.json``), and return its markdown section; None (with a note printed) when it cannot be had."""
     from .checkpoint import CheckpointError
 
-    if "vae" not in names:
-        return None
     try:
-        result = run_generation_quality(root, data_dir, n=n)
+        # Measured again only when the VAE is being evaluated; otherwise the stored, still-current result.
+        result = run_generation_quality(root, data_dir, n=n) if "vae" in names else load_generation(root)
     except CheckpointError as e:
         print(f"generation quality: skipped, {e}")
         return None
