@@ -24,7 +24,17 @@ SPLITS = ("test", "all")
 
 
 class ProjectionError(RuntimeError):
-    """A projection is missing or stale; the message names the command that recreates it."""
+    """A projection is missing, stale or damaged; the message names the command that recreates it."""
+
+    recomputable = False  # True where computing it again is all it takes (missing or stale, not damaged)
+
+
+class ProjectionMissingError(ProjectionError):
+    recomputable = True
+
+
+class ProjectionStaleError(ProjectionError):
+    recomputable = True
 
 
 @dataclass(frozen=True)
@@ -53,7 +63,7 @@ def load_projection(name: str, split: str = "test", root=None) -> Projection:
     path = path_for(name, split, root)
     fix = fix_command(name, split)
     if not path.is_file():
-        raise ProjectionError(f"No {split} map for {name} yet ({path} is missing). Create it with `{fix}`.")
+        raise ProjectionMissingError(f"No {split} map for {name} yet ({path} is missing). Create it with `{fix}`.")
     try:
         with np.load(path, allow_pickle=False) as z:
             d = {k: z[k] for k in z.files}
@@ -69,7 +79,7 @@ def load_projection(name: str, split: str = "test", root=None) -> Projection:
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
         raise ProjectionError(f"{path} is damaged ({e}). Recreate it with `{fix}`.") from e
     if proj.weights_sha256 != weights_hash(name, root):
-        raise ProjectionError(
+        raise ProjectionStaleError(
             f"{path} was made from other weights than the current checkpoint. Update it with `{fix}`."
         )
     n = len(proj.labels)

@@ -302,7 +302,7 @@ def test_compare_page():
 
 @pytest.fixture
 def damaged_root(tmp_path, monkeypatch):
-    """A copy of the checkpoints with dense's weights corrupted and vae's map deleted."""
+    """A copy of the checkpoints with dense's weights corrupted and vae's map damaged."""
     root = tmp_path / "checkpoints"
     for name in VARIANTS:
         if (default_root() / name).is_dir():
@@ -310,7 +310,7 @@ def damaged_root(tmp_path, monkeypatch):
     if (default_root() / "baselines.json").is_file():
         shutil.copy(default_root() / "baselines.json", root / "baselines.json")
     (root / "dense" / "model.safetensors").write_bytes(b"\x00\x01 not a safetensors file")
-    (root / "vae" / "projection-test.npz").unlink()
+    (root / "vae" / "projection-test.npz").write_bytes(b"PK\x03\x04 truncated")  # damaged: not recomputed
     monkeypatch.setenv(ENV_VAR, str(root))
     return root
 
@@ -332,7 +332,7 @@ def test_damaged_checkpoint_leaves_the_rest_working(damaged_root):
     assert at.selectbox(key="variant").value == "sparse"
     assert "Not compared: Dense autoencoder" in texts(at.caption)
 
-    at.switch_page(PAGES["generator"]).run()  # the VAE works; its missing map names its command
+    at.switch_page(PAGES["generator"]).run()  # the VAE works; its damaged map names its command
     assert_clean(at)
     assert "python -m explorer project --variant vae" in texts(at.code)
 
@@ -511,3 +511,18 @@ def test_served_safely():
         text = path.read_text()
         assert "unsafe_allow_html=True" not in text, path
         assert not re.search(r"\btorch\.load\(|\bpickle\.loads?\(", text), path
+
+
+@needs_checkpoints
+def test_a_missing_map_is_computed_once_with_progress(tmp_path, monkeypatch):
+    """A map that is only missing (or stale) is computed by the page itself, saved, and then just loaded."""
+    root = tmp_path / "checkpoints"
+    shutil.copytree(default_root() / "vae", root / "vae", ignore=shutil.ignore_patterns("projection-*.npz"))
+    monkeypatch.setenv(ENV_VAR, str(root))
+    at = AppTest.from_file(APP, default_timeout=300)
+    at.session_state["live_decode"] = False
+    at.run()
+    at.switch_page(PAGES["generator"]).run()
+    assert_clean(at)
+    assert (root / "vae" / "projection-test.npz").is_file()
+    assert {t["name"] for t in spec(at, "generator_map")["data"]} >= {"generated"}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -105,6 +106,7 @@ class Loaded:
     value: object = None
     error: str | None = None
     fixes: tuple[str, ...] = field(default_factory=tuple)
+    recomputable: bool = False  # a map that is only missing or stale: the page may compute it once
 
     @property
     def ok(self) -> bool:
@@ -145,7 +147,7 @@ def _projection(name: str, split: str, root_dir: str, stamps: tuple) -> Loaded:
     except checkpoint.CheckpointError as e:
         return Loaded(error=str(e), fixes=(checkpoint.fix_command(name), projection.fix_command(name, split)))
     except projection.ProjectionError as e:
-        return Loaded(error=str(e), fixes=(projection.fix_command(name, split),))
+        return Loaded(error=str(e), fixes=(projection.fix_command(name, split),), recomputable=e.recomputable)
     except Exception as e:  # as in _model
         return Loaded(
             error=f"its map could not be loaded ({type(e).__name__}: {e})", fixes=(projection.fix_command(name, split),)
@@ -156,7 +158,28 @@ def model(name: str) -> Loaded:
     return _model(name, root(), _stamps(name, checkpoint.CONFIG, checkpoint.WEIGHTS))
 
 
+_COMPUTING = threading.Lock()  # one UMAP at a time per process, whichever session asked first
+
+
 def proj(name: str, split: str = "test") -> Loaded:
+    """The variant's map; a missing or stale one is computed once, with a visible progress indicator, and saved."""
+    loaded = _projection(name, split, root(), _stamps(name, checkpoint.WEIGHTS, f"projection-{split}.npz"))
+    if loaded.ok or not loaded.recomputable or not model(name).ok:
+        return loaded
+    minutes = "about a minute" if split == "test" else "several minutes"
+    with _COMPUTING, st.status(f"Computing the {REGISTRY[name].title}'s map once ({minutes})…") as status:
+        again = _projection(name, split, root(), _stamps(name, checkpoint.WEIGHTS, f"projection-{split}.npz"))
+        if again.ok:  # another session computed it while this one waited
+            status.update(label="Map ready", state="complete", expanded=False)
+            return again
+        try:
+            status.write("Encoding the images and fitting UMAP (random_state fixed, so the map is reproducible)…")
+            data = load_fashion_mnist(os.environ.get("FASHION_MNIST_DIR"))
+            projection.compute_projection(name, data, split, root(), model(name).value)
+        except Exception as e:  # noqa: BLE001 - shown on the page with the command, never a traceback
+            status.update(label=f"Could not compute the map ({type(e).__name__}: {e})", state="error")
+            return loaded
+        status.update(label="Map computed and saved beside the checkpoint", state="complete", expanded=False)
     return _projection(name, split, root(), _stamps(name, checkpoint.WEIGHTS, f"projection-{split}.npz"))
 
 
