@@ -9,6 +9,7 @@ from explorer import figures, images, views
 from explorer.data import CLASS_NAMES
 from explorer.models import REGISTRY, VARIANTS
 from explorer.ui import common, downloads, urlsync
+from explorer.ui import generator_extras as gx
 
 COLUMN_HELP = {
     "PSNR (dB)": "Reconstruction of the clean test images: peak signal-to-noise ratio, higher is better",
@@ -79,6 +80,10 @@ def render() -> None:
     if missing:
         st.info(f"Scores missing or measured on older weights: {', '.join(missing)}. Measure them with:")
         st.code(common.evaluate_command(), language="bash")
+
+    st.subheader("Generation quality")
+    st.caption("How close 10,000 VAE samples from the prior come to real apparel, in the eyes of the judge classifier.")
+    gx.generation_quality_section()
 
     st.subheader("Training")
     histories = {v: h for v in VARIANTS if (h := common.history(v))}

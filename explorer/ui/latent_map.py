@@ -21,7 +21,8 @@ def render() -> None:
     common.header(
         "Latent map",
         "Each dot is a test image, placed by UMAP so that images with nearby latent codes sit together. "
-        "Click a dot, or draw a lasso or box, to see the images and the model's reconstructions.",
+        "Click a dot, or pick the lasso or box tool beside the map and draw around a region, to see the images "
+        "and the model's reconstructions. Drag to pan, scroll to zoom.",
     )
     items = common.items()
     c1, c2, c3 = st.columns([2, 2, 1], vertical_alignment="bottom")
@@ -130,7 +131,7 @@ def show_panel(model, items: common.Items, ids: list[int], shown: list[int], how
     """Originals and reconstructions of the ``shown`` items among the selected ``ids``, with class and error."""
     if not ids:
         st.info(
-            "Click a point, or draw a lasso or a box around a region, to see its images here. "
+            "Click a point, or draw around a region with the lasso or box tool beside the map, to see its images here. "
             "Double-click the map to clear the selection."
         )
         return

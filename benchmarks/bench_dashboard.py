@@ -1,0 +1,426 @@
+"""Dashboard speed and memory on this machine, with the shipped checkpoints and projections.
+
+    .venv/bin/python benchmarks/bench_dashboard.py [--json-out bench.json] [--no-browser]
+
+Measures, against the targets of issue 3:
+
+- each page's first script run in a fresh process (AppTest through the router, timed around ``at.run()`` only,
+  after importing streamlit, torch and explorer: the data, models and maps are loaded in it), and warm (median of
+  5 reruns);
+- a generator slider change server-side (AppTest: set ``z0`` and run; median of 10). AppTest reruns the whole
+  page, where the server reruns only the sliders' fragment: an upper bound;
+- in headless Chromium (/usr/bin/chromium, never downloaded): launching the server process until the map's
+  Plotly canvas is present, and the same from ``page.goto`` on a warm server; a click on a map point until its
+  images are drawn; a slider key press until the new decoded image is shown (medians of 3);
+- the server's resident memory (VmRSS of it and its children) after every page has been shown with every variant.
+
+Prints a JSON summary and a markdown table; notes the load average (2 shared cores: the figures depend on it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+PAGES = ("map", "similar", "denoiser", "generator", "compare")  # the page scripts' names are their URL paths
+TARGETS = {  # issue 3's limits
+    "cold_ms": 1000,
+    "warm_ms": 200,
+    "slider_ms": 50,
+    "start_to_map_s": 3.0,
+    "click_to_images_ms": 1000,
+    "rss_mb": 1536,
+}
+WAIT_MS = 120_000  # one step's limit: generous, on 2 busy cores
+IDLE_JS = "() => document.querySelector('[data-testid=stApp]')?.getAttribute('data-test-script-state') === 'notRunning'"
+MAP_JS = """() => { const gd = document.querySelector('.st-key-map_chart .js-plotly-plot');
+  return !!(gd && gd._fullData && gd._fullData.length && gd.querySelector('canvas')); }"""
+# Page position of the map point nearest a fraction (fx, fy) of the plot area.
+POINT_JS = """([fx, fy]) => {
+  const gd = document.querySelector('.st-key-map_chart .js-plotly-plot');
+  const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis, box = gd.getBoundingClientRect();
+  const cx = xa._offset + xa._length * fx, cy = ya._offset + ya._length * fy;
+  let best = null;
+  for (const t of gd._fullData) {
+    if (t.visible !== true || !t.customdata) continue;
+    for (let i = 0; i < t.x.length; i++) {
+      const px = xa._offset + xa.l2p(t.x[i]), py = ya._offset + ya.l2p(t.y[i]);
+      const d = (px - cx) ** 2 + (py - cy) ** 2;
+      if (!best || d < best.d) best = {d, x: box.left + px, y: box.top + py};
+    }
+  }
+  return best;
+}"""
+PANEL_JS = """() => [...document.querySelectorAll('[data-testid=stImage]')].some(f =>
+  f.textContent.includes('Original (left)') && f.querySelector('img')?.complete
+  && f.querySelector('img').naturalWidth > 0)"""
+DECODED_JS = """before => [...document.querySelectorAll('[data-testid=stImage]')].some(f =>
+  f.textContent.includes('Decoded image') && f.querySelector('img')?.src !== before
+  && f.querySelector('img').complete)"""
+
+
+# ------------------------------------------------------------------------------------------ AppTest (a), (b)
+
+
+def cold_page(page: str) -> dict:
+    """In this (fresh) process: the page's first run through the router, 5 warm reruns, and for the generator
+    10 slider changes. Imports are done before any clock starts."""
+    import streamlit  # noqa: F401
+    import torch
+    from streamlit.testing.v1 import AppTest
+
+    import explorer.ui.common  # noqa: F401
+
+    torch.set_num_threads(1)  # as the dashboard does (common.configure_torch)
+    at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=WAIT_MS / 1000)
+    if page != "map":
+        at.switch_page(f"explorer/ui/pages/{page}.py")  # before the first run: found by file name = URL path
+    t = time.perf_counter()
+    at.run()
+    out = {"page": page, "cold_ms": (time.perf_counter() - t) * 1e3, "warm_ms": []}
+    out["title"] = at.title[0].value if len(at.title) else None
+    out["exceptions"] = [str(e.value)[:300] for e in at.exception]
+    for _ in range(5):
+        t = time.perf_counter()
+        at.run()
+        out["warm_ms"].append((time.perf_counter() - t) * 1e3)
+    if page == "generator":  # the server-side sliders (the page's default decodes in the browser)
+        at.session_state["live_decode"] = False
+        at.run()
+        out["slider_ms"] = []
+        for i in range(10):
+            at.slider(key="z0").set_value(round(0.1 * (i + 1), 2))
+            t = time.perf_counter()
+            at.run()
+            out["slider_ms"].append((time.perf_counter() - t) * 1e3)
+        out["exceptions"] += [str(e.value)[:300] for e in at.exception]
+    return out
+
+
+def run_cold_pages() -> list[dict]:
+    results = []
+    for page in PAGES:
+        proc = subprocess.run(
+            [sys.executable, __file__, "--cold-page", page],
+            cwd=ROOT,
+            env=os.environ | {"PYTHONPATH": str(ROOT)},  # the script's folder, not the repo, is on sys.path
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        if proc.returncode != 0:
+            raise RuntimeError(f"the cold run of page {page!r} failed:\n{proc.stderr[-3000:]}")
+        results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    return results
+
+
+# ------------------------------------------------------------------------------------------- server (c), (d)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(port: int, log: Path) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "streamlit", "run", "dashboard.py", "--server.headless", "true",
+           "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
+           "--server.fileWatcherType", "none"]  # fmt: skip
+    with open(log, "ab") as out:
+        return subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def wait_healthy(url: str, proc: subprocess.Popen, timeout_s: float = 120) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the server exited with status {proc.returncode}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError(f"{url}/_stcore/health did not answer within {timeout_s:.0f} s")
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)  # its own process group (start_new_session): only what we started
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(15)
+
+
+def rss_mb_tree(pid: int) -> float:
+    """VmRSS of ``pid`` and all its descendants, MiB (from /proc)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+        except (OSError, IndexError, ValueError):
+            continue
+    total, todo = 0.0, [pid]
+    while todo:
+        p = todo.pop()
+        todo += children.get(p, [])
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) / 1024
+        except OSError:
+            continue
+    return total
+
+
+def settle(page) -> None:
+    for _ in range(2):
+        page.wait_for_function(IDLE_JS, timeout=WAIT_MS)
+        time.sleep(0.2)
+
+
+def open_map(context, url: str) -> tuple[object, float, float]:
+    """A new page of ``context`` at ``url`` -> (page, seconds from goto to the page's title, to the map's canvas)."""
+    page = context.new_page()
+    t = time.perf_counter()
+    page.goto(url, timeout=WAIT_MS)
+    page.locator("h1").first.wait_for(timeout=WAIT_MS)
+    title = time.perf_counter() - t
+    page.wait_for_function(MAP_JS, timeout=WAIT_MS, polling=20)
+    return page, title, time.perf_counter() - t
+
+
+def click_point(page, fx: float, fy: float) -> float:
+    """Click the map point nearest (fx, fy) of the plot -> ms until its original and reconstruction are drawn."""
+    settle(page)
+    point = page.evaluate(POINT_JS, [fx, fy])
+    page.mouse.move(point["x"], point["y"])
+    page.locator(".st-key-map_chart .hoverlayer .hovertext").first.wait_for(timeout=10_000)
+    time.sleep(0.2)
+    t = time.perf_counter()
+    page.mouse.click(point["x"], point["y"])
+    page.wait_for_function(PANEL_JS, timeout=WAIT_MS, polling=20)
+    return (time.perf_counter() - t) * 1e3
+
+
+def slider_step(page) -> float:
+    """One ArrowRight on z0 -> ms until the new decoded image is shown."""
+    settle(page)
+    before = page.evaluate(
+        "() => [...document.querySelectorAll('[data-testid=stImage]')]"
+        ".find(f => f.textContent.includes('Decoded image')).querySelector('img').src"
+    )
+    thumb = page.locator(".st-key-z0").get_by_role("slider")
+    thumb.focus()
+    t = time.perf_counter()
+    thumb.press("ArrowRight")
+    page.wait_for_function(DECODED_JS, arg=before, timeout=WAIT_MS, polling=20)
+    return (time.perf_counter() - t) * 1e3
+
+
+def live_step(page, key: str) -> float:
+    """One key on the browser-decoded z0 slider -> ms until its canvas shows another image."""
+    canvas = page.locator("canvas.le-canvas").first.element_handle()  # in the component's shadow root
+    before = canvas.evaluate("c => c.toDataURL()")
+    thumb = page.locator("input.le-z").first
+    thumb.focus()
+    t = time.perf_counter()
+    thumb.press(key)
+    page.wait_for_function("([c, b]) => c.toDataURL() !== b", arg=[canvas, before], timeout=WAIT_MS, polling=5)
+    ms = (time.perf_counter() - t) * 1e3
+    settle(page)  # the release went to the server: let its rerun end
+    return ms
+
+
+def visit_everything(page, url: str) -> list[str]:
+    """Every page with every option of its variant picker; returns what was shown ("page/option")."""
+    seen = []
+    for name in PAGES:
+        page.goto(f"{url}/{'' if name == 'map' else name}", timeout=WAIT_MS)
+        settle(page)
+        box = page.locator(".st-key-variant [role=combobox]")
+        if not box.count():
+            seen.append(name)
+            continue
+        box.first.click()
+        n = page.locator("[role=listbox] [role=option]").count()
+        page.keyboard.press("Escape")
+        for i in range(n):
+            box.first.click()
+            option = page.locator("[role=listbox] [role=option]").nth(i)
+            label = option.inner_text()
+            option.click()
+            settle(page)
+            seen.append(f"{name}/{label}")
+    return seen
+
+
+def browser_measures(log: Path) -> dict:
+    from playwright.sync_api import sync_playwright
+
+    out: dict = {"start_to_map_s": [], "start_to_health_s": [], "goto_to_title_s": [], "goto_to_map_s": [],
+                 "click_to_images_ms": [], "browser_slider_ms": []}  # fmt: skip
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        proc = None
+        try:
+            for i in range(3):  # a fresh server each time: its first run loads the data, models and maps
+                port = free_port()
+                url = f"http://127.0.0.1:{port}"
+                context = browser.new_context(viewport={"width": 1400, "height": 900})
+                t = time.perf_counter()
+                proc = start_server(port, log)
+                wait_healthy(url, proc)
+                out["start_to_health_s"].append(time.perf_counter() - t)
+                page, _, _ = open_map(context, url)
+                out["start_to_map_s"].append(time.perf_counter() - t)
+                context.close()
+                if i < 2:
+                    stop_server(proc)
+            for fx, fy in ((0.5, 0.5), (0.35, 0.4), (0.65, 0.6)):  # warm server, a new session each time
+                context = browser.new_context(viewport={"width": 1400, "height": 900})
+                page, title, s = open_map(context, url)
+                out["goto_to_title_s"].append(title)
+                out["goto_to_map_s"].append(s)
+                out["click_to_images_ms"].append(click_point(page, fx, fy))
+                context.close()
+            context = browser.new_context(viewport={"width": 1400, "height": 900})
+            page = context.new_page()
+            page.goto(f"{url}/generator", timeout=WAIT_MS)
+            settle(page)
+            page.locator("canvas.le-canvas, .st-key-z0").first.wait_for(timeout=WAIT_MS)  # either mode, drawn
+            if page.locator("canvas.le-canvas").count():  # live: decoded in the browser, then the server sliders
+                page.wait_for_function("() => Object.values(globalThis.__latentDecoders ?? {}).some(d => d.ready())")
+                out["browser_live_ms"] = [live_step(page, k) for k in ("PageUp", "PageDown", "PageUp")]
+                page.locator(".st-key-live_decode label").click()
+            page.locator(".st-key-z0").wait_for(timeout=WAIT_MS)
+            for _ in range(3):
+                out["browser_slider_ms"].append(slider_step(page))
+            out["visited"] = visit_everything(page, url)
+            time.sleep(2)
+            out["exceptions_shown"] = page.locator("[data-testid=stException]").count()
+            out["rss_mb"] = rss_mb_tree(proc.pid)
+            context.close()
+        finally:
+            browser.close()
+            if proc is not None:
+                stop_server(proc)
+    return out
+
+
+# -------------------------------------------------------------------------------------------------- report
+
+
+def med(values) -> float | None:
+    return statistics.median(values) if values else None
+
+
+def summarise(cold: list[dict], browser: dict | None, load: tuple, wall_s: float) -> dict:
+    pages = {
+        r["page"]: {
+            "cold_ms": round(r["cold_ms"], 1),
+            "warm_ms": round(med(r["warm_ms"]), 1),
+            "title": r["title"],
+            "exceptions": r["exceptions"],
+        }
+        for r in cold
+    }
+    gen = next(r for r in cold if r["page"] == "generator")
+    result = {
+        "machine": {
+            "cores": os.cpu_count(),
+            "loadavg_1_5_15_at_start": [round(x, 2) for x in load[0]],
+            "loadavg_1_5_15_at_end": [round(x, 2) for x in load[1]],
+        },
+        "checkpoints": os.environ.get("LATENT_EXPLORER_CHECKPOINTS", str(ROOT / "checkpoints")),
+        "pages": pages,
+        "slider_ms": round(med(gen["slider_ms"]), 1),
+        "wall_s": round(wall_s, 1),
+    }
+    if browser:
+        measures = [k for k, v in browser.items() if isinstance(v, list) and v and isinstance(v[0], float)]
+        result["browser"] = {k: round(med(browser[k]), 3 if k.endswith("_s") else 1) for k in measures}
+        result["browser"]["runs"] = {k: [round(v, 3) for v in browser[k]] for k in measures}
+        result["browser"] |= {k: browser[k] for k in ("rss_mb", "visited", "exceptions_shown")}
+        result["browser"]["rss_mb"] = round(browser["rss_mb"], 1)
+    result["targets"] = TARGETS
+    return result
+
+
+def table(r: dict) -> str:
+    def row(what, value, unit, target, limit_unit=None):
+        ok = "—" if value is None else ("✅" if value <= target else "❌")
+        v = "n/a" if value is None else f"{value:g} {unit}"
+        return f"| {what} | {v} | ≤ {target:g} {limit_unit or unit} | {ok} |"
+
+    lines = ["| measure | measured | target | |", "|---|---|---|---|"]
+    for name, p in r["pages"].items():
+        lines.append(row(f"`{name}` cold first run (AppTest, fresh process)", p["cold_ms"], "ms", TARGETS["cold_ms"]))
+        lines.append(row(f"`{name}` warm rerun (median of 5)", p["warm_ms"], "ms", TARGETS["warm_ms"]))
+    lines.append(row("generator slider, whole page rerun (AppTest, median of 10)", r["slider_ms"], "ms", 50))
+    b = r.get("browser")
+    if b:
+
+        def info(what, key, unit):
+            if b.get(key) is not None:
+                lines.append(f"| {what} | {b[key]:g} {unit} | | |")
+
+        lines.append(row("server launch → map canvas (median of 3)", b["start_to_map_s"], "s", 3.0))
+        info("… of which server launch → /_stcore/health answers", "start_to_health_s", "s")
+        lines.append(row("page.goto → map canvas, warm server (median of 3)", b["goto_to_map_s"], "s", 3.0))
+        info("… of which page.goto → page title shown", "goto_to_title_s", "s")
+        lines.append(row("click on a point → its images drawn (median of 3)", b["click_to_images_ms"], "ms", 1000))
+        info("server slider key press → new decoded image (browser, median of 3)", "browser_slider_ms", "ms")
+        info("live slider key press → canvas redrawn (browser, median of 3)", "browser_live_ms", "ms")
+        lines.append(row("server RSS after every page × variant", b["rss_mb"], "MB", 1536))
+    m = r["machine"]
+    a, b = (" / ".join(map(str, m[k])) for k in ("loadavg_1_5_15_at_start", "loadavg_1_5_15_at_end"))
+    lines.append(f"\n{m['cores']} cores; load average (1/5/15 min) {a} at the start, {b} at the end.")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--json-out", type=Path, default=None, help="also write the JSON summary here")
+    ap.add_argument("--no-browser", action="store_true", help="AppTest measures only (no Chromium, no server)")
+    ap.add_argument("--cold-page", choices=PAGES, help=argparse.SUPPRESS)  # the fresh process of one page
+    args = ap.parse_args(argv)
+    if args.cold_page:
+        print(json.dumps(cold_page(args.cold_page)))
+        return 0
+    if not args.no_browser and not Path(CHROMIUM).exists():
+        ap.error(f"{CHROMIUM} is missing: apt-get install chromium, or pass --no-browser.")
+    t = time.monotonic()
+    load = os.getloadavg()
+    cold = run_cold_pages()
+    log = Path(os.environ.get("TMPDIR", "/tmp")) / "bench_dashboard_server.log"
+    browser = None if args.no_browser else browser_measures(log)
+    result = summarise(cold, browser, (load, os.getloadavg()), time.monotonic() - t)
+    text = json.dumps(result, indent=2)
+    print(text)
+    print()
+    print(table(result))
+    if args.json_out:
+        args.json_out.write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
