@@ -109,7 +109,7 @@ def _metrics_frame(info: dict) -> pd.DataFrame:
 
 def _map(assign: np.ndarray, names: dict[int, str]) -> None:
     """The dense model's latent map coloured by cluster: all 70k if that map exists, else the 10k test images."""
-    all_map = common.proj("dense", "all")
+    all_map = common.proj("dense", "all", compute=False)  # minutes of UMAP: only where a person asks for it
     if all_map.ok:
         coords, rows, what = all_map.value.coords, assign, "all 70,000 images"
     else:

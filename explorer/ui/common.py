@@ -161,10 +161,11 @@ def model(name: str) -> Loaded:
 _COMPUTING = threading.Lock()  # one UMAP at a time per process, whichever session asked first
 
 
-def proj(name: str, split: str = "test") -> Loaded:
-    """The variant's map; a missing or stale one is computed once, with a visible progress indicator, and saved."""
+def proj(name: str, split: str = "test", compute: bool = True) -> Loaded:
+    """The variant's map; a missing or stale one is computed once (unless ``compute`` is False), with a visible
+    progress indicator, and saved."""
     loaded = _projection(name, split, root(), _stamps(name, checkpoint.WEIGHTS, f"projection-{split}.npz"))
-    if loaded.ok or not loaded.recomputable or not model(name).ok:
+    if loaded.ok or not compute or not loaded.recomputable or not model(name).ok:
         return loaded
     minutes = "about a minute" if split == "test" else "several minutes"
     with _COMPUTING, st.status(f"Computing the {REGISTRY[name].title}'s map once ({minutes})…") as status:
