@@ -13,9 +13,13 @@ import argparse
 import json
 import math
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from anywhere: the repo root
 
 from explorer.checkpoint import read_config
 from explorer.models import REGISTRY
