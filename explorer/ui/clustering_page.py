@@ -113,7 +113,7 @@ def _map(assign: np.ndarray, names: dict[int, str]) -> None:
     if all_map.ok:
         coords, rows, what = all_map.value.coords, assign, "all 70,000 images"
     else:
-        test_map = common.proj("dense", "test")
+        test_map = common.proj("dense", "test", compute=False)  # the Latent map page computes missing maps
         if not test_map.ok:
             common.show_unavailable("dense", test_map, " on the map")
             return
