@@ -102,9 +102,6 @@ def read_config(name: str, root=None) -> dict:
 
 def load_model(name: str, root: str | os.PathLike | None = None, device: str | torch.device = "cpu") -> Autoencoder:
     """Load the checkpoint of variant ``name``, rebuilt from its config, in eval mode (float32)."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
     variant = get_variant(name)
     directory = checkpoint_dir(name, root)
     fix = f"Recreate it with `{fix_command(name)}` (or restore it with `git checkout -- {directory}`)."
@@ -116,29 +113,7 @@ def load_model(name: str, root: str | os.PathLike | None = None, device: str | t
     except (TypeError, ValueError) as e:
         raise CheckpointError(f"{directory / CONFIG} has an invalid model config ({e}). {fix}") from e
 
-    weights = directory / WEIGHTS
-    if not weights.is_file():
-        raise CheckpointError(f"{weights} is missing. {fix}")
-    try:
-        state = load_file(str(weights))  # safetensors: a header + raw tensors, never a pickle
-    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
-        raise CheckpointError(f"{weights} is not a readable safetensors file ({e}). {fix}") from e
-    expected = model.state_dict()
-    missing, unexpected = set(expected) - set(state), set(state) - set(expected)
-    if missing or unexpected:
-        raise CheckpointError(
-            f"{weights} does not match {directory / CONFIG}: missing {sorted(missing)[:3]}, "
-            f"unexpected {sorted(unexpected)[:3]}. {fix}"
-        )
-    for key, tensor in state.items():
-        if tensor.shape != expected[key].shape:
-            raise CheckpointError(
-                f"{weights}: tensor {key} has shape {tuple(tensor.shape)}, the config needs "
-                f"{tuple(expected[key].shape)}. {fix}"
-            )
-        if not torch.isfinite(tensor).all():
-            raise CheckpointError(f"{weights}: tensor {key} holds NaN or infinite values. {fix}")
-    model.load_state_dict({k: v.float() for k, v in state.items()}, strict=True)
+    load_weights_strict(model, directory / WEIGHTS, directory / CONFIG, fix)
     return model.to(device).eval()
 
 
@@ -148,3 +123,34 @@ def weights_hash(name: str, root=None) -> str:
     if not path.is_file():
         raise CheckpointError(f"{path} is missing. Recreate it with `{fix_command(name)}`.")
     return file_sha256(path)
+
+
+def load_weights_strict(model: torch.nn.Module, weights: Path, config_path: Path, fix: str) -> torch.nn.Module:
+    """Load ``weights`` (safetensors only: never a pickle) into ``model`` strictly: every tensor present, of the
+    config's shape and finite; else a CheckpointError naming the file and ending with ``fix``."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    if not weights.is_file():
+        raise CheckpointError(f"{weights} is missing. {fix}")
+    try:
+        state = load_file(str(weights))
+    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
+        raise CheckpointError(f"{weights} is not a readable safetensors file ({e}). {fix}") from e
+    expected = model.state_dict()
+    missing, unexpected = set(expected) - set(state), set(state) - set(expected)
+    if missing or unexpected:
+        raise CheckpointError(
+            f"{weights} does not match {config_path}: missing {sorted(missing)[:3]}, "
+            f"unexpected {sorted(unexpected)[:3]}. {fix}"
+        )
+    for key, tensor in state.items():
+        if tensor.shape != expected[key].shape:
+            raise CheckpointError(
+                f"{weights}: tensor {key} has shape {tuple(tensor.shape)}, the config needs "
+                f"{tuple(expected[key].shape)}. {fix}"
+            )
+        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            raise CheckpointError(f"{weights}: tensor {key} holds NaN or infinite values. {fix}")
+    model.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()}, strict=True)
+    return model

@@ -21,7 +21,16 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import nn
 
-from .checkpoint import CONFIG, HISTORY, METRICS, WEIGHTS, CheckpointError, default_root, file_sha256
+from .checkpoint import (
+    CONFIG,
+    HISTORY,
+    METRICS,
+    WEIGHTS,
+    CheckpointError,
+    default_root,
+    file_sha256,
+    load_weights_strict,
+)
 
 NAME = "judge"
 FORMAT_VERSION = 1
@@ -266,9 +275,6 @@ def save_judge(
 
 def load_judge(root: str | os.PathLike | None = None, device: str | torch.device = "cpu") -> Judge:
     """The judge of ``<root>/judge``, rebuilt from its config, weights loaded strictly, in eval mode (float32)."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
     directory = judge_dir(root)
     fix = f"Recreate it with `{FIX}`."
     config = _read_json(directory / CONFIG)
@@ -282,29 +288,7 @@ def load_judge(root: str | os.PathLike | None = None, device: str | torch.device
         model = Judge(JudgeConfig(**spec))
     except (TypeError, ValueError) as e:
         raise CheckpointError(f"{directory / CONFIG} has an invalid model config ({e}). {fix}") from e
-    weights = directory / WEIGHTS
-    if not weights.is_file():
-        raise CheckpointError(f"{weights} is missing. {fix}")
-    try:
-        state = load_file(str(weights))  # safetensors: never a pickle
-    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
-        raise CheckpointError(f"{weights} is not a readable safetensors file ({e}). {fix}") from e
-    expected = model.state_dict()
-    missing, unexpected = set(expected) - set(state), set(state) - set(expected)
-    if missing or unexpected:
-        raise CheckpointError(
-            f"{weights} does not match {directory / CONFIG}: missing {sorted(missing)[:3]}, "
-            f"unexpected {sorted(unexpected)[:3]}. {fix}"
-        )
-    for key, tensor in state.items():
-        if tensor.shape != expected[key].shape:
-            raise CheckpointError(
-                f"{weights}: tensor {key} has shape {tuple(tensor.shape)}, the config needs "
-                f"{tuple(expected[key].shape)}. {fix}"
-            )
-        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
-            raise CheckpointError(f"{weights}: tensor {key} holds NaN or infinite values. {fix}")
-    model.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()}, strict=True)
+    load_weights_strict(model, directory / WEIGHTS, directory / CONFIG, fix)
     return model.to(device).eval()
 
 
