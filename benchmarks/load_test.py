@@ -236,24 +236,30 @@ async def nudge_slider(page, rng: random.Random) -> bool:
     return True
 
 
+# The page position of a random map point (Plotly's own axis mapping), so a click lands on a real point.
+RANDOM_POINT_JS = """seed => {
+  const gd = document.querySelector('.st-key-map_chart .js-plotly-plot');
+  if (!gd || !gd._fullLayout || !gd._fullData) return null;
+  const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis, box = gd.getBoundingClientRect();
+  const traces = gd._fullData.filter(t => t.visible === true && t.customdata && t.x.length);
+  if (!traces.length) return null;
+  const t = traces[seed % traces.length], i = (seed * 7919) % t.x.length;
+  return {x: box.left + xa._offset + xa.l2p(t.x[i]), y: box.top + ya._offset + ya.l2p(t.y[i])};
+}"""
+
+
 async def click_map(page, rng: random.Random) -> bool:
     if not await page.locator(".st-key-map_chart").count():
         return False
-    area = page.locator(".st-key-map_chart .nsewdrag").first
-    await area.wait_for(timeout=15_000)  # plotly draws after the script run ends
-    box = await area.bounding_box()
-    if not box:
+    await page.locator(".st-key-map_chart .nsewdrag").first.wait_for(timeout=15_000)  # drawn after the run
+    point = await page.evaluate(RANDOM_POINT_JS, rng.randrange(1 << 30))
+    if not point:
         return False
-    # A small lasso (the map's drag mode) around a random spot: a selection event, hence a rerun. A plain click
-    # on a WebGL point does not reliably select it in headless Chromium.
-    cx = box["x"] + box["width"] * rng.uniform(0.3, 0.7)
-    cy = box["y"] + box["height"] * rng.uniform(0.3, 0.7)
-    r = min(box["width"], box["height"]) * 0.08
-    await page.mouse.move(cx - r, cy - r)
-    await page.mouse.down()
-    for dx, dy in ((r, -r), (r, r), (-r, r), (-r, -r)):
-        await page.mouse.move(cx + dx, cy + dy, steps=4)
-    await page.mouse.up()
+    # Hover first (Plotly attaches the point under the pointer), then click it: a selection, hence a rerun.
+    await page.mouse.move(point["x"] - 6, point["y"] - 6)
+    await page.mouse.move(point["x"], point["y"])
+    await page.wait_for_timeout(250)
+    await page.mouse.click(point["x"], point["y"])
     return True
 
 
@@ -281,7 +287,7 @@ async def run_session(browser, base: str, pages: list[str] | None, session: int,
         while time.monotonic() < deadline:
             href = rng.choice(hrefs)
             await measured(page, stats, session, "page", lambda h=href: visit(page, h))
-            for kind, act in (("variant", change_variant), ("slider", nudge_slider), ("map lasso", click_map)):
+            for kind, act in (("variant", change_variant), ("slider", nudge_slider), ("map click", click_map)):
                 if time.monotonic() >= deadline:
                     break
                 await measured(page, stats, session, kind, lambda act=act: act(page, rng))
