@@ -202,7 +202,7 @@ class ConvDenoiser(Autoencoder):
 
 
 class UNetDenoiser(Autoencoder):
-    """An improved denoiser (U-Net, Ronneberger et al. 2015): the tutorial's pooling encoder plus skip connections.
+    """An improved denoiser (U-Net, Ronneberger et al. 2015): pooling like the tutorial's, plus skip connections.
 
     The tutorial's denoiser must squeeze every detail through a 16x4x4 bottleneck, so it cannot
     keep the fine texture that SSIM rewards. Skip connections hand the decoder the full-size features,
