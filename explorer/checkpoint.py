@@ -45,10 +45,11 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def save_checkpoint(
-    model: Autoencoder,
-    name: str,
-    root: str | os.PathLike | None = None,
+def write_checkpoint(
+    model: torch.nn.Module,
+    directory: Path,
+    header: dict,
+    model_config: dict,
     *,
     recipe: dict | None = None,
     training: dict | None = None,
@@ -56,19 +57,21 @@ def save_checkpoint(
     dataset_sha256: str | None = None,
     dtype: torch.dtype = torch.float16,
 ) -> Path:
-    """Write ``config.json``, ``model.safetensors`` (``dtype`` storage) and ``history.json``."""
+    """Write ``model.safetensors`` (floating tensors stored as ``dtype``), ``config.json`` (``header`` first,
+    then the architecture, recipe and provenance) and ``history.json``; drop metrics of older weights."""
     from safetensors.torch import save_file
 
-    get_variant(name)
-    directory = checkpoint_dir(name, root)
     directory.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().to("cpu", dtype).contiguous() for k, v in model.state_dict().items()}
-    save_file(state, str(directory / WEIGHTS), metadata={"variant": name})
+    state = {
+        k: (v.detach().to("cpu", dtype) if v.is_floating_point() else v.detach().cpu()).contiguous()
+        for k, v in model.state_dict().items()
+    }
+    save_file(state, str(directory / WEIGHTS), metadata={k: str(v) for k, v in header.items()})
     config = {
         "format_version": FORMAT_VERSION,
-        "variant": name,
+        **header,
         "model_class": type(model).__name__,
-        "model": config_to_dict(model.config),
+        "model": model_config,
         "parameters": sum(p.numel() for p in model.parameters()),
         "storage_dtype": str(dtype).removeprefix("torch."),
         "recipe": recipe or {},
@@ -83,17 +86,41 @@ def save_checkpoint(
     return directory
 
 
-def read_json(path: Path, name: str) -> dict:
-    """Read a checkpoint JSON file, with errors that name the file and the fix."""
+def save_checkpoint(
+    model: Autoencoder,
+    name: str,
+    root: str | os.PathLike | None = None,
+    *,
+    recipe: dict | None = None,
+    training: dict | None = None,
+    history: list[dict] | None = None,
+    dataset_sha256: str | None = None,
+    dtype: torch.dtype = torch.float16,
+) -> Path:
+    """Write ``config.json``, ``model.safetensors`` (``dtype`` storage) and ``history.json``."""
+    get_variant(name)
+    return write_checkpoint(
+        model, checkpoint_dir(name, root), {"variant": name}, config_to_dict(model.config), recipe=recipe,
+        training=training, history=history, dataset_sha256=dataset_sha256, dtype=dtype,
+    )  # fmt: skip
+
+
+def read_json_or_fix(path: Path, fix: str) -> dict:
+    """Read a checkpoint JSON object; errors name the file and end with the command ``fix``."""
     if not path.is_file():
-        raise CheckpointError(f"{path} is missing. Recreate it with `{fix_command(name)}`.")
+        raise CheckpointError(f"{path} is missing. Recreate it with `{fix}`.")
     try:
         data = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise CheckpointError(f"{path} is not valid JSON ({e}). Recreate it with `{fix_command(name)}`.") from e
+        raise CheckpointError(f"{path} is not valid JSON ({e}). Recreate it with `{fix}`.") from e
     if not isinstance(data, dict):
-        raise CheckpointError(f"{path} should hold a JSON object. Recreate it with `{fix_command(name)}`.")
+        raise CheckpointError(f"{path} should hold a JSON object. Recreate it with `{fix}`.")
     return data
+
+
+def read_json(path: Path, name: str) -> dict:
+    """Read a variant's checkpoint JSON file, with errors that name the file and the fix."""
+    return read_json_or_fix(path, fix_command(name))
 
 
 def read_config(name: str, root=None) -> dict:

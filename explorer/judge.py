@@ -23,17 +23,17 @@ from torch import nn
 
 from .checkpoint import (
     CONFIG,
-    HISTORY,
     METRICS,
     WEIGHTS,
     CheckpointError,
     default_root,
     file_sha256,
     load_weights_strict,
+    read_json_or_fix,
+    write_checkpoint,
 )
 
 NAME = "judge"
-FORMAT_VERSION = 1
 FIX = "python -m explorer train-judge"
 # Fashion-MNIST train-set pixel mean and standard deviation (of x/255): inputs are standardised inside the model.
 PIXEL_MEAN, PIXEL_STD = 0.2860, 0.3530
@@ -223,18 +223,6 @@ def judge_dir(root: str | os.PathLike | None = None) -> Path:
     return Path(root or default_root()) / NAME
 
 
-def _read_json(path: Path) -> dict:
-    if not path.is_file():
-        raise CheckpointError(f"{path} is missing. Recreate it with `{FIX}`.")
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise CheckpointError(f"{path} is not valid JSON ({e}). Recreate it with `{FIX}`.") from e
-    if not isinstance(data, dict):
-        raise CheckpointError(f"{path} should hold a JSON object. Recreate it with `{FIX}`.")
-    return data
-
-
 def save_judge(
     model: Judge,
     root: str | os.PathLike | None = None,
@@ -246,38 +234,18 @@ def save_judge(
     dtype: torch.dtype = torch.float16,
 ) -> Path:
     """Write config.json, model.safetensors (floating tensors stored as ``dtype``) and history.json."""
-    from safetensors.torch import save_file
-
-    directory = judge_dir(root)
-    directory.mkdir(parents=True, exist_ok=True)
-    state = {
-        k: (v.detach().to("cpu", dtype) if v.is_floating_point() else v.detach().cpu()).contiguous()
-        for k, v in model.state_dict().items()
-    }
-    save_file(state, str(directory / WEIGHTS), metadata={"model": NAME})
-    config = {
-        "format_version": FORMAT_VERSION,
-        "model_class": type(model).__name__,
-        "model": {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(model.config).items()},
-        "parameters": sum(p.numel() for p in model.parameters()),
-        "storage_dtype": str(dtype).removeprefix("torch."),
-        "recipe": recipe or {},
-        "training": training or {},
-        "dataset_sha256": dataset_sha256,
-        "weights_sha256": file_sha256(directory / WEIGHTS),
-    }
-    (directory / CONFIG).write_text(json.dumps(config, indent=2) + "\n")
-    if history is not None:
-        (directory / HISTORY).write_text(json.dumps(history, indent=1) + "\n")
-    (directory / METRICS).unlink(missing_ok=True)  # metrics describe old weights
-    return directory
+    model_config = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(model.config).items()}
+    return write_checkpoint(
+        model, judge_dir(root), {}, model_config, recipe=recipe, training=training, history=history,
+        dataset_sha256=dataset_sha256, dtype=dtype,
+    )  # fmt: skip
 
 
 def load_judge(root: str | os.PathLike | None = None, device: str | torch.device = "cpu") -> Judge:
     """The judge of ``<root>/judge``, rebuilt from its config, weights loaded strictly, in eval mode (float32)."""
     directory = judge_dir(root)
     fix = f"Recreate it with `{FIX}`."
-    config = _read_json(directory / CONFIG)
+    config = read_json_or_fix(directory / CONFIG, FIX)
     if config.get("model_class") != Judge.__name__:
         raise CheckpointError(f"{directory / CONFIG} describes a {config.get('model_class')!r}, not a Judge. {fix}")
     spec = config.get("model")
@@ -301,7 +269,7 @@ def judge_weights_hash(root: str | os.PathLike | None = None) -> str:
 
 def load_judge_metrics(root: str | os.PathLike | None = None) -> dict:
     """metrics.json of the judge, checked against the current weights."""
-    m = _read_json(judge_dir(root) / METRICS)
+    m = read_json_or_fix(judge_dir(root) / METRICS, FIX)
     if m.get("weights_sha256") != judge_weights_hash(root):
         raise CheckpointError(f"{judge_dir(root) / METRICS} was measured on other weights. Recreate it with `{FIX}`.")
     return m
