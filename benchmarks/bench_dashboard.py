@@ -22,16 +22,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
-import socket
 import statistics
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # run from anywhere: the repo root
+
+from explorer.ui.server import free_port, start_server, stop_server, wait_healthy  # noqa: E402
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 PAGES = ("map", "similar", "denoiser", "generator", "compare")  # the page scripts' names are their URL paths
@@ -127,45 +128,6 @@ def run_cold_pages() -> list[dict]:
 
 
 # ------------------------------------------------------------------------------------------- server (c), (d)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(port: int, log: Path) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "streamlit", "run", "dashboard.py", "--server.headless", "true",
-           "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
-           "--server.fileWatcherType", "none"]  # fmt: skip
-    with open(log, "ab") as out:
-        return subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-
-
-def wait_healthy(url: str, proc: subprocess.Popen, timeout_s: float = 120) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the server exited with status {proc.returncode}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.05)
-    raise RuntimeError(f"{url}/_stcore/health did not answer within {timeout_s:.0f} s")
-
-
-def stop_server(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)  # its own process group (start_new_session): only what we started
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(15)
 
 
 def rss_mb_tree(pid: int) -> float:
@@ -286,8 +248,8 @@ def browser_measures(log: Path) -> dict:
                 url = f"http://127.0.0.1:{port}"
                 context = browser.new_context(viewport={"width": 1400, "height": 900})
                 t = time.perf_counter()
-                proc = start_server(port, log)
-                wait_healthy(url, proc)
+                proc = start_server("dashboard.py", port, log)
+                wait_healthy(url, proc, 120, poll_s=0.05)  # fine polling: this wait is being timed
                 out["start_to_health_s"].append(time.perf_counter() - t)
                 page, _, _ = open_map(context, url)
                 out["start_to_map_s"].append(time.perf_counter() - t)

@@ -24,15 +24,16 @@ import json
 import os
 import random
 import signal
-import socket
-import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # run from anywhere: the repo root
+
+from explorer.ui.server import free_port, start_server, stop_server, wait_healthy  # noqa: E402
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 THUMB = "input[type='range'], [role='slider']"
@@ -69,12 +70,6 @@ OBSERVER_JS = """
 # ------------------------------------------------------------------------------------------------ server
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def rss_mb(pid: int) -> float | None:
     """Resident memory of one process in MB (psutil when installed, else /proc/PID/status)."""
     try:
@@ -106,41 +101,6 @@ class MemorySampler(threading.Thread):
             v = rss_mb(self.pid)
             if v is not None:
                 self.peak = max(self.peak, v)
-
-
-def start_server(port: int, log_path: Path) -> subprocess.Popen:
-    cmd = [
-        sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard.py"),
-        "--server.headless", "true", "--server.address", "127.0.0.1", "--server.port", str(port),
-        "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
-    ]  # fmt: skip
-    log = open(log_path, "wb")  # noqa: SIM115 - closed with the process
-    return subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-
-
-def wait_healthy(base: str, proc: subprocess.Popen | None, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"the server exited with status {proc.returncode} before it was healthy")
-        try:
-            with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.5)
-    raise RuntimeError(f"{base}/_stcore/health did not answer within {timeout_s:.0f} s")
-
-
-def stop_server(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)  # its own process group (start_new_session): only what we started
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
 
 
 # ---------------------------------------------------------------------------------------------- sessions
@@ -391,11 +351,11 @@ def main(argv: list[str] | None = None) -> int:
     port = args.port or free_port()
     base = f"http://127.0.0.1:{port}"
     log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"load_test_server_{port}.log"
-    proc = None if args.port else start_server(port, log_path)
+    proc = None if args.port else start_server("dashboard.py", port, log_path)
     stats, mem = Stats(), {}
     t_start = time.monotonic()
     try:
-        wait_healthy(base, proc, START_WAIT_S)
+        wait_healthy(base, proc, START_WAIT_S, poll_s=0.5)
         pid = proc.pid if proc else None
         mem["start"] = rss_mb(pid) if pid else None
         sampler = MemorySampler(pid) if pid else None

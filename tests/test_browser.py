@@ -13,17 +13,13 @@ from __future__ import annotations
 import math
 import os
 import re
-import signal
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from explorer import checkpoint
+from explorer.ui.server import free_port, start_server, stop_server, wait_healthy
 
 pytestmark = pytest.mark.browser
 
@@ -84,12 +80,6 @@ STAR_JS = """() => {
 }"""
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """``streamlit run dashboard.py`` on a free loopback port -> its URL; stopped whatever the test did."""
@@ -99,35 +89,18 @@ def server(tmp_path_factory):
         pytest.skip(
             f"{root} lacks {', '.join(missing)}: run `python -m explorer train` and `python -m explorer project`"
         )
-    port = _free_port()
+    port = free_port()
     log = tmp_path_factory.mktemp("server") / "streamlit.log"
-    cmd = [sys.executable, "-m", "streamlit", "run", "dashboard.py", "--server.headless", "true",
-           "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
-           "--server.fileWatcherType", "none"]  # fmt: skip
-    with open(log, "wb") as out:  # the child keeps its own descriptor
-        proc = subprocess.Popen(cmd, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = start_server("dashboard.py", port, log)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + START_S
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"streamlit did not answer on {url}: {log.read_text(errors='replace')[-3000:]}")
-            time.sleep(0.3)
+        try:
+            wait_healthy(url, proc, START_S)
+        except RuntimeError as e:
+            pytest.fail(f"streamlit did not answer on {url} ({e}): {log.read_text(errors='replace')[-3000:]}")
         yield url
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)  # its own process group (start_new_session): only what we started
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(15)
+        stop_server(proc)
 
 
 @pytest.fixture(scope="module")

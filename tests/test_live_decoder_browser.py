@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+
+from explorer.ui.server import free_port, start_server, stop_server, wait_healthy
 
 pytestmark = pytest.mark.browser
 
@@ -26,12 +24,6 @@ REPO = Path(__file__).resolve().parent.parent
 APP = REPO / "tests" / "apps" / "live_decoder_app.py"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -51,32 +43,18 @@ def checkpoint_root(tmp_path_factory):
 @contextlib.contextmanager
 def serve(app: Path, checkpoints: Path, log: Path):
     """``streamlit run app`` on a free 127.0.0.1 port, with ``checkpoints`` as the checkpoint root -> its URL."""
-    port = _free_port()
+    port = free_port()
     env = os.environ | {"LATENT_EXPLORER_CHECKPOINTS": str(checkpoints), "PYTHONPATH": str(REPO)}
-    cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.headless", "true", "--server.port",
-           str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"]  # fmt: skip
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+    proc = start_server(app, port, log, env=env)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=1) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"streamlit did not start on {url}: {log.read_text(errors='replace')[-2000:]}")
-            time.sleep(0.3)
+        try:
+            wait_healthy(url, proc, 60)
+        except RuntimeError as e:
+            pytest.fail(f"streamlit did not start on {url} ({e}): {log.read_text(errors='replace')[-2000:]}")
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_server(proc, 10)
 
 
 @pytest.fixture(scope="module")
