@@ -20,14 +20,6 @@ METHOD_TITLES = {
 }
 
 
-def _stamp(path: Path):
-    try:
-        s = path.stat()
-        return s.st_mtime_ns, s.st_size
-    except OSError:
-        return None
-
-
 @st.cache_resource(show_spinner="Loading the clustering…", max_entries=4)
 def _clustering(root: str, stamps: tuple) -> cl.Clustering | str:
     try:
@@ -51,7 +43,7 @@ def page() -> None:
     items = common.items()
     root = common.root()
     npz, js = cl.paths(root)
-    stamps = (_stamp(npz), _stamp(js), _stamp(Path(root) / "dense" / "model.safetensors"))
+    stamps = tuple(common.file_stamp(p) for p in (npz, js, Path(root) / "dense" / "model.safetensors"))
     c = _clustering(root, stamps)
     if isinstance(c, str):
         st.info(f"There is no clustering to show yet. {c}")

@@ -117,7 +117,8 @@ def root() -> str:
     return str(checkpoint.default_root())
 
 
-def _stamp(path: Path):
+def file_stamp(path: Path):
+    """(mtime, size) of a file, None if absent: a cache key that changes when the file does."""
     try:
         s = path.stat()
         return s.st_mtime_ns, s.st_size
@@ -127,7 +128,7 @@ def _stamp(path: Path):
 
 def _stamps(name: str, *files: str) -> tuple:
     d = checkpoint.checkpoint_dir(name, root())
-    return tuple(_stamp(d / f) for f in files)
+    return tuple(file_stamp(d / f) for f in files)
 
 
 @st.cache_resource(show_spinner="Loading the model…", max_entries=16)
@@ -234,7 +235,7 @@ def _read_json(path: str, stamp) -> object:
 
 def _json_file(path: Path):
     """A JSON file's content, or None when it is missing or unreadable."""
-    stamp = _stamp(path)
+    stamp = file_stamp(path)
     if stamp is None:
         return None
     try:
@@ -270,7 +271,7 @@ def _baselines(root_dir: str, stamp) -> Loaded:
 
 def baselines() -> dict | None:
     """checkpoints/baselines.json, or None until ``python -m explorer evaluate`` has written it."""
-    loaded = _baselines(root(), _stamp(Path(root()) / evaluate.BASELINES))
+    loaded = _baselines(root(), file_stamp(Path(root()) / evaluate.BASELINES))
     return loaded.value if isinstance(loaded.value, dict) else None
 
 

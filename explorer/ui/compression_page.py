@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -15,14 +13,6 @@ from explorer.data import CLASS_NAMES
 from explorer.metrics import psnr_per_image
 from explorer.models import REGISTRY
 from explorer.ui import common
-
-
-def _stamp(path: Path):
-    try:
-        s = path.stat()
-        return s.st_mtime_ns, s.st_size
-    except OSError:
-        return None
 
 
 @st.cache_data(show_spinner="Loading the compression table…", max_entries=4)
@@ -53,7 +43,7 @@ def page() -> None:
     )
     items = common.items()
     root = common.root()
-    data = _table(root, _stamp(cz.path_for(root)))
+    data = _table(root, common.file_stamp(cz.path_for(root)))
     if isinstance(data, str):
         st.info(f"The rate–distortion table has not been measured yet. {data}")
         st.code(cz.FIX, language="bash")
@@ -127,7 +117,7 @@ def _demo(data: dict, items: common.Items, root: str) -> None:
         item = st.number_input("Test image", 0, common.N_TEST - 1, key="cz_item", step=1)
     model = common.require_model(name)
     weights = checkpoint_dir(name, root) / "model.safetensors"
-    codec = _codec(root, name, bits, (_stamp(cz.path_for(root)), _stamp(weights)))
+    codec = _codec(root, name, bits, (common.file_stamp(cz.path_for(root)), common.file_stamp(weights)))
     if isinstance(codec, str):
         st.error(codec, icon="⚠️")
         st.code(f"{cz.FIX}\n# or, if the checkpoint itself is missing:\n{fix_command(name)}", language="bash")

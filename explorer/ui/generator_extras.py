@@ -33,7 +33,7 @@ def _judge(root_dir: str, stamps: tuple) -> common.Loaded:
 def judge() -> common.Loaded:
     """The shipped judge (cached; reloaded when its files change), or why it is unavailable."""
     d = judge_dir(common.root())
-    return _judge(common.root(), tuple(common._stamp(d / f) for f in (checkpoint.CONFIG, checkpoint.WEIGHTS)))
+    return _judge(common.root(), tuple(common.file_stamp(d / f) for f in (checkpoint.CONFIG, checkpoint.WEIGHTS)))
 
 
 @st.cache_resource(show_spinner="Measuring class directions on the training images…", max_entries=4)
