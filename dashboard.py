@@ -33,8 +33,9 @@ LINK_LIMITS = {"k": (4, 20)}
 
 
 def main() -> None:
-    st.set_page_config(page_title="Latent Explorer", page_icon="🧭", layout="wide")
+    st.set_page_config(page_title="Latent Explorer", page_icon=":material/explore:", layout="wide")
     common.configure_torch()
+    common.start_memory_trimmer()
     common.keep_widget_state()
     pages = {u: st.Page(path, title=t, icon=i, url_path=u) for path, t, i, u in PAGES}
     page = st.navigation(list(pages.values()))
@@ -50,7 +51,7 @@ def main() -> None:
             st.switch_page(pages[asked])  # a rerun on that page (not caught below: it is no Exception)
         urlsync.announce()
         with st.sidebar:
-            st.caption("Four autoencoders trained on Fashion-MNIST, and the tools to look inside them.")
+            st.caption("Autoencoders trained on Fashion-MNIST, and the tools to look inside them.")
             common.sidebar_status()
         page.run()
     except Exception as e:  # the last guard: a message on the page, the traceback in the server log

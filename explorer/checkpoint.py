@@ -6,6 +6,7 @@ read with safetensors: nothing is unpickled.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -38,6 +39,13 @@ def fix_command(name: str) -> str:
 
 
 def file_sha256(path: Path) -> str:
+    """SHA-256 of a file's bytes, remembered per (path, mtime, size): weights are hashed once per process."""
+    s = Path(path).stat()
+    return _file_sha256(str(path), s.st_mtime_ns, s.st_size)
+
+
+@functools.lru_cache(maxsize=64)
+def _file_sha256(path: str, mtime_ns: int, size: int) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         while chunk := f.read(1 << 20):
@@ -136,7 +144,8 @@ def load_model(name: str, root: str | os.PathLike | None = None, device: str | t
     if config.get("variant") != name:
         raise CheckpointError(f"{directory / CONFIG} describes variant {config.get('variant')!r}, not {name!r}. {fix}")
     try:
-        model = variant.build(config_from_dict(variant.model_class.config_class, config.get("model", {})))
+        with torch.device("meta"):  # shapes only: the weights come from the file, so no random init is paid for
+            model = variant.build(config_from_dict(variant.model_class.config_class, config.get("model", {})))
     except (TypeError, ValueError) as e:
         raise CheckpointError(f"{directory / CONFIG} has an invalid model config ({e}). {fix}") from e
 
@@ -179,5 +188,7 @@ def load_weights_strict(model: torch.nn.Module, weights: Path, config_path: Path
             )
         if tensor.is_floating_point() and not torch.isfinite(tensor).all():
             raise CheckpointError(f"{weights}: tensor {key} holds NaN or infinite values. {fix}")
-    model.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()}, strict=True)
+    dtype = {k: v.dtype for k, v in expected.items()}
+    # assign: take the loaded tensors as the parameters (the model may have been built on the meta device)
+    model.load_state_dict({k: v.to(dtype[k]).contiguous() for k, v in state.items()}, strict=True, assign=True)
     return model

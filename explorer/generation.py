@@ -59,27 +59,33 @@ def decode(model, z, batch_size: int = 1000) -> np.ndarray:
 
 def class_means(model, images, labels) -> np.ndarray:
     """Mean code of each class -> float32 [10, code_dim]; a class absent from ``labels`` is an error."""
-    labels = np.asarray(labels)
-    codes = encode(model, images)
+    return class_means_of_codes(encode(model, images), labels)
+
+
+def class_means_of_codes(codes, labels) -> np.ndarray:
+    """Mean of codes [N, D] per class -> float32 [10, D]; a class absent from ``labels`` is an error."""
+    codes, labels = np.asarray(codes, dtype=np.float32), np.asarray(labels)
     missing = [CLASS_NAMES[c] for c in range(len(CLASS_NAMES)) if not (labels == c).any()]
     if missing:
         raise ValueError(f"no images of class(es) {', '.join(missing)}: pass a sample that holds every class.")
     return np.stack([codes[labels == c].mean(0) for c in range(len(CLASS_NAMES))]).astype(np.float32)
 
 
-def class_directions(model, data, pairs=DEFAULT_PAIRS, limit: int | None = None) -> dict[tuple[int, int], np.ndarray]:
-    """{(a, b): mean code of class b - mean code of class a} over ``data`` (a FashionMNIST, whose train split
-    is used, or a split with ``.images``/``.labels``); ``limit`` takes the first N images. Vectors float32 [code_dim]:
-    adding the (a, b) vector to class a's mean code lands on class b's."""
-    split = getattr(data, "train", data)
-    images, labels = split.images[:limit], split.labels[:limit]
-    means = class_means(model, images, labels)
+def directions_from_means(means: np.ndarray, pairs=DEFAULT_PAIRS) -> dict[tuple[int, int], np.ndarray]:
+    """{(a, b): means[b] - means[a]}: adding the (a, b) vector to class a's mean code lands on class b's."""
     out = {}
     for a, b in pairs:
         if not (0 <= a < len(CLASS_NAMES) and 0 <= b < len(CLASS_NAMES)) or a == b:
             raise ValueError(f"direction pair ({a}, {b}) must be two different class indices in 0..9.")
         out[(a, b)] = means[b] - means[a]
     return out
+
+
+def class_directions(model, data, pairs=DEFAULT_PAIRS, limit: int | None = None) -> dict[tuple[int, int], np.ndarray]:
+    """{(a, b): mean code of class b - mean code of class a} over ``data`` (a FashionMNIST, whose train split
+    is used, or a split with ``.images``/``.labels``); ``limit`` takes the first N images. Vectors: [code_dim]."""
+    split = getattr(data, "train", data)
+    return directions_from_means(class_means(model, split.images[:limit], split.labels[:limit]), pairs)
 
 
 def direction_label(pair: tuple[int, int]) -> str:

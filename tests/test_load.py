@@ -19,7 +19,16 @@ def test_three_sessions_for_fifteen_seconds(tmp_path):
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium); the load test never downloads a browser")
     out = tmp_path / "load.json"
-    cmd = [sys.executable, str(ROOT / "benchmarks" / "load_test.py"), "--sessions", "3", "--seconds", "15"]
+    cmd = [
+        sys.executable,
+        str(ROOT / "benchmarks" / "load_test.py"),
+        "--sessions",
+        "3",
+        "--seconds",
+        "15",
+        "--settle",
+        "2",
+    ]
     proc = subprocess.run(
         [*cmd, "--json-out", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=420, env=dict(os.environ)
     )

@@ -53,6 +53,14 @@ def configure_torch() -> int:
     return torch.get_num_threads()
 
 
+@st.cache_resource(show_spinner=False)
+def start_memory_trimmer() -> bool:
+    """Once per process: freed memory goes back to the OS every few seconds (``explorer.ui.memory``)."""
+    from explorer.ui import memory
+
+    return memory.start_trimmer() is not None
+
+
 def default(key: str, value) -> None:
     """Seed a widget's value through Session State (widgets then take no ``value=``, avoiding Streamlit's warning)."""
     if key not in st.session_state:
@@ -347,7 +355,9 @@ def sidebar_status() -> None:
     lines = []
     for v in VARIANTS:
         m = model(v)
-        note = "unavailable" if not m.ok else ("no map" if REGISTRY[v].has_map and not proj(v).ok else None)
+        note = (
+            "unavailable" if not m.ok else ("no map" if REGISTRY[v].has_map and not proj(v, compute=False).ok else None)
+        )
         icon = ":orange[:material/warning:]" if note else ":green[:material/check_circle:]"
         lines.append(f"{icon} {REGISTRY[v].title}" + (f" ({note})" if note else ""))
     st.caption("  \n".join(lines))

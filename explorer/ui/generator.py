@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from explorer import figures, generation, images, projection, views
+from explorer import checkpoint, figures, generation, images, projection, views
 from explorer.data import CLASS_NAMES
 from explorer.models import REGISTRY, VARIANTS
 from explorer.ui import common, downloads, urlsync
@@ -57,8 +57,7 @@ def render() -> None:
 
     # The interpolation is drawn on the map too; its widgets come further down, their values are known now.
     a, b, steps = (int(st.session_state[k]) for k in ("interp_a", "interp_b", "interp_steps"))
-    mu = views.posterior_mean(model, items.images[[a, b]])
-    path = generation.interpolate(mu[0], mu[1], steps, st.session_state["interp_mode"])
+    path, decoded = _interpolation(name, a, b, steps, st.session_state["interp_mode"])
     loaded = common.proj(name)
     path_xy = projection.place(path, loaded.value) if loaded.ok else None
     explore(name, items.images, path_xy)
@@ -72,7 +71,6 @@ def render() -> None:
     i1.number_input("From item", 0, n, step=1, key="interp_a", help="0–9,999: test images; 10,000+: training images")
     i2.number_input("To item", 0, n, step=1, key="interp_b")
     i3.slider("Steps", 8, 12, key="interp_steps")
-    decoded = images.to_uint8(views.decode(model, path))
     strip = np.concatenate([items.images[a : a + 1], decoded, items.images[b : b + 1]])
     st.image(images.mosaic(strip, scale=3, pad=6))
     st.caption(f"{CLASS_NAMES[items.labels[a]]} (item {a}) → {CLASS_NAMES[items.labels[b]]} (item {b})")
@@ -81,6 +79,21 @@ def render() -> None:
     st.subheader("Latent manifold")
     st.caption("An N×N grid of decoded points over a plane through latent space.")
     gx.manifold_section(name, items.images, gx.current_z(model.code_dim))
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _interpolation_cached(name: str, root_dir: str, stamps: tuple, a: int, b: int, steps: int, mode: str):
+    model = common._model(name, root_dir, stamps).value
+    mu = views.posterior_mean(model, common.items().images[[a, b]])
+    path = generation.interpolate(mu[0], mu[1], steps, mode)
+    return path, images.to_uint8(views.decode(model, path))
+
+
+def _interpolation(name: str, a: int, b: int, steps: int, mode: str) -> tuple[np.ndarray, np.ndarray]:
+    """The path's codes [steps, D] between items a and b's posterior means, and its decoded images (uint8):
+    computed once per choice, not on every slider move."""
+    stamps = common._stamps(name, checkpoint.CONFIG, checkpoint.WEIGHTS)
+    return _interpolation_cached(name, common.root(), stamps, a, b, steps, mode)
 
 
 def explore(name: str, item_images: np.ndarray, path_xy: np.ndarray | None) -> None:

@@ -1,0 +1,62 @@
+"""Give the server's freed memory back to the operating system.
+
+CPython frees a closed session's objects, but glibc's allocator keeps the freed pages in its per-thread
+arenas (Streamlit runs every session's script on a thread of its own), so the server's resident size would
+stay at its peak after a roomful of sessions has gone. ``malloc_trim(0)`` returns the free pages of every
+arena; a daemon thread calls it every few seconds (a few milliseconds each time, nothing when there is
+nothing to return). On a system without glibc this is a no-op.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import functools
+import threading
+
+TRIM_EVERY_S = 10.0
+
+
+@functools.cache
+def _libc():
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name or "libc.so.6")
+        libc.malloc_trim.argtypes = [ctypes.c_size_t]
+        libc.malloc_trim.restype = ctypes.c_int
+        return libc
+    except (OSError, AttributeError):  # not glibc (musl, macOS, Windows): nothing to trim
+        return None
+
+
+def trim() -> bool:
+    """Return free heap pages to the OS now -> True if glibc released any."""
+    libc = _libc()
+    return bool(libc.malloc_trim(0)) if libc is not None else False
+
+
+class Trimmer(threading.Thread):
+    """A daemon thread that calls ``trim()`` every ``every_s`` seconds until ``stop()``."""
+
+    def __init__(self, every_s: float = TRIM_EVERY_S):
+        super().__init__(name="explorer-malloc-trim", daemon=True)
+        self.every_s = every_s
+        self.trims = 0
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop_event.wait(self.every_s):
+            trim()
+            self.trims += 1
+
+    def stop(self) -> None:
+        self._stop_event.set()
+
+
+def start_trimmer(every_s: float = TRIM_EVERY_S) -> Trimmer | None:
+    """Start a ``Trimmer`` for the life of the process (None without glibc: nothing to trim)."""
+    if _libc() is None:
+        return None
+    trimmer = Trimmer(every_s)
+    trimmer.start()
+    return trimmer
