@@ -33,7 +33,7 @@ LINK_LIMITS = {"k": (4, 20)}
 
 
 def main() -> None:
-    st.set_page_config(page_title="Latent Explorer", page_icon=":material/explore:", layout="wide")
+    st.set_page_config(page_title="Latent Explorer", page_icon="🧭", layout="wide")
     common.configure_torch()
     common.start_memory_trimmer()
     common.keep_widget_state()

@@ -92,6 +92,7 @@ def cold_page(page: str) -> dict:
     import plotly.graph_objects  # noqa: F401
     import scipy.ndimage  # noqa: F401
     import streamlit  # noqa: F401
+    import streamlit.emojis  # noqa: F401  (st.set_page_config(page_icon="🧭") looks the emoji up in it)
     import torch
     from streamlit.testing.v1 import AppTest
 

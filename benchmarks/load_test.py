@@ -7,13 +7,14 @@ then each session (its own browser context, so its own Streamlit session) repeat
 sidebar navigation, changes the variant, nudges a slider (``z0``..``z9``, ``noise_amount``) and clicks the map
 (``map_chart``). Widgets are found by the ``st-key-<key>`` class Streamlit puts on keyed elements.
 
-Latency of an interaction: from the action to the end of the script run it caused, read in the page from the
-``data-test-script-state`` attribute of ``stApp`` (the app's "running" state). Errors: any ``stException``
-element, page errors and console errors. Server memory: resident set size from /proc (psutil if installed)
-sampled every 0.25 s; before, after a warm-up visit of every page, peak, and some seconds after all sessions
-closed (the sessions' TTL, 30 s, and the server's memory trimming). Sessions pause 1-3 s between actions, as
-people do (``--think``; ``--think 0`` hammers). Prints a JSON summary; exit status 1 when --check is given and
-a target is missed.
+Every session first opens the app (its "first load", reported apart: ten at once take seconds on two cores);
+when all are in, each acts for S seconds, pausing 1-3 s between actions as people do (``--think``; ``--think 0``
+hammers). Latency of an interaction: from the action to the end of the script run it caused, read in the page
+from the ``data-test-script-state`` attribute of ``stApp`` (the app's "running" state). Errors: any
+``stException`` element, page errors and console errors. Server memory: resident set size from /proc (psutil if
+installed) sampled every 0.25 s: at start, after a warm-up visit of every page with every variant, its peak, and
+after all sessions closed (their TTL, 30 s, then the server's memory trimming). Prints a JSON summary; exit
+status 1 when --check is given and a target is missed.
 
 Traffic goes to 127.0.0.1 only; every loop is bounded in time and the whole run has a hard deadline.
 """
@@ -239,8 +240,9 @@ async def think(rng: random.Random, think_s: tuple[float, float], deadline: floa
         await asyncio.sleep(pause)
 
 
-async def run_session(browser, base: str, pages: list[str] | None, session: int, deadline: float, stats: Stats,
-                      think_s: tuple[float, float] = THINK_S) -> None:  # fmt: skip
+async def run_session(browser, base: str, pages: list[str] | None, session: int, seconds: float, stats: Stats,
+                      ready: asyncio.Barrier, think_s: tuple[float, float] = THINK_S) -> None:  # fmt: skip
+    """Open the app, wait until every session has (``ready``), then act for ``seconds``."""
     rng = random.Random(session)
     context = await browser.new_context(viewport={"width": 1400, "height": 1000})
     context.set_default_timeout(15_000)
@@ -256,6 +258,8 @@ async def run_session(browser, base: str, pages: list[str] | None, session: int,
         hrefs = [h for h in await nav_hrefs(page) if _matches(h, pages)]
         if not hrefs:
             raise LookupError("no sidebar navigation links to visit")
+        await asyncio.wait_for(ready.wait(), START_WAIT_S)  # the room is in: the measured minute starts
+        deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             href = rng.choice(hrefs)
             await measured(page, stats, session, "page", lambda h=href: visit(page, h))
@@ -265,8 +269,26 @@ async def run_session(browser, base: str, pages: list[str] | None, session: int,
                     break
                 await measured(page, stats, session, kind, lambda act=act: act(page, rng))
             await think(rng, think_s, deadline)
+    except BaseException:
+        await ready.abort()  # the others stop waiting for this session
+        raise
     finally:
         await context.close()
+
+
+async def visit_every_variant(page) -> None:
+    """On the current page, choose each option of the variant picker once (warm-up: every shared cache filled)."""
+    box = page.locator(".st-key-variant [role='combobox']")
+    if not await box.count():
+        return
+    await box.first.click()
+    n = await page.locator('[role="listbox"] [role="option"]').count()
+    await page.keyboard.press("Escape")
+    for i in range(n):
+        await box.first.click()
+        await page.locator('[role="listbox"] [role="option"]').nth(i).click()
+        await page.wait_for_timeout(300)
+        await page.wait_for_function(IDLE_JS, timeout=120_000)
 
 
 async def drive(base: str, pages: list[str] | None, sessions: int, seconds: float, stats: Stats, warm_up: bool,
@@ -276,7 +298,7 @@ async def drive(base: str, pages: list[str] | None, sessions: int, seconds: floa
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         try:
-            if warm_up:  # every page once, so first model loads are not counted as growth
+            if warm_up:  # every page with every variant once: first model loads and shared caches are not growth
                 ctx = await browser.new_context()
                 await ctx.add_init_script(OBSERVER_JS)
                 pg = await ctx.new_page()
@@ -285,13 +307,14 @@ async def drive(base: str, pages: list[str] | None, sessions: int, seconds: floa
                 for href in [h for h in await nav_hrefs(pg) if _matches(h, pages)]:
                     await pg.goto(href, timeout=120_000)
                     await pg.wait_for_function(IDLE_JS, timeout=120_000)
+                    await visit_every_variant(pg)
                 await ctx.close()
                 return
-            deadline = time.monotonic() + seconds
+            ready = asyncio.Barrier(sessions)
 
             async def staggered(i: int):
                 await asyncio.sleep(0.3 * i)
-                await run_session(browser, base, pages, i, deadline, stats, think_s)
+                await run_session(browser, base, pages, i, seconds, stats, ready, think_s)
 
             results = await asyncio.gather(*(staggered(i) for i in range(sessions)), return_exceptions=True)
             for i, r in enumerate(results):

@@ -91,10 +91,20 @@ def page() -> None:
         st.image(images.mosaic(items.images[ids], pad=2, scale=2), caption=caption)
 
 
+def _duration(seconds) -> str:
+    return (
+        "—"
+        if not isinstance(seconds, int | float)
+        else f"{seconds:.0f} s"
+        if seconds < 120
+        else f"{seconds / 60:.1f} min"
+    )
+
+
 def _metrics_frame(info: dict) -> pd.DataFrame:
     rows = [{"method": METHOD_TITLES.get(m, m), "source": "measured here, 70k images", "ACC": v["acc"], "NMI": v["nmi"],
-             "seconds": v.get("seconds")} for m, v in info["methods"].items()]  # fmt: skip
-    rows += [{"method": k, "source": "published", "ACC": v["acc"], "NMI": v["nmi"], "seconds": None}
+             "time": _duration(v.get("seconds"))} for m, v in info["methods"].items()]  # fmt: skip
+    rows += [{"method": k, "source": "published", "ACC": v["acc"], "NMI": v["nmi"], "time": "—"}
              for k, v in info.get("published", {}).items()]  # fmt: skip
     return pd.DataFrame(rows)
 

@@ -29,13 +29,13 @@ Z_RANGE = 3.0  # latent sliders span ±3 prior standard deviations
 DIRECTION_RANGE = 1.5  # a direction slider at 1 moves the point from class a's mean code to class b's
 
 CSS = """
-.le-root { display: flex; gap: 1.5rem; flex-wrap: wrap; align-items: flex-start; font-family: var(--st-font);
+.le-root { display: flex; gap: 1rem; flex-wrap: wrap; align-items: flex-start; font-family: var(--st-font);
   color: var(--st-text-color); font-size: 0.9rem; }
-.le-canvas { width: 252px; height: 252px; image-rendering: pixelated; border-radius: var(--st-base-radius);
+.le-canvas { width: 224px; height: 224px; image-rendering: pixelated; border-radius: var(--st-base-radius);
   border: 1px solid var(--st-border-color); background: #000; }
-.le-sliders { display: grid; grid-template-columns: auto 1fr 3.2em; gap: 0.15rem 0.6rem; align-items: center;
-  min-width: 260px; flex: 1; }
-.le-sliders label { white-space: nowrap; }
+.le-sliders { display: grid; grid-template-columns: fit-content(6em) minmax(110px, 1fr) 3.2em; gap: 0.15rem 0.6rem;
+  align-items: center; min-width: 250px; flex: 1; }
+.le-sliders label { line-height: 1.15; }  /* a long direction label wraps: the sliders keep their width */
 .le-sliders input[type=range] { width: 100%; accent-color: var(--st-primary-color); }
 .le-sliders .le-val { text-align: right; font-variant-numeric: tabular-nums; font-family: var(--st-code-font); }
 .le-sliders .le-head { grid-column: 1 / -1; margin-top: 0.5rem; font-weight: 600; }
