@@ -180,7 +180,8 @@ def build_parser() -> argparse.ArgumentParser:
     cl.add_argument("--out", default=None, help="checkpoints root (default: ./checkpoints)")
     cl.add_argument("--threads", type=int, default=1, help="torch threads (default: 1)")
     cl.add_argument("--encoder", default="dense", help="the variant whose codes are clustered")
-    cl.add_argument("--methods", default="kmeans_pca10,kmeans_ae,n2d,dec", help="comma list")
+    cl.add_argument("--methods", default="kmeans_pca10,kmeans_ae,n2d,n2d_sparse,n2d_vae,dec",
+                    help="comma list; n2d_<variant> clusters that variant's codes, the others --encoder's")  # fmt: skip
     cl.add_argument("--seed", type=int, default=0)
     cl.add_argument("--dec-seconds", type=float, default=600, help="time box of DEC's fine-tuning")
     cl.add_argument("--limit", type=int, default=None, help="a random N of the 70k images only (smoke runs)")

@@ -1,4 +1,5 @@
-"""Page: clustering. DEC and N2D on the dense autoencoder's codes of all 70k images, against k-means on PCA-10."""
+"""Page: clustering. N2D on each autoencoder's codes and DEC on the dense one's, all 70k images, against k-means on
+PCA-10."""
 
 from __future__ import annotations
 
@@ -10,14 +11,23 @@ import streamlit as st
 
 from explorer import clustering as cl
 from explorer import images
+from explorer.models import REGISTRY, VARIANTS
 from explorer.ui import common
 
-METHOD_TITLES = {
-    "n2d": "N2D: UMAP of the codes + Gaussian mixture",
-    "dec": "DEC: encoder fine-tuned on KL(P‖Q)",
-    "kmeans_ae": "k-means on the autoencoder's codes",
+METHOD_TITLES = {  # in the order the page lists them
+    "n2d_sparse": "N2D on the sparse codes",
+    "n2d": "N2D on the dense codes",
+    "n2d_vae": "N2D on the VAE's codes",
+    "dec": "DEC (dense encoder fine-tuned on KL(P‖Q))",
+    "kmeans_ae": "k-means on the dense codes",
     "kmeans_pca10": "k-means on PCA-10",
 }
+
+
+def method_title(method: str) -> str:
+    prefix = cl.N2D_PREFIX
+    return METHOD_TITLES.get(method) or (f"N2D on the {method.removeprefix(prefix)} codes" if method.startswith(prefix)
+                                         else method)  # fmt: skip
 
 
 @st.cache_resource(show_spinner="Loading the clustering…", max_entries=4)
@@ -43,7 +53,8 @@ def page() -> None:
     items = common.items()
     root = common.root()
     npz, js = cl.paths(root)
-    stamps = tuple(common.file_stamp(p) for p in (npz, js, Path(root) / "dense" / "model.safetensors"))
+    weights = [Path(root) / v / "model.safetensors" for v in VARIANTS]  # any may be an encoder of a stored method
+    stamps = tuple(common.file_stamp(p) for p in (npz, js, *weights))
     c = _clustering(root, stamps)
     if isinstance(c, str):
         st.info(f"There is no clustering to show yet. {c}")
@@ -63,21 +74,21 @@ def page() -> None:
     primary = c.info["primary"]
     p = c.info["methods"][primary]
     (st.success if bar["met"] else st.warning)(
-        f"**Bar: ACC ≥ {bar['acc']} and NMI ≥ {bar['nmi']}** for the shipped clustering ({primary}): "
+        f"**Bar: ACC ≥ {bar['acc']} and NMI ≥ {bar['nmi']}** for the shipped clustering ({method_title(primary)}): "
         f"ACC {p['acc']:.3f}, NMI {p['nmi']:.3f} — {'met' if bar['met'] else 'not met'}."
     )
 
     methods = [m for m in METHOD_TITLES if m in c.assignments] + [m for m in c.assignments if m not in METHOD_TITLES]
     common.default("cl_method", primary if primary in methods else methods[0])
     method = st.radio("Clustering", methods, key="cl_method", horizontal=True,
-                      format_func=lambda m: METHOD_TITLES.get(m, m))  # fmt: skip
+                      format_func=method_title)  # fmt: skip
     assign = c.assignments[method]
     summary = _summary(root, stamps, method)
     names = {r["cluster"]: f"{r['cluster']} → {r['class_name']} ({r['purity']:.0%})" for r in summary}
 
     left, right = st.columns([3, 2], gap="large")
     with left:
-        _map(assign, names)
+        _map(assign, names, cl.method_encoder(method, c.info.get("encoder", "dense")) or "dense")
     with right:
         st.markdown("**Clusters × classes** (each cluster named by the class the best matching gives it)")
         st.plotly_chart(cl.confusion_figure(c.labels, assign), key="cl_confusion", config={"displaylogo": False})
@@ -102,26 +113,27 @@ def _duration(seconds) -> str:
 
 
 def _metrics_frame(info: dict) -> pd.DataFrame:
-    rows = [{"method": METHOD_TITLES.get(m, m), "source": "measured here, 70k images", "ACC": v["acc"], "NMI": v["nmi"],
+    rows = [{"method": method_title(m), "source": "measured here, 70k images", "ACC": v["acc"], "NMI": v["nmi"],
              "time": _duration(v.get("seconds"))} for m, v in info["methods"].items()]  # fmt: skip
     rows += [{"method": k, "source": "published", "ACC": v["acc"], "NMI": v["nmi"], "time": "—"}
              for k, v in info.get("published", {}).items()]  # fmt: skip
     return pd.DataFrame(rows)
 
 
-def _map(assign: np.ndarray, names: dict[int, str]) -> None:
-    """The dense model's latent map coloured by cluster: all 70k if that map exists, else the 10k test images."""
-    all_map = common.proj("dense", "all", compute=False)  # minutes of UMAP: only where a person asks for it
+def _map(assign: np.ndarray, names: dict[int, str], name: str) -> None:
+    """Model ``name``'s latent map coloured by cluster: all 70k if that map exists, else the 10k test images."""
+    title = REGISTRY[name].title
+    all_map = common.proj(name, "all", compute=False)  # minutes of UMAP: only where a person asks for it
     if all_map.ok:
         coords, rows, what = all_map.value.coords, assign, "all 70,000 images"
     else:
-        test_map = common.proj("dense", "test", compute=False)  # the Latent map page computes missing maps
+        test_map = common.proj(name, "test", compute=False)  # the Latent map page computes missing maps
         if not test_map.ok:
-            common.show_unavailable("dense", test_map, " on the map")
+            common.show_unavailable(name, test_map, " on the map")
             return
         # clustering rows are in item-id order: the test images are the first 10,000
         coords, rows, what = test_map.value.coords, assign[: common.N_TEST], "the 10,000 test images"
-    st.markdown(f"**The dense model's latent map**, {what}, coloured by cluster")
+    st.markdown(f"**Latent map of the {title[0].lower()}{title[1:]}** (whose codes were clustered), {what}, by cluster")
     st.plotly_chart(cl.cluster_map_figure(coords, rows, names), key="cl_map", config={"displaylogo": False})
 
 
