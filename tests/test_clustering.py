@@ -1,3 +1,6 @@
+import base64
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -180,3 +183,32 @@ def test_n2d_on_another_models_codes_records_and_checks_that_model(tmp_path, fmn
         cl.load_clustering(tmp_path)
     with pytest.raises(ValueError, match="unknown variant|Unknown variant|not a variant"):
         cl.run_clustering(root=tmp_path, limit=500, methods=("n2d_nosuch",))
+
+
+def test_shipped_clustering_page_map_of_test_images_or_all(fmnist):
+    """The page shows the clustered model's map of the 10k test images; the toggle switches to all 70k."""
+    from streamlit.testing.v1 import AppTest
+
+    try:
+        shipped = cl.load_clustering()
+    except cl.ClusteringError as e:
+        pytest.skip(f"no shipped clustering: {e}")
+    at = AppTest.from_function(_clustering_app, default_timeout=120).run()
+    assert not at.exception
+
+    def map_points() -> int:  # the first chart is the map (the heatmap sits to its right)
+        def n(v) -> int:  # plotly sends numeric arrays as {"dtype", "bdata"} (base64)
+            return len(base64.b64decode(v["bdata"])) // np.dtype(v["dtype"]).itemsize if isinstance(v, dict) else len(v)
+
+        return sum(n(t["x"]) for t in json.loads(at.get("plotly_chart")[0].proto.spec)["data"])
+
+    encoder = cl.method_encoder(shipped.info["primary"], shipped.info["encoder"])
+    assert any("10,000 test images" in m.value and encoder in m.value.lower() for m in at.markdown)
+    n_test = map_points()
+    at.toggle(key="cl_all").set_value(True).run()
+    assert not at.exception
+    from explorer.checkpoint import default_root
+
+    if (default_root() / encoder / "projection-all.npz").is_file():  # shipped: then the 70k map is shown
+        assert any("all 70,000 images" in m.value for m in at.markdown)
+        assert (n_test, map_points()) == (10_000, 70_000)

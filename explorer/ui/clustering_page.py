@@ -121,12 +121,18 @@ def _metrics_frame(info: dict) -> pd.DataFrame:
 
 
 def _map(assign: np.ndarray, names: dict[int, str], name: str) -> None:
-    """Model ``name``'s latent map coloured by cluster: all 70k if that map exists, else the 10k test images."""
+    """Model ``name``'s latent map coloured by cluster: the 10k test images, or all 70k when asked and that map
+    exists (70k WebGL points cost the browser a second or more)."""
     title = REGISTRY[name].title
-    all_map = common.proj(name, "all", compute=False)  # minutes of UMAP: only where a person asks for it
-    if all_map.ok:
+    common.default("cl_all", False)
+    st.toggle("All 70k images", key="cl_all", help="The map of all 70,000 clustered images (slower to draw); "
+              "off: the 10,000 test images")  # fmt: skip
+    all_map = common.proj(name, "all", compute=False) if st.session_state["cl_all"] else None
+    if all_map is not None and all_map.ok:
         coords, rows, what = all_map.value.coords, assign, "all 70,000 images"
     else:
+        if all_map is not None:  # asked for, but missing: minutes of UMAP, so only by the command
+            st.caption(f"No map of all 70k images for this model yet (`{all_map.fixes[0]}`); the test images:")
         test_map = common.proj(name, "test", compute=False)  # the Latent map page computes missing maps
         if not test_map.ok:
             common.show_unavailable(name, test_map, " on the map")

@@ -34,7 +34,7 @@ PERSISTENT_KEYS = (
     "map_color", "map_all", "item_index", "k", "query_class", "noise_amount",
     *(f"z{i}" for i in range(10)), "from_item_index", "interp_a", "interp_b", "interp_steps",
     "live_decode", "interp_mode", "grid_plane", "grid_n", "grid_i", "grid_j", "grid_span", "grid_through_point",
-    "grid_item_a", "grid_item_b", "grid_item_c",
+    "grid_item_a", "grid_item_b", "grid_item_c", "cl_method", "cl_all",
 )  # fmt: skip
 
 
