@@ -13,7 +13,9 @@ Measures, against the targets of issue 3:
 - in headless Chromium (/usr/bin/chromium, never downloaded): launching the server process until the map's
   Plotly canvas is present, and the same from ``page.goto`` on a warm server; a click on a map point until its
   images are drawn; a slider key press until the new decoded image is shown (medians of 3);
-- the server's resident memory (VmRSS of it and its children) after every page has been shown with every variant.
+- the server's resident memory (VmRSS of it and its children) after every page has been shown with every variant;
+- one full ``gc.collect()`` with every page loaded (what Streamlit's ``runner.postScriptGC``, switched off in
+  ``.streamlit/config.toml``, would add to every rerun).
 
 Prints a JSON summary and a markdown table; notes the load average (2 shared cores: the figures depend on it).
 """
@@ -124,6 +126,17 @@ def cold_page(page: str) -> dict:
             at.run()
             out["slider_ms"].append((time.perf_counter() - t) * 1e3)
         out["exceptions"] += [str(e.value)[:300] for e in at.exception]
+    if page == PAGES[-1]:  # then every other page too, and the cost of one full garbage collection of it all
+        import gc
+
+        for other in PAGES[:-1]:
+            at.switch_page(f"explorer/ui/pages/{other}.py")
+            at.run()
+        out["gc_full_ms"] = []
+        for _ in range(5):
+            t = time.perf_counter()
+            gc.collect()
+            out["gc_full_ms"].append((time.perf_counter() - t) * 1e3)
     return out
 
 
@@ -331,6 +344,8 @@ def summarise(cold: list[dict], browser: dict | None, load: tuple, wall_s: float
         "checkpoints": os.environ.get("LATENT_EXPLORER_CHECKPOINTS", str(ROOT / "checkpoints")),
         "pages": pages,
         "slider_ms": round(med(gen["slider_ms"]), 1),
+        # what Streamlit's runner.postScriptGC (off in .streamlit/config.toml) would add to every rerun
+        "gc_full_ms": round(med(next(r["gc_full_ms"] for r in cold if "gc_full_ms" in r)), 1),
         "wall_s": round(wall_s, 1),
     }
     if browser:
@@ -354,6 +369,7 @@ def table(r: dict) -> str:
         lines.append(row(f"`{name}` cold first run (AppTest, fresh process)", p["cold_ms"], "ms", TARGETS["cold_ms"]))
         lines.append(row(f"`{name}` warm rerun (median of 5)", p["warm_ms"], "ms", TARGETS["warm_ms"]))
     lines.append(row("generator slider, whole page rerun (AppTest, median of 10)", r["slider_ms"], "ms", 50))
+    lines.append(f"| one full garbage collection, every page loaded (median of 5) | {r['gc_full_ms']:g} ms | | |")
     b = r.get("browser")
     if b:
 

@@ -13,7 +13,8 @@ hammers). Latency of an interaction: from the action to the end of the script ru
 from the ``data-test-script-state`` attribute of ``stApp`` (the app's "running" state). Errors: any
 ``stException`` element, page errors and console errors. Server memory: resident set size from /proc (psutil if
 installed) sampled every 0.25 s: at start, after a warm-up visit of every page with every variant, its peak, and
-after all sessions closed (their TTL, 30 s, then the server's memory trimming). Prints a JSON summary; exit
+after all sessions closed (their TTL, 30 s, then one short visit, since Streamlit reaps expired sessions
+on its next session write, then the server's memory trimming). Prints a JSON summary; exit
 status 1 when --check is given and a target is missed.
 
 Traffic goes to 127.0.0.1 only; every loop is bounded in time and the whole run has a hard deadline.
@@ -44,8 +45,8 @@ SLIDER_KEYS = tuple(f"z{i}" for i in range(10)) + ("noise_amount",)
 START_WAIT_S = 120  # server start-up, first model loads included
 RERUN_START_WAIT_S = 1.5  # an action that starts no script run within this is "no rerun", not an error
 RUN_END_WAIT_S = 60  # a script run longer than this is an error
-SESSION_TTL_S = 30  # .streamlit/config.toml server.disconnectedSessionTTL: closed sessions are freed after it
-SETTLE_AFTER_CLOSE_S = SESSION_TTL_S + 20  # then the server's trimmer (every 10 s) returns the memory
+SESSION_TTL_S = 30  # .streamlit/config.toml server.disconnectedSessionTTL: closed sessions expire after it
+TRIM_WAIT_S = 32  # the server collects garbage every 30 s and returns freed memory (explorer.ui.memory)
 THINK_S = (1.0, 3.0)  # a person's pause between two actions (uniform); --think 0 hammers without pauses
 IDLE_JS = "window.__st && window.__st.runs.some(r => r.end !== null) && !window.__st.busy"
 
@@ -94,11 +95,37 @@ def rss_mb(pid: int) -> float | None:
     return None
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time a process has used so far (from /proc/PID/stat)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def browser_pids() -> list[int]:
+    """The Chromium processes on this machine (the load test's own: it runs the only ones)."""
+    pids = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if b"chromium" in cmdline.read_bytes():
+                pids.append(int(cmdline.parent.name))
+        except (OSError, ValueError):
+            continue
+    return pids
+
+
 class MemorySampler(threading.Thread):
+    """Samples the server's RSS (its peak) and the CPU time of the server and of the browsers while it runs."""
+
     def __init__(self, pid: int, every_s: float = 0.25):
         super().__init__(daemon=True)
         self.pid, self.every_s = pid, every_s
         self.peak = 0.0
+        self.server_cpu0 = cpu_seconds(pid) or 0.0
+        self.server_cpu = 0.0
+        self.browser_cpu: dict[int, float] = {}  # pid -> last CPU time seen (a closed browser keeps its last)
         self.stop_event = threading.Event()
 
     def run(self) -> None:
@@ -106,6 +133,11 @@ class MemorySampler(threading.Thread):
             v = rss_mb(self.pid)
             if v is not None:
                 self.peak = max(self.peak, v)
+            self.server_cpu = (cpu_seconds(self.pid) or self.server_cpu0) - self.server_cpu0
+            for p in browser_pids():
+                c = cpu_seconds(p)
+                if c is not None:
+                    self.browser_cpu[p] = c
 
 
 # ---------------------------------------------------------------------------------------------- sessions
@@ -292,12 +324,20 @@ async def visit_every_variant(page) -> None:
 
 
 async def drive(base: str, pages: list[str] | None, sessions: int, seconds: float, stats: Stats, warm_up: bool,
-                think_s: tuple[float, float] = THINK_S) -> None:  # fmt: skip
+                think_s: tuple[float, float] = THINK_S, probe: bool = False) -> None:  # fmt: skip
     from playwright.async_api import async_playwright
 
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         try:
+            if probe:  # one short visit: open the app, wait for its run, leave
+                ctx = await browser.new_context()
+                await ctx.add_init_script(OBSERVER_JS)
+                pg = await ctx.new_page()
+                await pg.goto(base, timeout=120_000)
+                await pg.wait_for_function(IDLE_JS, timeout=120_000)
+                await ctx.close()
+                return
             if warm_up:  # every page with every variant once: first model loads and shared caches are not growth
                 ctx = await browser.new_context()
                 await ctx.add_init_script(OBSERVER_JS)
@@ -384,8 +424,9 @@ def main(argv: list[str] | None = None) -> int:
         "--settle",
         type=float,
         default=None,
-        help=f"seconds to wait after the sessions close before the last memory reading "
-        f"(default {SETTLE_AFTER_CLOSE_S}: the session TTL, then trims)",
+        help="seconds to wait after the sessions close before the last memory reading (default: the session TTL, "
+        f"{SESSION_TTL_S} s, then one short visit that lets Streamlit reap the expired sessions, then {TRIM_WAIT_S} s "
+        "for the memory trimmer)",
     )
     ap.add_argument("--json-out", type=Path, default=None, help="also write the summary here")
     ap.add_argument("--check", action="store_true", help="exit 1 when errors > 0, p95 > 1 s or growth > 200 MB")
@@ -414,7 +455,7 @@ def main(argv: list[str] | None = None) -> int:
     base = f"http://127.0.0.1:{port}"
     log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"load_test_server_{port}.log"
     proc = None if args.port else start_server("dashboard.py", port, log_path)
-    stats, mem = Stats(), {}
+    stats, mem, cpu = Stats(), {}, None
     t_start = time.monotonic()
     try:
         wait_healthy(base, proc, START_WAIT_S, poll_s=0.5)
@@ -427,12 +468,22 @@ def main(argv: list[str] | None = None) -> int:
         mem["warm"] = rss_mb(pid) if pid else None
         if sampler:
             sampler.start()
+            t_sampled = time.monotonic()
         asyncio.run(drive(base, pages, args.sessions, args.seconds, stats, warm_up=False, think_s=think_s))
         if sampler:
             sampler.stop_event.set()
             sampler.join()
             mem["peak"] = max(sampler.peak, mem["warm"] or 0)
-            time.sleep(SETTLE_AFTER_CLOSE_S if args.settle is None else args.settle)  # sessions freed, memory trimmed
+            cpu = {"server": round(sampler.server_cpu, 1), "browsers": round(sum(sampler.browser_cpu.values()), 1),
+                   "wall_s": round(time.monotonic() - t_sampled, 1), "cores": os.cpu_count()}  # fmt: skip
+            if args.settle is None:
+                # Streamlit drops expired sessions on its next session write (its store reaps lazily): after the
+                # TTL, one more visitor comes and goes; then the trimmer hands the freed memory back.
+                time.sleep(SESSION_TTL_S + 2)
+                asyncio.run(drive(base, pages, 0, 0, Stats(), warm_up=False, probe=True))
+                time.sleep(TRIM_WAIT_S)
+            else:
+                time.sleep(args.settle)
             mem["after_close"] = rss_mb(pid)
     except Exception as e:
         stats.error(-1, f"run failed: {type(e).__name__}: {e}")
@@ -441,6 +492,7 @@ def main(argv: list[str] | None = None) -> int:
         if proc is not None:
             stop_server(proc)
     result = summary(args, stats, mem, time.monotonic() - t_start)
+    result["cpu_s"] = cpu  # during the sessions: the server's, the browsers', and what the cores had (wall × cores)
     if proc is not None and stats.errors:
         result["server_log_tail"] = log_path.read_text(errors="replace")[-3000:] if log_path.exists() else ""
     text = json.dumps(result, indent=2)
