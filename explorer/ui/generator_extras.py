@@ -38,19 +38,25 @@ def judge() -> common.Loaded:
 
 @st.cache_resource(show_spinner=False, max_entries=4)
 def _directions(name: str, root_dir: str, stamps: tuple) -> list[tuple[str, np.ndarray]]:
-    # The test map stores every test image's code (posterior mean): 1,000 a class give each direction to within
-    # 0.12 per dimension of the 60,000 training images' (directions have norms 1.4-2.6), and cost no encoding.
-    loaded = common._projection(name, "test", root_dir, stamps)
-    if not loaded.ok or loaded.value.codes is None:
-        return []  # the page shows the map's problem; the sliders work without directions
-    p = loaded.value
-    dirs = generation.directions_from_means(generation.class_means_of_codes(p.codes, p.labels))
+    # The test images' codes (posterior means): 1,000 a class give each direction to within 0.12 per dimension
+    # of the 60,000 training images' (directions have norms 1.4-2.6). The test map stores them; without a map
+    # they are encoded (10,000 images: a fraction of a second).
+    loaded = common._projection(name, "test", root_dir, stamps[2:])
+    if loaded.ok and loaded.value.codes is not None:
+        codes, labels = loaded.value.codes, loaded.value.labels
+    else:
+        items = common.items()
+        codes = generation.encode(common._model(name, root_dir, stamps[:2]).value, items.test_images)
+        labels = items.test_labels
+    dirs = generation.directions_from_means(generation.class_means_of_codes(codes, labels))
     return [(generation.direction_label(pair), vec) for pair, vec in dirs.items()]
 
 
 def directions(name: str) -> list[tuple[str, np.ndarray]]:
-    """(label, mean-code difference) for ``generation.DEFAULT_PAIRS``, from the codes of the variant's test map."""
-    return _directions(name, common.root(), common._stamps(name, checkpoint.WEIGHTS, "projection-test.npz"))
+    """(label, mean-code difference) for ``generation.DEFAULT_PAIRS``, from the test images' codes."""
+    # _model's stamps (config, weights), then _projection's (weights, map): the same cache keys as the pages'
+    stamps = common._stamps(name, checkpoint.CONFIG, checkpoint.WEIGHTS, checkpoint.WEIGHTS, "projection-test.npz")
+    return _directions(name, common.root(), stamps)
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
