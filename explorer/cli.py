@@ -127,7 +127,8 @@ def cmd_cluster(args) -> int:
 
     _threads(args.threads)
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    run_clustering(args.data_dir, args.out, args.encoder, args.seed, args.dec_seconds, args.limit, methods)
+    run_clustering(args.data_dir, args.out, args.encoder, args.seed, args.dec_seconds, args.limit, methods,
+                   n2d_metric=args.n2d_metric)  # fmt: skip
     return 0
 
 
@@ -183,6 +184,8 @@ def build_parser() -> argparse.ArgumentParser:
     cl.add_argument("--methods", default="kmeans_pca10,kmeans_ae,n2d,n2d_sparse,n2d_vae,dec",
                     help="comma list; n2d_<variant> clusters that variant's codes, the others --encoder's")  # fmt: skip
     cl.add_argument("--seed", type=int, default=0)
+    cl.add_argument("--n2d-metric", default=None, help="UMAP metric for the N2D methods run now (default: cosine "
+                    "for the sparse codes, euclidean for the others)")  # fmt: skip
     cl.add_argument("--dec-seconds", type=float, default=600, help="time box of DEC's fine-tuning")
     cl.add_argument("--limit", type=int, default=None, help="a random N of the 70k images only (smoke runs)")
     cl.set_defaults(func=cmd_cluster)

@@ -15,7 +15,7 @@ from explorer.models import REGISTRY, VARIANTS
 from explorer.ui import common
 
 METHOD_TITLES = {  # in the order the page lists them
-    "n2d_sparse": "N2D on the sparse codes",
+    "n2d_sparse": "N2D on the sparse codes (cosine)",
     "n2d": "N2D on the dense codes",
     "n2d_vae": "N2D on the VAE's codes",
     "dec": "DEC (dense encoder fine-tuned on KL(P‖Q))",
