@@ -72,3 +72,8 @@ def test_a_full_collection_frees_cycles_the_trimmer_hands_back():
         assert keep
     finally:
         gc.enable()
+
+
+@needs_glibc
+def test_arena_limit_is_accepted():
+    assert memory.limit_arenas(memory.ARENA_MAX)

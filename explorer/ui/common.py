@@ -55,9 +55,11 @@ def configure_torch() -> int:
 
 @st.cache_resource(show_spinner=False)
 def start_memory_trimmer() -> bool:
-    """Once per process: freed memory goes back to the OS every few seconds (``explorer.ui.memory``)."""
+    """Once per process: threads share few malloc arenas, and freed memory goes back to the OS every few seconds
+    (``explorer.ui.memory``)."""
     from explorer.ui import memory
 
+    memory.limit_arenas()
     return memory.start_trimmer() is not None
 
 

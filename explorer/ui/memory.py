@@ -21,6 +21,8 @@ import gc
 import threading
 
 TRIM_EVERY_S = 10.0
+ARENA_MAX = 2  # malloc arenas shared by all threads (glibc's default allows 8 per core)
+_M_ARENA_MAX = -8  # mallopt's parameter number (malloc.h)
 COLLECT_EVERY = 3  # a full garbage collection every third trim (30 s): ~0.16 s with everything loaded
 
 
@@ -31,9 +33,23 @@ def _libc():
         libc = ctypes.CDLL(name or "libc.so.6")
         libc.malloc_trim.argtypes = [ctypes.c_size_t]
         libc.malloc_trim.restype = ctypes.c_int
+        libc.mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+        libc.mallopt.restype = ctypes.c_int
         return libc
     except (OSError, AttributeError):  # not glibc (musl, macOS, Windows): nothing to trim
         return None
+
+
+def limit_arenas(n: int = ARENA_MAX) -> bool:
+    """Let all threads share at most ``n`` malloc arenas -> True if glibc took it.
+
+    Every session's script runs on a thread of its own, and glibc gives threads arenas of their own (up to 8 per
+    core): each keeps its freed memory, so ten sessions leave the heap spread, and fragmented, over up to 16
+    arenas. glibc reads this limit when a thread first needs a new arena beyond its eighth, so it must be set
+    before that: on the server's first script run.
+    """
+    libc = _libc()
+    return bool(libc.mallopt(_M_ARENA_MAX, n)) if libc is not None else False
 
 
 def trim() -> bool:
