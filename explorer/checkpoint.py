@@ -113,16 +113,17 @@ def save_checkpoint(
     )  # fmt: skip
 
 
-def read_json_or_fix(path: Path, fix: str) -> dict:
-    """Read a checkpoint JSON object; errors name the file and end with the command ``fix``."""
+def read_json_or_fix(path: Path, fix: str, error: type[Exception] = CheckpointError) -> dict:
+    """Read a stored JSON object (a checkpoint's or an artefact's); a missing, unreadable or non-object file raises
+    ``error`` naming the file and ending with the command ``fix``."""
     if not path.is_file():
-        raise CheckpointError(f"{path} is missing. Recreate it with `{fix}`.")
+        raise error(f"{path} is missing. Recreate it with `{fix}`.")
     try:
         data = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise CheckpointError(f"{path} is not valid JSON ({e}). Recreate it with `{fix}`.") from e
+        raise error(f"{path} is not valid JSON ({e}). Recreate it with `{fix}`.") from e
     if not isinstance(data, dict):
-        raise CheckpointError(f"{path} should hold a JSON object. Recreate it with `{fix}`.")
+        raise error(f"{path} should hold a JSON object. Recreate it with `{fix}`.")
     return data
 
 
@@ -155,9 +156,13 @@ def load_model(name: str, root: str | os.PathLike | None = None, device: str | t
 
 def weights_hash(name: str, root=None) -> str:
     """SHA-256 of the variant's weights file: the key of every artefact computed from it."""
-    path = checkpoint_dir(name, root) / WEIGHTS
+    return weights_file_hash(checkpoint_dir(name, root) / WEIGHTS, fix_command(name))
+
+
+def weights_file_hash(path: Path, fix: str) -> str:
+    """SHA-256 of a weights file; CheckpointError naming the command ``fix`` when it is missing."""
     if not path.is_file():
-        raise CheckpointError(f"{path} is missing. Recreate it with `{fix_command(name)}`.")
+        raise CheckpointError(f"{path} is missing. Recreate it with `{fix}`.")
     return file_sha256(path)
 
 

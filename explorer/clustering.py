@@ -280,22 +280,22 @@ def paths(root=None) -> tuple[Path, Path]:
 def load_clustering(root=None, check_weights: bool = True) -> Clustering:
     import zipfile
 
-    from .checkpoint import CheckpointError, weights_hash
+    from .checkpoint import CheckpointError, read_json_or_fix, weights_hash
 
     npz, js = paths(root)
     for path in (npz, js):
         if not path.is_file():
             raise ClusteringError(f"{path} is missing. Create it with `{FIX}`.")
+    info = read_json_or_fix(js, FIX, ClusteringError)
     try:
-        info = json.loads(js.read_text())
         with np.load(npz, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
         labels = arrays.pop("labels").astype(np.int64)
         assignments = {
             k.removeprefix("assign_"): v.astype(np.int64) for k, v in arrays.items() if k.startswith("assign_")
         }
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, json.JSONDecodeError) as e:
-        raise ClusteringError(f"{npz} or {js} is damaged ({e}). Recreate them with `{FIX}`.") from e
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
+        raise ClusteringError(f"{npz} is damaged ({e}). Recreate it with `{FIX}`.") from e
     if info.get("format_version") != FORMAT_VERSION or any(len(a) != len(labels) for a in assignments.values()):
         raise ClusteringError(f"{npz} and {js} do not match this version. Recreate them with `{FIX}`.")
     if check_weights:

@@ -459,14 +459,11 @@ def path_for(root=None) -> Path:
 
 
 def load_compression(root=None) -> dict:
+    from .checkpoint import read_json_or_fix
+
     path = path_for(root)
-    if not path.is_file():
-        raise CompressionError(f"{path} is missing. Create it with `{FIX}`.")
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise CompressionError(f"{path} is damaged ({e}). Recreate it with `{FIX}`.") from e
-    if not isinstance(data, dict) or data.get("format_version") != FORMAT_VERSION or "rows" not in data:
+    data = read_json_or_fix(path, FIX, CompressionError)
+    if data.get("format_version") != FORMAT_VERSION or "rows" not in data:
         raise CompressionError(f"{path} is not a format-{FORMAT_VERSION} compression table. Recreate it with `{FIX}`.")
     return data
 

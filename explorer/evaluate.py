@@ -12,7 +12,16 @@ from pathlib import Path
 
 import numpy as np
 
-from .checkpoint import METRICS, CheckpointError, checkpoint_dir, default_root, load_model, read_json, weights_hash
+from .checkpoint import (
+    METRICS,
+    CheckpointError,
+    checkpoint_dir,
+    default_root,
+    load_model,
+    read_json,
+    read_json_or_fix,
+    weights_hash,
+)
 from .metrics import adaptive_median, code_entropy_bytes, code_sparsity, median3, psnr_per_image, ssim_per_image
 from .models import VARIANTS, get_variant
 from .neighbours import precision_at_k
@@ -127,13 +136,7 @@ def load_metrics(name: str, root=None) -> dict:
 
 
 def load_baselines(root=None) -> dict:
-    path = Path(root or default_root()) / BASELINES
-    if not path.is_file():
-        raise MetricsError(f"{path} is missing. Measure the baselines with `python -m explorer evaluate`.")
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as e:
-        raise MetricsError(f"{path} is damaged ({e}). Recreate it with `python -m explorer evaluate`.") from e
+    return read_json_or_fix(Path(root or default_root()) / BASELINES, "python -m explorer evaluate", MetricsError)
 
 
 def check_bars(metrics: dict[str, dict]) -> dict[str, list[tuple[str, float, str, float, bool]]]:

@@ -338,17 +338,13 @@ def run_generation_quality(
 
 def load_generation(root: str | os.PathLike | None = None) -> dict:
     """``<root>/generation.json`` if it was measured with the current VAE and judge weights, else CheckpointError."""
-    from .checkpoint import CheckpointError, default_root, weights_hash
+    from .checkpoint import CheckpointError, default_root, read_json_or_fix, weights_hash
     from .judge import judge_weights_hash
 
     path = Path(root or default_root()) / GENERATION
-    fix = "Measure it with `python -m explorer evaluate --variant vae`."
-    if not path.is_file():
-        raise CheckpointError(f"{path} is missing. {fix}")
-    try:
-        result = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as e:
-        raise CheckpointError(f"{path} is damaged ({e}). {fix}") from e
+    command = "python -m explorer evaluate --variant vae"
+    fix = f"Measure it with `{command}`."
+    result = read_json_or_fix(path, command)
     if result.get("vae_weights_sha256") != weights_hash("vae", root) or result.get(
         "judge_weights_sha256"
     ) != judge_weights_hash(root):

@@ -27,11 +27,12 @@ from .checkpoint import (
     WEIGHTS,
     CheckpointError,
     default_root,
-    file_sha256,
     load_weights_strict,
     read_json_or_fix,
+    weights_file_hash,
     write_checkpoint,
 )
+from .models import config_to_dict
 
 NAME = "judge"
 FIX = "python -m explorer train-judge"
@@ -234,9 +235,8 @@ def save_judge(
     dtype: torch.dtype = torch.float16,
 ) -> Path:
     """Write config.json, model.safetensors (floating tensors stored as ``dtype``) and history.json."""
-    model_config = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(model.config).items()}
     return write_checkpoint(
-        model, judge_dir(root), {}, model_config, recipe=recipe, training=training, history=history,
+        model, judge_dir(root), {}, config_to_dict(model.config), recipe=recipe, training=training, history=history,
         dataset_sha256=dataset_sha256, dtype=dtype,
     )  # fmt: skip
 
@@ -261,10 +261,7 @@ def load_judge(root: str | os.PathLike | None = None, device: str | torch.device
 
 
 def judge_weights_hash(root: str | os.PathLike | None = None) -> str:
-    path = judge_dir(root) / WEIGHTS
-    if not path.is_file():
-        raise CheckpointError(f"{path} is missing. Recreate it with `{FIX}`.")
-    return file_sha256(path)
+    return weights_file_hash(judge_dir(root) / WEIGHTS, FIX)
 
 
 def load_judge_metrics(root: str | os.PathLike | None = None) -> dict:
