@@ -34,10 +34,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run from anywhere: the repo root
 
-from explorer.ui.server import free_port, start_server, stop_server, wait_healthy  # noqa: E402
+from explorer.ui.server import (  # noqa: E402
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    NEAREST_POINT_JS,
+    free_port,
+    start_server,
+    stop_server,
+    wait_healthy,
+)
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 PAGES = (
     "map",
     "similar",
@@ -59,22 +65,6 @@ WAIT_MS = 120_000  # one step's limit: generous, on 2 busy cores
 IDLE_JS = "() => document.querySelector('[data-testid=stApp]')?.getAttribute('data-test-script-state') === 'notRunning'"
 MAP_JS = """() => { const gd = document.querySelector('.st-key-map_chart .js-plotly-plot');
   return !!(gd && gd._fullData && gd._fullData.length && gd.querySelector('canvas')); }"""
-# Page position of the map point nearest a fraction (fx, fy) of the plot area.
-POINT_JS = """([fx, fy]) => {
-  const gd = document.querySelector('.st-key-map_chart .js-plotly-plot');
-  const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis, box = gd.getBoundingClientRect();
-  const cx = xa._offset + xa._length * fx, cy = ya._offset + ya._length * fy;
-  let best = null;
-  for (const t of gd._fullData) {
-    if (t.visible !== true || !t.customdata) continue;
-    for (let i = 0; i < t.x.length; i++) {
-      const px = xa._offset + xa.l2p(t.x[i]), py = ya._offset + ya.l2p(t.y[i]);
-      const d = (px - cx) ** 2 + (py - cy) ** 2;
-      if (!best || d < best.d) best = {d, x: box.left + px, y: box.top + py};
-    }
-  }
-  return best;
-}"""
 PANEL_JS = """() => [...document.querySelectorAll('[data-testid=stImage]')].some(f =>
   f.textContent.includes('Original (left)') && f.querySelector('img')?.complete
   && f.querySelector('img').naturalWidth > 0)"""
@@ -202,7 +192,7 @@ def open_map(context, url: str) -> tuple[object, float, float]:
 def click_point(page, fx: float, fy: float) -> float:
     """Click the map point nearest (fx, fy) of the plot -> ms until its original and reconstruction are drawn."""
     settle(page)
-    point = page.evaluate(POINT_JS, [fx, fy])
+    point = page.evaluate(NEAREST_POINT_JS, [fx, fy])
     page.mouse.move(point["x"], point["y"])
     page.locator(".st-key-map_chart .hoverlayer .hovertext").first.wait_for(timeout=10_000)
     time.sleep(0.2)

@@ -36,10 +36,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run from anywhere: the repo root
 
-from explorer.ui.server import free_port, start_server, stop_server, wait_healthy  # noqa: E402
+from explorer.ui.server import CHROMIUM, CHROMIUM_ARGS, free_port, start_server, stop_server, wait_healthy  # noqa: E402
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 THUMB = "input[type='range'], [role='slider']"
 SLIDER_KEYS = tuple(f"z{i}" for i in range(10)) + ("noise_amount",)
 START_WAIT_S = 120  # server start-up, first model loads included

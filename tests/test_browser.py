@@ -19,13 +19,19 @@ from pathlib import Path
 import pytest
 
 from explorer import checkpoint
-from explorer.ui.server import free_port, start_server, stop_server, wait_healthy
+from explorer.ui.server import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    NEAREST_POINT_JS,
+    free_port,
+    start_server,
+    stop_server,
+    wait_healthy,
+)
 
 pytestmark = pytest.mark.browser
 
 REPO = Path(__file__).resolve().parent.parent
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 SCREENSHOTS = REPO / "docs" / "screenshots"
 VIEWPORT = {"width": 1400, "height": 900}
 # Generous: on 2 busy cores the first run of a page loads models and draws a 10k-point map.
@@ -45,22 +51,6 @@ IDLE_JS = "() => document.querySelector('[data-testid=stApp]')?.getAttribute('da
 DRAWN_JS = """() => [...document.querySelectorAll('[data-testid=stMain] img')]
   .every(i => i.complete && i.naturalWidth > 0)
   && [...document.querySelectorAll('[data-testid=stPlotlyChart]')].every(c => c.querySelector('.main-svg'))"""
-# The page position of the map point nearest the middle of the plot area (from Plotly's own axes), and its item id.
-POINT_JS = """() => {
-  const gd = document.querySelector('.st-key-map_chart .js-plotly-plot');
-  const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis, box = gd.getBoundingClientRect();
-  const cx = xa._offset + xa._length / 2, cy = ya._offset + ya._length / 2;
-  let best = null;
-  for (const t of gd._fullData) {
-    if (t.visible !== true || !t.customdata) continue;
-    for (let i = 0; i < t.x.length; i++) {
-      const px = xa._offset + xa.l2p(t.x[i]), py = ya._offset + ya.l2p(t.y[i]);
-      const d = (px - cx) ** 2 + (py - cy) ** 2;
-      if (!best || d < best.d) best = {d, x: box.left + px, y: box.top + py, id: Math.round(t.customdata[i][0])};
-    }
-  }
-  return best;
-}"""
 # The page position of the map point of item ``id``.
 ITEM_XY_JS = """id => {
   const gd = document.querySelector('.st-key-map_chart .js-plotly-plot');
@@ -156,7 +146,7 @@ def open_page(page, path: str, title: str, h1: str) -> None:
 def click_map_point(page) -> dict:
     """Hover, then click, the map point nearest the plot's middle -> where the click landed (page pixels)."""
     page.locator(".st-key-map_chart .js-plotly-plot .nsewdrag").first.wait_for()
-    point = page.evaluate(POINT_JS)
+    point = page.evaluate(NEAREST_POINT_JS, [0.5, 0.5])  # the plot's middle
     assert point, "the map has no points"
     page.mouse.move(point["x"] - 8, point["y"] - 8)
     page.mouse.move(point["x"], point["y"])

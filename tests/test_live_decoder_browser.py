@@ -16,14 +16,12 @@ import numpy as np
 import pytest
 import torch
 
-from explorer.ui.server import free_port, start_server, stop_server, wait_healthy
+from explorer.ui.server import CHROMIUM, CHROMIUM_ARGS, free_port, start_server, stop_server, wait_healthy
 
 pytestmark = pytest.mark.browser
 
 REPO = Path(__file__).resolve().parent.parent
 APP = REPO / "tests" / "apps" / "live_decoder_app.py"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
 
 @pytest.fixture(scope="module")

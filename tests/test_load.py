@@ -10,13 +10,14 @@ from pathlib import Path
 
 import pytest
 
+from explorer.ui.server import CHROMIUM
+
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = Path("/usr/bin/chromium")
 
 
 @pytest.mark.browser
 def test_three_sessions_for_fifteen_seconds(tmp_path):
-    if not CHROMIUM.exists():
+    if not Path(CHROMIUM).exists():
         pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium); the load test never downloads a browser")
     out = tmp_path / "load.json"
     cmd = [

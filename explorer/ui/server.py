@@ -1,4 +1,5 @@
-"""Run a Streamlit app as a child process on a free loopback port: for the browser tests and benchmarks.
+"""Run a Streamlit app as a child process on a free loopback port, and the headless Chromium that drives it: for
+the browser tests and benchmarks.
 
 The server gets its own process group, so stopping it stops exactly what was started here.
 """
@@ -15,6 +16,25 @@ import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent.parent
+CHROMIUM = "/usr/bin/chromium"  # Debian's package: no browser is ever downloaded
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+# In a page showing the latent map: the page position of the map point nearest a fraction [fx, fy] of the plot area
+# (from Plotly's own axes), and its item id; null without points.
+NEAREST_POINT_JS = """([fx, fy]) => {
+  const gd = document.querySelector('.st-key-map_chart .js-plotly-plot');
+  const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis, box = gd.getBoundingClientRect();
+  const cx = xa._offset + xa._length * fx, cy = ya._offset + ya._length * fy;
+  let best = null;
+  for (const t of gd._fullData) {
+    if (t.visible !== true || !t.customdata) continue;
+    for (let i = 0; i < t.x.length; i++) {
+      const px = xa._offset + xa.l2p(t.x[i]), py = ya._offset + ya.l2p(t.y[i]);
+      const d = (px - cx) ** 2 + (py - cy) ** 2;
+      if (!best || d < best.d) best = {d, x: box.left + px, y: box.top + py, id: Math.round(t.customdata[i][0])};
+    }
+  }
+  return best;
+}"""
 
 
 def free_port() -> int:
