@@ -141,6 +141,16 @@ def _stamps(name: str, *files: str) -> tuple:
     return tuple(file_stamp(d / f) for f in files)
 
 
+def model_stamps(name: str) -> tuple:
+    """The cache key of a variant's model (its config and weights files): pass it with ``root()`` to ``_model``."""
+    return _stamps(name, checkpoint.CONFIG, checkpoint.WEIGHTS)
+
+
+def map_stamps(name: str, split: str = "test") -> tuple:
+    """The cache key of a variant's map (its weights and projection files): pass it to ``_projection``."""
+    return _stamps(name, checkpoint.WEIGHTS, f"projection-{split}.npz")
+
+
 @st.cache_resource(show_spinner="Loading the model…", max_entries=16)
 def _model(name: str, root_dir: str, stamps: tuple) -> Loaded:
     try:
@@ -166,7 +176,7 @@ def _projection(name: str, split: str, root_dir: str, stamps: tuple) -> Loaded:
 
 
 def model(name: str) -> Loaded:
-    return _model(name, root(), _stamps(name, checkpoint.CONFIG, checkpoint.WEIGHTS))
+    return _model(name, root(), model_stamps(name))
 
 
 _COMPUTING = threading.Lock()  # one UMAP at a time per process, whichever session asked first
@@ -175,12 +185,12 @@ _COMPUTING = threading.Lock()  # one UMAP at a time per process, whichever sessi
 def proj(name: str, split: str = "test", compute: bool = True) -> Loaded:
     """The variant's map; a missing or stale one is computed once (unless ``compute`` is False), with a visible
     progress indicator, and saved."""
-    loaded = _projection(name, split, root(), _stamps(name, checkpoint.WEIGHTS, f"projection-{split}.npz"))
+    loaded = _projection(name, split, root(), map_stamps(name, split))
     if loaded.ok or not compute or not loaded.recomputable or not model(name).ok:
         return loaded
     minutes = "about a minute" if split == "test" else "several minutes"
     with _COMPUTING, st.status(f"Computing the {REGISTRY[name].title}'s map once ({minutes})…") as status:
-        again = _projection(name, split, root(), _stamps(name, checkpoint.WEIGHTS, f"projection-{split}.npz"))
+        again = _projection(name, split, root(), map_stamps(name, split))
         if again.ok:  # another session computed it while this one waited
             status.update(label="Map ready", state="complete", expanded=False)
             return again
@@ -192,7 +202,7 @@ def proj(name: str, split: str = "test", compute: bool = True) -> Loaded:
             status.update(label=f"Could not compute the map ({type(e).__name__}: {e})", state="error")
             return loaded
         status.update(label="Map computed and saved beside the checkpoint", state="complete", expanded=False)
-    return _projection(name, split, root(), _stamps(name, checkpoint.WEIGHTS, f"projection-{split}.npz"))
+    return _projection(name, split, root(), map_stamps(name, split))
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -203,7 +213,7 @@ def _reconstructions(name: str, root_dir: str, stamps: tuple, ids: tuple[int, ..
 
 def reconstructions(name: str, ids) -> np.ndarray:
     """A loadable variant's reconstructions of items ``ids`` -> uint8 [n, 28, 28] (cached per weights and ids)."""
-    return _reconstructions(name, root(), _stamps(name, checkpoint.CONFIG, checkpoint.WEIGHTS), tuple(map(int, ids)))
+    return _reconstructions(name, root(), model_stamps(name), tuple(map(int, ids)))
 
 
 def file_status(name: str) -> str | None:
@@ -338,7 +348,7 @@ def _map_figure(name: str, split: str, color_by: str, root_dir: str, stamps: tup
 def map_figure(name: str, split: str = "test", color_by: str = "class"):
     """The variant's map (cached and shared: never mutate it)."""
     require_projection(name, split)
-    return _map_figure(name, split, color_by, root(), _stamps(name, checkpoint.WEIGHTS, f"projection-{split}.npz"))
+    return _map_figure(name, split, color_by, root(), map_stamps(name, split))
 
 
 @st.cache_resource(show_spinner=False, max_entries=24)
@@ -349,7 +359,7 @@ def _map_dict(name: str, split: str, color_by: str, root_dir: str, stamps: tuple
 def map_dict(name: str, split: str = "test", color_by: str = "class") -> dict:
     """The variant's map as a plain dict, for ``figures.overlay`` (cached and shared: never mutate it)."""
     require_projection(name, split)
-    return _map_dict(name, split, color_by, root(), _stamps(name, checkpoint.WEIGHTS, f"projection-{split}.npz"))
+    return _map_dict(name, split, color_by, root(), map_stamps(name, split))
 
 
 def sidebar_status() -> None:

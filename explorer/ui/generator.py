@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from explorer import checkpoint, figures, generation, images, projection, views
+from explorer import figures, generation, images, projection, views
 from explorer.data import CLASS_NAMES
 from explorer.models import REGISTRY, VARIANTS
 from explorer.ui import common, downloads, urlsync
@@ -92,8 +92,7 @@ def _interpolation_cached(name: str, root_dir: str, stamps: tuple, a: int, b: in
 def _interpolation(name: str, a: int, b: int, steps: int, mode: str) -> tuple[np.ndarray, np.ndarray]:
     """The path's codes [steps, D] between items a and b's posterior means, and its decoded images (uint8):
     computed once per choice, not on every slider move."""
-    stamps = common._stamps(name, checkpoint.CONFIG, checkpoint.WEIGHTS)
-    return _interpolation_cached(name, common.root(), stamps, a, b, steps, mode)
+    return _interpolation_cached(name, common.root(), common.model_stamps(name), a, b, steps, mode)
 
 
 def explore(name: str, item_images: np.ndarray, path_xy: np.ndarray | None) -> None:

@@ -37,16 +37,16 @@ def judge() -> common.Loaded:
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
-def _directions(name: str, root_dir: str, stamps: tuple) -> list[tuple[str, np.ndarray]]:
+def _directions(name: str, root_dir: str, model_stamps: tuple, map_stamps: tuple) -> list[tuple[str, np.ndarray]]:
     # The test images' codes (posterior means): 1,000 a class give each direction to within 0.12 per dimension
     # of the 60,000 training images' (directions have norms 1.4-2.6). The test map stores them; without a map
     # they are encoded (10,000 images: a fraction of a second).
-    loaded = common._projection(name, "test", root_dir, stamps[2:])
+    loaded = common._projection(name, "test", root_dir, map_stamps)
     if loaded.ok and loaded.value.codes is not None:
         codes, labels = loaded.value.codes, loaded.value.labels
     else:
         items = common.items()
-        codes = generation.encode(common._model(name, root_dir, stamps[:2]).value, items.test_images)
+        codes = generation.encode(common._model(name, root_dir, model_stamps).value, items.test_images)
         labels = items.test_labels
     dirs = generation.directions_from_means(generation.class_means_of_codes(codes, labels))
     return [(generation.direction_label(pair), vec) for pair, vec in dirs.items()]
@@ -54,9 +54,7 @@ def _directions(name: str, root_dir: str, stamps: tuple) -> list[tuple[str, np.n
 
 def directions(name: str) -> list[tuple[str, np.ndarray]]:
     """(label, mean-code difference) for ``generation.DEFAULT_PAIRS``, from the test images' codes."""
-    # _model's stamps (config, weights), then _projection's (weights, map): the same cache keys as the pages'
-    stamps = common._stamps(name, checkpoint.CONFIG, checkpoint.WEIGHTS, checkpoint.WEIGHTS, "projection-test.npz")
-    return _directions(name, common.root(), stamps)
+    return _directions(name, common.root(), common.model_stamps(name), common.map_stamps(name))
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
@@ -99,7 +97,6 @@ def _live_fragment(name: str, with_directions: bool, preview_ms: int | None) -> 
     import torch
 
     model = common.require_model(name)
-    stamps = common._stamps(name, checkpoint.CONFIG, checkpoint.WEIGHTS)
     loaded = judge()
 
     def label(z: np.ndarray) -> str:
@@ -110,7 +107,7 @@ def _live_fragment(name: str, with_directions: bool, preview_ms: int | None) -> 
         return judge_text(loaded.value.predict_proba(image)[0])
 
     new = live_generator(
-        _weights(name, common.root(), stamps),
+        _weights(name, common.root(), common.model_stamps(name)),
         current_z(model.code_dim).tolist(),
         key=f"live_{name}",
         directions=directions(name) if with_directions else [],
@@ -160,8 +157,7 @@ def _axis_grid_cached(name: str, root_dir: str, stamps: tuple, i: int, j: int, z
 
 def _axis_grid(name: str, i: int, j: int, z: tuple | None, n: int, span: float) -> np.ndarray:
     """The N×N grid over dimensions i, j (through the origin, or the point ``z``): decoded once per choice."""
-    stamps = common._stamps(name, checkpoint.CONFIG, checkpoint.WEIGHTS)
-    return _axis_grid_cached(name, common.root(), stamps, i, j, z, n, span)
+    return _axis_grid_cached(name, common.root(), common.model_stamps(name), i, j, z, n, span)
 
 
 def manifold_section(name: str, item_images: np.ndarray, z: np.ndarray | None = None) -> np.ndarray | None:
