@@ -351,15 +351,15 @@ def run_clustering(data_dir=None, root=None, variant: str = "dense", seed: int =
         if m.startswith(N2D_PREFIX):
             get_variant(m.removeprefix(N2D_PREFIX))  # an unknown variant fails here, before minutes of work
     model = load_model(variant, root)
-    codes_of = {variant: encode_codes(model, images)}
+    codes_of: dict[str, np.ndarray] = {}
 
     def codes_for(name: str) -> np.ndarray:
+        """A model's codes of the images, [N, D], encoded once and only when a method asks for them."""
         if name not in codes_of:
-            c = encode_codes(load_model(name, root), images)
+            c = encode_codes(model if name == variant else load_model(name, root), images)
             codes_of[name] = c.reshape(len(c), -1)
         return codes_of[name]
 
-    codes = codes_of[variant]
     results: dict[str, dict] = {}
     assignments: dict[str, np.ndarray] = {}
     if not limit:  # keep the methods not recomputed now from a stored clustering of the same weights
@@ -386,7 +386,8 @@ def run_clustering(data_dir=None, root=None, variant: str = "dense", seed: int =
             feats = PCA(n_components=10, random_state=seed).fit_transform(flat)
             record(method, kmeans(feats, K, seed)[0], time.perf_counter() - t0, what="k-means (n_init 20) on PCA-10")
         elif method == "kmeans_ae":
-            record(method, kmeans(codes, K, seed)[0], time.perf_counter() - t0, what=f"k-means on the {variant} codes")
+            assign = kmeans(codes_for(variant), K, seed)[0]
+            record(method, assign, time.perf_counter() - t0, what=f"k-means on the {variant} codes")
         elif method == "n2d" or method.startswith(N2D_PREFIX):
             encoder = method_encoder(method, variant)
             params = n2d_params(encoder) | ({"metric": n2d_metric} if n2d_metric else {})
