@@ -328,21 +328,14 @@ async def drive(base: str, pages: list[str] | None, sessions: int, seconds: floa
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         try:
-            if probe:  # one short visit: open the app, wait for its run, leave
+            if warm_up or probe:  # one visitor: opens the app and waits for its run; then leaves (probe) or first
+                # visits every page with every variant (warm-up: first model loads and shared caches are not growth)
                 ctx = await browser.new_context()
                 await ctx.add_init_script(OBSERVER_JS)
                 pg = await ctx.new_page()
                 await pg.goto(base, timeout=120_000)
                 await pg.wait_for_function(IDLE_JS, timeout=120_000)
-                await ctx.close()
-                return
-            if warm_up:  # every page with every variant once: first model loads and shared caches are not growth
-                ctx = await browser.new_context()
-                await ctx.add_init_script(OBSERVER_JS)
-                pg = await ctx.new_page()
-                await pg.goto(base, timeout=120_000)
-                await pg.wait_for_function(IDLE_JS, timeout=120_000)
-                for href in [h for h in await nav_hrefs(pg) if _matches(h, pages)]:
+                for href in [h for h in await nav_hrefs(pg) if _matches(h, pages)] if warm_up else []:
                     await pg.goto(href, timeout=120_000)
                     await pg.wait_for_function(IDLE_JS, timeout=120_000)
                     await visit_every_variant(pg)
