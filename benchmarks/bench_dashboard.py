@@ -39,20 +39,14 @@ from explorer.ui.server import (  # noqa: E402
     CHROMIUM_ARGS,
     NEAREST_POINT_JS,
     free_port,
+    rss_mb,
     start_server,
     stop_server,
     wait_healthy,
 )
 
-PAGES = (
-    "map",
-    "similar",
-    "denoiser",
-    "generator",
-    "compare",
-    "compression",
-    "clustering",
-)  # the page scripts' names are their URL paths
+# The page scripts' names, which are their URL paths.
+PAGES = ("map", "similar", "denoiser", "generator", "compare", "compression", "clustering")
 TARGETS = {  # issue 3's limits
     "cold_ms": 1000,
     "warm_ms": 200,
@@ -163,12 +157,7 @@ def rss_mb_tree(pid: int) -> float:
     while todo:
         p = todo.pop()
         todo += children.get(p, [])
-        try:
-            for line in Path(f"/proc/{p}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1]) / 1024
-        except OSError:
-            continue
+        total += rss_mb(p) or 0.0
     return total
 
 

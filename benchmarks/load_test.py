@@ -36,7 +36,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run from anywhere: the repo root
 
-from explorer.ui.server import CHROMIUM, CHROMIUM_ARGS, free_port, start_server, stop_server, wait_healthy  # noqa: E402
+from explorer.ui.server import (  # noqa: E402
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    cpu_seconds,
+    free_port,
+    rss_mb,
+    start_server,
+    stop_server,
+    wait_healthy,
+)
 
 THUMB = "input[type='range'], [role='slider']"
 SLIDER_KEYS = tuple(f"z{i}" for i in range(10)) + ("noise_amount",)
@@ -72,34 +81,6 @@ OBSERVER_JS = """
 
 
 # ------------------------------------------------------------------------------------------------ server
-
-
-def rss_mb(pid: int) -> float | None:
-    """Resident memory of one process in MB (psutil when installed, else /proc/PID/status)."""
-    try:
-        import psutil
-
-        return psutil.Process(pid).memory_info().rss / 2**20
-    except ImportError:
-        pass
-    except Exception:
-        return None
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        return None
-    return None
-
-
-def cpu_seconds(pid: int) -> float | None:
-    """User + system CPU time a process has used so far (from /proc/PID/stat)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, IndexError, ValueError):
-        return None
 
 
 def browser_pids() -> list[int]:

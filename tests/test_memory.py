@@ -3,20 +3,12 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from explorer.ui import memory
-
-
-def rss_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS")
-
+from explorer.ui.server import rss_mb
 
 needs_glibc = pytest.mark.skipif(memory._libc() is None, reason="malloc_trim is glibc's")
 

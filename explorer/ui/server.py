@@ -37,6 +37,26 @@ NEAREST_POINT_JS = """([fx, fy]) => {
 }"""
 
 
+def rss_mb(pid: int | str = "self") -> float | None:
+    """Resident memory of a process in MiB (VmRSS from /proc), None if it is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+def cpu_seconds(pid: int | str = "self") -> float | None:
+    """User + system CPU time a process has used so far (from /proc), None if it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
