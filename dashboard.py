@@ -9,7 +9,7 @@ import logging
 
 import streamlit as st
 
-from explorer.models import REGISTRY, VARIANTS
+from explorer.models import VARIANTS, variants_with
 from explorer.ui import common, urlsync
 from explorer.urlstate import ViewState
 
@@ -27,7 +27,7 @@ PAGES = (
 PAGE_VARIANTS = {
     "map": common.MAPPED,
     "similar": common.MAPPED,
-    "generator": tuple(v for v in VARIANTS if REGISTRY[v].is_generative),
+    "generator": variants_with("generative"),
 }
 LINK_LIMITS = {"k": (4, 20)}
 

@@ -499,7 +499,7 @@ def run_compression(names, data_dir=None, root=None, limit: int | None = None, t
 
     models = {}
     for name in names:
-        if not get_variant(name).has_map:
+        if not get_variant(name).can("decoder"):
             continue  # its output needs more than its code (the U-Net's skips): not a codec
         try:
             models[name] = load_model(name, root)

@@ -74,18 +74,18 @@ def evaluate_variant(name: str, model, x: np.ndarray, labels: np.ndarray) -> dic
     t0 = time.perf_counter()
     recon = np.clip(_torch_apply(model.reconstruct, x), 0, 1)
     m = {"variant": name, "split": "test", "images": len(x), **quality(recon, x)}
-    if variant.has_map:  # neighbours in a code that does not determine the output would mean little
+    if variant.can("decoder"):  # neighbours in a code that does not determine the output would mean little
         codes = _torch_apply(model.encode, x)
         m["precision_at_10"] = precision_at_k(codes, labels, 10)
     if isinstance(getattr(variant.config, "l1_weight", None), float):  # sigmoid codes: dense and sparse
         m["sparsity"] = code_sparsity(codes)
         m["code_entropy_bytes"] = code_entropy_bytes(codes, 8, lo=np.zeros(codes.shape[1]), hi=np.ones(codes.shape[1]))
-    if variant.is_denoiser:
+    if variant.can("denoiser"):
         noisy = noisy_test_images(x)
         q = quality(np.clip(_torch_apply(model.reconstruct, noisy), 0, 1), x)
         m["denoise_psnr"], m["denoise_ssim"] = q["psnr"], q["ssim"]
         m["noise_amount"] = NOISE_AMOUNT
-    if variant.is_generative:
+    if variant.can("generative"):
         gen = torch.Generator().manual_seed(ELBO_SEED)
         with torch.no_grad():
             terms = [model.loss(torch.from_numpy(x[i : i + 1000]), gen) for i in range(0, len(x), 1000)]

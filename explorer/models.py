@@ -11,7 +11,7 @@ Models do no I/O; ``explorer.checkpoint`` saves and loads them.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 
 import torch
 import torch.nn.functional as F
@@ -88,7 +88,6 @@ class Autoencoder(nn.Module):
     """Base of every variant: holds its config; subclasses implement the contract."""
 
     config_class: type
-    has_decoder = True  # False where decode(z) alone cannot produce an image (skip connections)
 
     def __init__(self, config):
         super().__init__()
@@ -211,7 +210,6 @@ class UNetDenoiser(Autoencoder):
     """
 
     config_class = UNetConfig
-    has_decoder = False
 
     def __init__(self, config: UNetConfig):
         super().__init__(config)
@@ -329,6 +327,15 @@ class TrainRecipe:
             raise ValueError(f"TrainRecipe.lr == {self.lr!r}, must be > 0.")
 
 
+# What a page or command may ask of a variant. A page asks for a capability, never for a variant's name.
+CAPABILITIES = (
+    "encoder",  # encode(x) -> z: maps and similar items
+    "decoder",  # decode(z) -> x_hat, and the code alone makes the image: maps, neighbours, compression
+    "generative",  # a prior to sample from (posterior(x), decode(z ~ N(0, I))): the generator
+    "denoiser",  # trained to clean a noisy input: the denoiser page
+)
+
+
 @dataclass(frozen=True)
 class Variant:
     name: str
@@ -337,20 +344,19 @@ class Variant:
     recipe: TrainRecipe
     title: str
     job: str  # what the tutorial uses it for: shown in the UI
-    extra: dict = field(default_factory=dict)
+    capabilities: frozenset[str] = frozenset({"encoder", "decoder"})
 
-    @property
-    def has_map(self) -> bool:
-        """Whether its code alone determines its output (so maps and neighbours of the code mean something)."""
-        return self.model_class.has_decoder
+    def __post_init__(self):
+        object.__setattr__(self, "capabilities", frozenset(self.capabilities))
+        unknown = self.capabilities - set(CAPABILITIES)
+        if unknown:
+            raise ValueError(f"Variant {self.name!r}: unknown capabilities {sorted(unknown)}; known: {CAPABILITIES}.")
 
-    @property
-    def is_denoiser(self) -> bool:
-        return hasattr(self.config, "noise_amount")
-
-    @property
-    def is_generative(self) -> bool:
-        return hasattr(self.model_class, "posterior")
+    def can(self, capability: str) -> bool:
+        """Whether the variant declares ``capability`` (one of ``CAPABILITIES``)."""
+        if capability not in CAPABILITIES:
+            raise ValueError(f"capability == {capability!r}, must be one of {CAPABILITIES}.")
+        return capability in self.capabilities
 
     def build(self, config=None) -> Autoencoder:
         return self.model_class(config if config is not None else self.config)
@@ -367,14 +373,21 @@ REGISTRY: dict[str, Variant] = {
         Variant("sparse", DenseAutoencoder, DenseConfig(l1_weight=4e-3), TrainRecipe(epochs=15, init_from="dense"),
                 "Sparse autoencoder", "compression with fewer bits: an L1 penalty makes most code entries ~0"),
         Variant("denoising", ConvDenoiser, ConvConfig(), TrainRecipe(epochs=20, batch_size=128),
-                "Denoising conv autoencoder", "removes salt-and-pepper noise (amount 0.2)"),
+                "Denoising conv autoencoder", "removes salt-and-pepper noise (amount 0.2)",
+                {"encoder", "decoder", "denoiser"}),
         Variant("vae", VAE, VAEConfig(), TrainRecipe(epochs=60, batch_size=128), "Variational autoencoder",
-                "generation: decode any point of a 10-d Gaussian latent space"),
+                "generation: decode any point of a 10-d Gaussian latent space", {"encoder", "decoder", "generative"}),
         Variant("unet", UNetDenoiser, UNetConfig(), TrainRecipe(epochs=20, batch_size=128), "U-Net denoiser",
-                "removes salt-and-pepper noise; improves on the tutorial's denoiser with skip connections"),
+                "removes salt-and-pepper noise; improves on the tutorial's denoiser with skip connections",
+                {"encoder", "denoiser"}),  # its output needs the skips, so its code alone makes no image
     )
 }  # fmt: skip
 VARIANTS = tuple(REGISTRY)
+
+
+def variants_with(capability: str) -> tuple[str, ...]:
+    """The registered variants that declare ``capability``, in registry order."""
+    return tuple(n for n, v in REGISTRY.items() if v.can(capability))
 
 
 def get_variant(name: str) -> Variant:

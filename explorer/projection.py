@@ -149,7 +149,7 @@ def run_projection(names, data_dir=None, root=None, force=False, splits=("test",
     from .models import get_variant
 
     data = None
-    jobs = [(n, s) for n in names for s in splits if get_variant(n).has_map]
+    jobs = [(n, s) for n in names for s in splits if get_variant(n).can("decoder")]
     for name, split in tqdm(jobs, desc="project", unit="map"):
         if not force:
             try:

@@ -18,15 +18,7 @@ from explorer.models import (
     config_from_dict,
     get_variant,
 )
-
-# Tiny configs of every registered variant: same code paths, seconds instead of minutes.
-TINY = {
-    "dense": DenseConfig(hidden=(64, 32), code_dim=10),
-    "sparse": DenseConfig(hidden=(64, 32), code_dim=10, l1_weight=1e-3),
-    "denoising": ConvConfig(channels=(8, 8, 4)),
-    "vae": VAEConfig(hidden=32, latent_dim=10),
-    "unet": UNetConfig(channels=(4, 8, 8)),
-}
+from tests.support.tiny import TINY
 
 
 def test_registry_is_the_one_vocabulary():
@@ -43,7 +35,7 @@ def test_contract_shapes_and_finite_loss(name, small_batch):
     model = get_variant(name).build(TINY[name]).eval()
     z = model.encode(x)
     assert z.shape == (len(x), model.code_dim)
-    if get_variant(name).has_map:
+    if get_variant(name).can("decoder"):
         assert model.decode(z).shape == x.shape
     else:
         with pytest.raises(NotImplementedError, match="reconstruct"):
@@ -93,7 +85,7 @@ def test_sparse_penalty_is_l1_on_code():
     assert torch.allclose(terms["l1"], model.encode(x).sum(1).mean())
 
 
-@pytest.mark.parametrize("name", [n for n in VARIANTS if get_variant(n).is_denoiser])
+@pytest.mark.parametrize("name", [n for n in VARIANTS if get_variant(n).can("denoiser")])
 def test_denoising_loss_sees_noise_but_targets_clean(name):
     torch.manual_seed(0)
     model = get_variant(name).build(TINY[name])

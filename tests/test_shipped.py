@@ -38,7 +38,7 @@ def test_stored_metrics_are_current_and_true(name, measured):
             assert stored[key] == pytest.approx(value, rel=1e-3, abs=1e-3), key
 
 
-@pytest.mark.parametrize("name", [n for n in VARIANTS if get_variant(n).has_map])
+@pytest.mark.parametrize("name", [n for n in VARIANTS if get_variant(n).can("decoder")])
 def test_shipped_projection_is_current(name):
     proj = load_projection(name, "test")
     assert proj.coords.shape == (10000, 2) and np.isfinite(proj.coords).all()

@@ -19,10 +19,10 @@ import streamlit as st
 
 from explorer import checkpoint, evaluate, projection, views
 from explorer.data import DatasetError, load_fashion_mnist
-from explorer.models import REGISTRY, VARIANTS
+from explorer.models import REGISTRY, VARIANTS, variants_with
 
 # Variants whose code alone makes the image: only they have maps and meaningful neighbours.
-MAPPED = tuple(v for v in VARIANTS if REGISTRY[v].has_map)
+MAPPED = variants_with("decoder")
 
 # Item ids, one space for every page (see explorer.views): 0..9,999 test images, 10,000..69,999 training images.
 N_TEST, N_TRAIN = views.N_TEST, views.N_TRAIN
@@ -157,7 +157,7 @@ def _model(name: str, root_dir: str, stamps: tuple) -> Loaded:
         return Loaded(checkpoint.load_model(name, root_dir))
     except Exception as e:  # CheckpointError, or damage the loader did not foresee: a message, not a traceback
         error = str(e) if isinstance(e, checkpoint.CheckpointError) else f"not loadable ({type(e).__name__}: {e})"
-        then_map = (projection.fix_command(name),) if REGISTRY[name].has_map else ()
+        then_map = (projection.fix_command(name),) if REGISTRY[name].can("decoder") else ()
         return Loaded(error=error, fixes=(checkpoint.fix_command(name), *then_map))
 
 
@@ -221,7 +221,7 @@ def file_status(name: str) -> str | None:
     config, weights, test_map = _stamps(name, checkpoint.CONFIG, checkpoint.WEIGHTS, "projection-test.npz")
     if config is None or weights is None:
         return "not trained"
-    if test_map is None and REGISTRY[name].has_map:
+    if test_map is None and REGISTRY[name].can("decoder"):
         return "no map"
     return None
 
@@ -367,9 +367,7 @@ def sidebar_status() -> None:
     lines = []
     for v in VARIANTS:
         m = model(v)
-        note = (
-            "unavailable" if not m.ok else ("no map" if REGISTRY[v].has_map and not proj(v, compute=False).ok else None)
-        )
+        note = "unavailable" if not m.ok else ("no map" if v in MAPPED and not proj(v, compute=False).ok else None)
         icon = ":orange[:material/warning:]" if note else ":green[:material/check_circle:]"
         lines.append(f"{icon} {REGISTRY[v].title}" + (f" ({note})" if note else ""))
     st.caption("  \n".join(lines))

@@ -7,12 +7,12 @@ import streamlit as st
 
 from explorer import figures, generation, images, projection, views
 from explorer.data import CLASS_NAMES
-from explorer.models import REGISTRY, VARIANTS
+from explorer.models import variants_with
 from explorer.ui import common, downloads, urlsync
 from explorer.ui import generator_extras as gx
 
 Z_LIMIT = 3.0  # slider range ±3: ~99.7% of the N(0, I) prior per dimension
-GENERATIVE = tuple(v for v in VARIANTS if REGISTRY[v].is_generative)
+GENERATIVE = variants_with("generative")
 
 
 def _set_z(z: np.ndarray) -> None:
