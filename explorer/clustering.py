@@ -196,8 +196,8 @@ def dec(
         if progress is not None:
             progress.update(1)
             progress.set_postfix_str(f"loss {loss.item():.4f}, changed {history[-1]['changed']:.4f}")
-    return DECResult(previous, init, mu.detach().numpy().astype(np.float32), scale, it, stopped,
-                     round(time.perf_counter() - t0, 1), history)  # fmt: skip
+    centroids = mu.detach().numpy().astype(np.float32)
+    return DECResult(previous, init, centroids, scale, it, stopped, round(time.perf_counter() - t0, 1), history)
 
 
 class EncodeOnly(nn.Module):
@@ -277,7 +277,8 @@ def _kmeans_codes(codes, s: Settings):
 
 
 def _n2d_codes(codes, s: Settings):
-    assign, _ = n2d(codes, s.k, s.seed, verbose=s.verbose, metric=s.umap["metric"])
+    umap_params = {k: v for k, v in s.umap.items() if k != "n_components"}  # N2D embeds in k dimensions
+    assign, _ = n2d(codes, s.k, s.seed, verbose=s.verbose, **umap_params)
     return assign, {"umap": s.umap}
 
 
@@ -328,9 +329,18 @@ def cluster_summary(y_true, y_pred) -> list[dict]:
         size = int(m[c].sum())
         if size == 0:
             continue
-        cls = match.get(c, int(m[c].argmax()))
-        out.append({"cluster": c, "size": size, "class": cls, "class_name": CLASS_NAMES[cls],
-                    "purity": float(m[c, cls] / size), "top_class": CLASS_NAMES[int(m[c].argmax())]})  # fmt: skip
+        top = int(m[c].argmax())
+        cls = match.get(c, top)
+        out.append(
+            {
+                "cluster": c,
+                "size": size,
+                "class": cls,
+                "class_name": CLASS_NAMES[cls],
+                "purity": float(m[c, cls] / size),
+                "top_class": CLASS_NAMES[top],
+            }
+        )
     return sorted(out, key=lambda r: (r["class"], -r["size"]))
 
 

@@ -226,3 +226,16 @@ def test_shipped_clustering_page_map_of_test_images_or_all(fmnist):
     assert not at.exception
     assert any("all 70,000 images" in m.value for m in at.markdown)  # the 70k map is shipped too
     assert (n_test, map_points()) == (10_000, 70_000)
+
+
+def test_cluster_command_runs_dec_through_the_registry(tmp_path):
+    """``dec`` fine-tunes a copy of the encoder within its time budget; its starting point is stored as scores."""
+    from explorer.checkpoint import save_checkpoint
+
+    torch.manual_seed(0)
+    save_checkpoint(get_variant("dense").build(DenseConfig(hidden=(32,))), "dense", tmp_path)
+    info = cc.run_clustering(root=tmp_path, limit=500, methods=("dec",), dec_seconds=1)
+    dec = info["methods"]["dec"]
+    assert dec["what"] == "DEC fine-tuning of the encoder" and dec["encoder"] == "dense"
+    assert dec["stopped"] in ("time", "converged") and set(dec["init"]) == {"acc", "nmi"}
+    assert len(cc.load_clustering(tmp_path).assignments["dec"]) == 500
