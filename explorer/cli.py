@@ -115,7 +115,7 @@ def cmd_train_judge(args) -> int:
 
 
 def cmd_compress(args) -> int:
-    from .compression import run_compression
+    from .commands.compress import run_compression
 
     _threads(args.threads)
     run_compression(_variant_names(args.variant), data_dir=args.data_dir, root=args.out, limit=args.limit)
@@ -123,7 +123,7 @@ def cmd_compress(args) -> int:
 
 
 def cmd_cluster(args) -> int:
-    from .clustering import run_clustering
+    from .commands.cluster import run_clustering
 
     _threads(args.threads)
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]

@@ -160,3 +160,162 @@ def training_curves(histories: Mapping[str, Sequence[Mapping]], titles: Mapping[
     fig.update_xaxes(showgrid=True, gridcolor="#eee")
     fig.update_yaxes(showgrid=True, gridcolor="#eee")
     return fig
+
+
+# ---- compression and clustering
+
+FAMILY_STYLE = {  # colour per rate–distortion curve, from the class palette
+    "dense": CLASS_COLORS[0],
+    "sparse": CLASS_COLORS[2],
+    "vae": CLASS_COLORS[4],
+    "denoising": CLASS_COLORS[6],
+    "PCA-10": CLASS_COLORS[8],
+    "PCA-32": CLASS_COLORS[9],
+    "jpeg": CLASS_COLORS[1],
+    "webp": CLASS_COLORS[3],
+}
+
+
+def rd_figure(rows: list[dict], height: int = 520):
+    """Rate–distortion chart of ``compress``'s rows: bytes per image (log) vs mean test PSNR, one line per method;
+    PNG as a vertical line, the bar as a shaded box, and what sparsity saves against dense as arrows."""
+    import plotly.graph_objects as go
+
+    from .commands.compress import BAR, HEADLINE_BITS, sparse_savings
+
+    fig = go.Figure()
+    curves: dict[str, list[dict]] = {}
+    for r in rows:
+        key = r["method"] if r["family"] in ("autoencoder", "pca") else r["family"]
+        curves.setdefault(key, []).append(r)
+    for key, pts in curves.items():
+        if key == "png":
+            b = pts[0]["bytes"]
+            fig.add_vline(x=b, line_dash="dot", line_color="#555")
+            fig.add_annotation(x=np.log10(b), y=38, text=f"PNG, lossless: {b:.0f} B", showarrow=False, xanchor="right")
+            continue
+        pts = sorted(pts, key=lambda r: r["bytes"])
+        label = {"jpeg": "JPEG (optimised)", "webp": "WebP"}.get(key, key)
+        text = [f"{r['bits']} bit" if r.get("bits") else f"q{r['quality']}" for r in pts]
+        fig.add_trace(
+            go.Scatter(
+                x=[r["bytes"] for r in pts],
+                y=[r["psnr"] for r in pts],
+                mode="lines+markers",
+                name=label,
+                text=text,
+                line=dict(color=FAMILY_STYLE.get(key), dash="dash" if key.startswith("PCA") else None),
+                hovertemplate="%{fullData.name} %{text}<br>%{x:.2f} bytes/image<br>%{y:.2f} dB<extra></extra>",
+            )
+        )
+    fig.add_shape(
+        type="rect",
+        x0=1,
+        x1=BAR["max_bytes"],
+        y0=BAR["min_psnr"],
+        y1=BAR["min_psnr"] + 6,
+        line=dict(width=0),
+        fillcolor="rgba(89,161,79,0.12)",
+        layer="below",
+    )
+    fig.add_annotation(
+        x=np.log10(2),
+        y=BAR["min_psnr"] + 6,
+        xanchor="left",
+        yanchor="top",
+        text=f"bar: ≤ {BAR['max_bytes']:g} B, ≥ {BAR['min_psnr']:g} dB",
+        showarrow=False,
+    )
+    shown = 0
+    for s in sparse_savings(rows):  # the tutorial's claim: sparsity saves bytes at the same quality
+        saved = s["saved_same_psnr"]
+        if saved is None or s["bits"] not in HEADLINE_BITS:
+            continue
+        verdict = f"saves {saved:.2f} B" if saved >= 0 else f"costs {-saved:.2f} B more"
+        fig.add_annotation(
+            x=np.log10(s["sparse_bytes"]),
+            y=s["sparse_psnr"],
+            ax=90,
+            ay=-70 - 24 * shown,
+            arrowhead=2,
+            arrowcolor=FAMILY_STYLE["sparse"],
+            font=dict(color=FAMILY_STYLE["sparse"], size=11),
+            text=f"sparse {s['bits']} bit {verdict} vs dense at {s['sparse_psnr']:.1f} dB",
+            xanchor="left",
+        )
+        shown += 1
+    fig.update_layout(
+        height=height,
+        margin=dict(l=10, r=10, t=30, b=10),
+        plot_bgcolor="white",
+        xaxis=dict(
+            type="log",
+            title="bytes per image, everything a receiver needs (log scale)",
+            gridcolor="#eee",
+            range=[np.log10(2), np.log10(800)],
+        ),
+        yaxis=dict(title="mean PSNR on the 10k test images (dB)", gridcolor="#eee", range=[12, 40]),
+        legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0, title=None),
+    )
+    return fig
+
+
+def confusion_figure(y_true, y_pred, height: int = 460):
+    """Heatmap clusters (rows, ordered by matched class) × classes (columns), counts as text."""
+    import plotly.graph_objects as go
+
+    from .clustering import cluster_summary, contingency
+
+    m = contingency(y_true, y_pred)
+    summary = cluster_summary(y_true, y_pred)
+    order = [r["cluster"] for r in summary]
+    z = m[order][:, : len(CLASS_NAMES)]
+    ylabels = [f"cluster {r['cluster']} → {r['class_name']}" for r in summary]
+    fig = go.Figure(
+        go.Heatmap(
+            z=z,
+            x=list(CLASS_NAMES[: z.shape[1]]),
+            y=ylabels,
+            colorscale="Blues",
+            text=z,
+            texttemplate="%{text}",
+            hovertemplate="%{y}<br>class %{x}: %{z} images<extra></extra>",
+            showscale=False,
+        )
+    )
+    fig.update_layout(
+        height=height,
+        margin=dict(l=10, r=10, t=30, b=10),
+        yaxis=dict(autorange="reversed"),
+        xaxis=dict(title="true class", side="top"),
+    )
+    return fig
+
+
+def cluster_map_figure(coords: np.ndarray, assignments: np.ndarray, names: dict[int, str], height: int = 560):
+    """WebGL scatter of a 2-D map [N, 2] coloured by cluster, one trace per cluster, named by ``names``."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    for i, c in enumerate(names):
+        sel = assignments == c
+        fig.add_trace(
+            go.Scattergl(
+                x=coords[sel, 0],
+                y=coords[sel, 1],
+                mode="markers",
+                name=names[c],
+                marker=dict(size=3, color=CLASS_COLORS[i % len(CLASS_COLORS)], opacity=0.7),
+                hoverinfo="name",
+            )
+        )
+    axis = dict(showgrid=False, zeroline=False, showticklabels=False, title=None)
+    fig.update_layout(
+        height=height,
+        margin=dict(l=10, r=10, t=30, b=10),
+        xaxis=axis,
+        yaxis=dict(axis, scaleanchor="x", scaleratio=1),
+        plot_bgcolor="white",
+        legend=dict(itemsizing="constant", title=None),
+    )
+    return fig

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .codec import quantise
+
 
 def _as_batch(x: np.ndarray) -> np.ndarray:
     """[N, 28, 28], [N, 1, 28, 28], [N, 784] or [28, 28] -> float64 [N, 28, 28] clipped to [0, 1]."""
@@ -69,15 +71,9 @@ def code_sparsity(codes: np.ndarray, threshold: float = 0.05) -> float:
     return float((np.asarray(codes) < threshold).mean())
 
 
-def quantise(codes: np.ndarray, bits: int, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-    """Uniform per-dimension quantisation to 2**bits levels over [lo, hi] -> int symbols."""
-    levels = 2**bits - 1
-    scale = np.where(hi > lo, hi - lo, 1.0)
-    return np.clip(np.rint((codes - lo) / scale * levels), 0, levels).astype(np.int64)
-
-
 def code_entropy_bytes(codes: np.ndarray, bits: int = 8, lo=None, hi=None) -> float:
-    """Empirical entropy of the ``bits``-bit quantised code, summed over dimensions, in bytes per image."""
+    """Empirical entropy of the ``bits``-bit quantised code (``codec.quantise`` over [lo, hi], by default the codes'
+    own range), summed over dimensions, in bytes per image."""
     codes = np.asarray(codes, dtype=np.float64)
     lo = codes.min(0) if lo is None else lo
     hi = codes.max(0) if hi is None else hi

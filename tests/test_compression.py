@@ -2,7 +2,10 @@ import numpy as np
 import pytest
 import torch
 
-from explorer import compression as cz
+from explorer import codec as cd
+from explorer import inference
+from explorer.commands import compress as cz
+from explorer.metrics import code_entropy_bytes
 from explorer.models import DenseConfig, get_variant
 
 
@@ -26,7 +29,7 @@ def tiny_dense():
 @pytest.mark.parametrize("bits", [2, 4, 6, 8])
 def test_coder_round_trip_is_exact_on_real_codes(pca_codes, bits):
     train, test, _ = pca_codes
-    codec = cz.Codec.fit(train, bits)
+    codec = cd.Codec.fit(train, bits)
     symbols = codec.quantiser.symbols(test)
     for s in symbols:
         assert np.array_equal(codec.decode_symbols(codec.encode_symbols(s)), s)
@@ -34,7 +37,7 @@ def test_coder_round_trip_is_exact_on_real_codes(pca_codes, bits):
 
 def test_unseen_symbols_are_encodable(pca_codes):
     train, _, _ = pca_codes
-    codec = cz.Codec.fit(train, 8)
+    codec = cd.Codec.fit(train, 8)
     unseen = np.argwhere(codec.counts == 0)
     assert len(unseen) > 0  # 3,000 images leave many of the 256 levels empty
     rng = np.random.default_rng(0)
@@ -48,14 +51,14 @@ def test_unseen_symbols_are_encodable(pca_codes):
 
 def test_byte_counts_are_what_is_produced_and_near_the_entropy(pca_codes):
     train, test, pca = pca_codes
-    codec = cz.Codec.fit(train, 6)
+    codec = cd.Codec.fit(train, 6)
     symbols = codec.quantiser.symbols(test)
     messages = [codec.encode_symbols(s) for s in symbols]
     for m in messages:
-        n, used = cz.read_varint(m)
+        n, used = cd.read_varint(m)
         assert used == 1 and len(m) == 1 + n  # the length header is part of every message
-    row = cz.code_rows("PCA-10", "pca", codec, test, lambda z: pca.inverse_transform(z).reshape(-1, 28, 28),
-                      np.zeros((len(test), 28, 28), np.uint8))  # fmt: skip
+    decode = lambda z: pca.inverse_transform(z).reshape(-1, 28, 28)
+    row = cz.code_rows("PCA-10", "pca", codec, test, decode, np.zeros((len(test), 28, 28), np.uint8))
     assert row["bytes"] == pytest.approx(np.mean([len(m) for m in messages]))
     assert row["bytes_max"] == max(len(m) for m in messages)
     # the tail cut keeps a message within ~1 byte (+ the header) of its information content
@@ -67,7 +70,7 @@ def test_byte_counts_are_what_is_produced_and_near_the_entropy(pca_codes):
 
 def test_messages_are_validated(pca_codes):
     train, test, _ = pca_codes
-    codec = cz.Codec.fit(train, 4)
+    codec = cd.Codec.fit(train, 4)
     m = codec.encode_symbols(codec.quantiser.symbols(test[0]))
     with pytest.raises(ValueError, match="header announces"):
         codec.decode_symbols(m + b"\0")
@@ -85,7 +88,7 @@ def test_messages_are_validated(pca_codes):
 
 def test_quantiser_ranges_come_from_train(pca_codes):
     train, test, _ = pca_codes
-    q = cz.Quantiser.fit(train, 4)
+    q = cd.Quantiser.fit(train, 4)
     assert np.array_equal(q.lo, train.min(0)) and np.array_equal(q.hi, train.max(0))
     s = q.symbols(train)
     assert s.min() == 0 and s.max() == 15
@@ -94,52 +97,76 @@ def test_quantiser_ranges_come_from_train(pca_codes):
     assert (err <= (q.hi - q.lo) / 15 + 1e-6).all()  # each value stays within one step of the code
     assert q.values(s[0]).shape == (10,)
     with pytest.raises(ValueError, match="bits == 0"):
-        cz.Quantiser.fit(train, 0)
+        cd.Quantiser.fit(train, 0)
     with pytest.raises(ValueError, match="fitted on 10"):
         q.symbols(np.zeros((1, 3)))
+
+
+def test_one_quantiser_for_the_codec_and_the_entropy_measure(pca_codes):
+    """metrics.code_entropy_bytes quantises as the codec does: its entropy is that of the codec's train counts."""
+    train, _, _ = pca_codes
+    codec = cd.Codec.fit(train, 6)
+    assert np.array_equal(codec.quantiser.symbols(train), cd.quantise(train, 6, train.min(0), train.max(0)))
+    p = codec.counts / codec.counts.sum(1, keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        bits = -np.nansum(np.where(p > 0, p * np.log2(p), 0.0))
+    assert code_entropy_bytes(train, 6) == pytest.approx(bits / 8, rel=1e-12)
 
 
 def test_tables_survive_serialisation(pca_codes):
     import json
 
     train, test, _ = pca_codes
-    codec = cz.Codec.fit(train, 6)
-    again = cz.Codec.from_dict(json.loads(json.dumps(codec.to_dict())))
+    codec = cd.Codec.fit(train, 6)
+    again = cd.Codec.from_dict(json.loads(json.dumps(codec.to_dict())))
     for s in codec.quantiser.symbols(test[:50]):
         assert codec.encode_symbols(s) == again.encode_symbols(s)
     assert np.allclose(again.quantiser.centres, codec.quantiser.centres, atol=1e-6)
 
 
 def test_image_to_bytes_and_back(fmnist, tiny_dense):
-    codec = cz.Codec.fit(cz.encode_codes(tiny_dense, fmnist.train.images[:2000]), 8)
+    codec = cd.Codec.fit(inference.encode(tiny_dense, fmnist.train.images[:2000]), 8)
     img = fmnist.test.images[7]
-    message = cz.encode_image(tiny_dense, codec, img)
+    message = cd.encode_image(tiny_dense, codec, img)
     assert isinstance(message, bytes) and len(message) == 1 + message[0]
-    received = cz.decode_bytes(tiny_dense, codec, message)
-    expected = cz.decode_codes(
-        tiny_dense, codec.quantiser.values(codec.quantiser.symbols(cz.encode_codes(tiny_dense, img)))
+    received = cd.decode_bytes(tiny_dense, codec, message)
+    expected = inference.decode(
+        tiny_dense, codec.quantiser.values(codec.quantiser.symbols(inference.encode(tiny_dense, img)))
     )
     assert received.shape == (28, 28) and np.array_equal(received, expected[0])
-    with pytest.raises(ValueError, match=r"need \[N, 28, 28\]"):
-        cz.encode_image(tiny_dense, codec, np.zeros((14, 14), np.uint8))
+    with pytest.raises(ValueError, match=r"images of shape \(14, 14\): the model takes"):
+        cd.encode_image(tiny_dense, codec, np.zeros((14, 14), np.uint8))
+
+
+def test_transmit_sends_the_message_and_the_nearest_classical_files(fmnist, tiny_dense):
+    codec = cd.Codec.fit(inference.encode(tiny_dense, fmnist.train.images[:2000]), 6)
+    img = fmnist.test.images[7]
+    sent = cd.transmit(tiny_dense, codec, img)
+    assert sent["message"] == cd.encode_image(tiny_dense, codec, img)
+    assert (sent["payload"], sent["header"]) == cd.read_varint(sent["message"])
+    assert np.array_equal(sent["received"], cd.decode_bytes(tiny_dense, codec, sent["message"]))
+    assert [n["format"] for n in sent["classical"]] == ["webp", "jpeg"]
+    for near in sent["classical"]:
+        assert near["bytes"] == cd.nearest_classical(img, len(sent["message"]), near["format"])["bytes"]
+        assert 5.0 < near["psnr"] < 100.0
 
 
 def test_classical_codecs_count_their_file_bytes(fmnist):
     img = fmnist.test.images[3]
-    png = cz.pil_encode(img, "png")
-    assert png[:8] == b"\x89PNG\r\n\x1a\n" and np.array_equal(cz.pil_decode(png), img)  # lossless
-    small, big = cz.pil_encode(img, "jpeg", 1), cz.pil_encode(img, "jpeg", 95)
+    png = cd.pil_encode(img, "png")
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and np.array_equal(cd.pil_decode(png), img)  # lossless
+    small, big = cd.pil_encode(img, "jpeg", 1), cd.pil_encode(img, "jpeg", 95)
     assert len(small) < len(big)
-    near = cz.nearest_classical(img, 150, "webp")
-    sizes = {q: len(cz.pil_encode(img, "webp", q)) for q in cz.WEBP_QUALITIES}
+    near = cd.nearest_classical(img, 150, "webp")
+    sizes = {q: len(cd.pil_encode(img, "webp", q)) for q in cd.WEBP_QUALITIES}
     assert near["bytes"] == sizes[near["quality"]] == len(near["data"])
     assert abs(near["bytes"] - 150) == min(abs(b - 150) for b in sizes.values())
     rows = cz.classical_rows(fmnist.test.images[:20])
     png_row = next(r for r in rows if r["family"] == "png")
     assert png_row["psnr"] == 100.0
-    assert png_row["bytes"] == pytest.approx(np.mean([len(cz.pil_encode(i, "png")) for i in fmnist.test.images[:20]]))
+    assert png_row["bytes"] == pytest.approx(np.mean([len(cd.pil_encode(i, "png")) for i in fmnist.test.images[:20]]))
     with pytest.raises(ValueError, match="fmt == 'gif'"):
-        cz.pil_encode(img, "gif")
+        cd.pil_encode(img, "gif")
 
 
 def test_sparse_savings_interpolate_dense_curve():
@@ -157,13 +184,36 @@ def test_sparse_savings_interpolate_dense_curve():
     assert s6["saved_same_psnr"] is None and "never reaches" in s6["note"]
     bar = cz.check_bar(rows)
     assert bar["met"] and bar["best"]["method"] == "sparse" and bar["best"]["bits"] == 6
+    assert cz.smallest_classical(rows) is None
+    jpeg = [
+        {"method": f"JPEG q{q}", "family": "jpeg", "quality": q, "bytes": b, "psnr": 20.0}
+        for q, b in ((1, 160), (5, 150))
+    ]
+    assert cz.smallest_classical(rows + jpeg)["quality"] == 5
+
+
+def test_rd_figure_draws_a_curve_per_method_and_the_bar():
+    from explorer.figures import FAMILY_STYLE, rd_figure
+
+    rows = [
+        {"method": "dense", "family": "autoencoder", "bits": b, "bytes": float(b), "psnr": 15.0 + b} for b in (4, 6, 8)
+    ] + [
+        {"method": "sparse", "family": "autoencoder", "bits": 6, "bytes": 5.0, "psnr": 20.0},
+        {"method": "PNG", "family": "png", "quality": None, "bytes": 300.0, "psnr": 100.0},
+        {"method": "JPEG q5", "family": "jpeg", "quality": 5, "bytes": 150.0, "psnr": 22.0},
+    ]
+    fig = rd_figure(rows)
+    traces = {t.name: t for t in fig.data}
+    assert set(traces) == {"dense", "sparse", "JPEG (optimised)"}  # PNG is a vertical line, not a curve
+    assert list(traces["dense"].x) == [4.0, 6.0, 8.0] and traces["dense"].line.color == FAMILY_STYLE["dense"]
+    assert any("sparse 6 bit saves" in a.text for a in fig.layout.annotations)  # dense needs 5.5 B for 20 dB
 
 
 def test_varint():
     for n in (0, 1, 127, 128, 300, 70_000):
-        b = cz.write_varint(n)
-        assert cz.read_varint(b + b"tail") == (n, len(b))
-    assert len(cz.write_varint(127)) == 1 and len(cz.write_varint(128)) == 2
+        b = cd.write_varint(n)
+        assert cd.read_varint(b + b"tail") == (n, len(b))
+    assert len(cd.write_varint(127)) == 1 and len(cd.write_varint(128)) == 2
 
 
 @pytest.fixture(scope="module")
@@ -188,7 +238,7 @@ def test_compress_command_stores_what_it_measured(tiny_root, fmnist):
     assert {r["method"] for r in data["rows"] if r["family"] == "pca"} == {"PCA-10", "PCA-32"}
     model = load_model("dense", root)
     codec = cz.load_codec(data, "dense", 6, root)
-    sizes = [len(cz.encode_image(model, codec, img)) for img in fmnist.test.images[:30]]
+    sizes = [len(cd.encode_image(model, codec, img)) for img in fmnist.test.images[:30]]
     assert dense[6]["bytes"] == pytest.approx(np.mean(sizes))  # the stored tables reproduce the measured bytes
     save_checkpoint(get_variant("dense").build(DenseConfig(hidden=(32,))), "dense", root / "other")
     with pytest.raises(cz.CompressionError, match="other weights.*python -m explorer compress"):

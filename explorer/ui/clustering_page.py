@@ -3,14 +3,13 @@ PCA-10."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import streamlit as st
 
 from explorer import clustering as cl
-from explorer import images
+from explorer import figures, images
+from explorer.commands import cluster as cc
 from explorer.models import REGISTRY, VARIANTS
 from explorer.ui import common
 
@@ -25,16 +24,18 @@ METHOD_TITLES = {  # in the order the page lists them
 
 
 def method_title(method: str) -> str:
-    prefix = cl.N2D_PREFIX
-    return METHOD_TITLES.get(method) or (f"N2D on the {method.removeprefix(prefix)} codes" if method.startswith(prefix)
-                                         else method)  # fmt: skip
+    if method in METHOD_TITLES:
+        return METHOD_TITLES[method]
+    if method.startswith(cl.N2D_PREFIX):
+        return f"N2D on the {method.removeprefix(cl.N2D_PREFIX)} codes"
+    return method
 
 
 @st.cache_resource(show_spinner="Loading the clustering…", max_entries=4)
-def _clustering(root: str, stamps: tuple) -> cl.Clustering | str:
+def _clustering(root: str, stamps: tuple) -> cc.Clustering | str:
     try:
-        return cl.load_clustering(root)
-    except cl.ClusteringError as e:
+        return cc.load_clustering(root)
+    except cc.ClusteringError as e:
         return str(e)
 
 
@@ -52,24 +53,26 @@ def page() -> None:
     )
     items = common.items()
     root = common.root()
-    npz, js = cl.paths(root)
-    weights = [Path(root) / v / "model.safetensors" for v in VARIANTS]  # any may be an encoder of a stored method
-    stamps = tuple(common.file_stamp(p) for p in (npz, js, *weights))
+    models = tuple(s for v in VARIANTS for s in common.model_stamps(v))  # any may be a stored method's encoder
+    stamps = (*(common.file_stamp(p) for p in cc.paths(root)), *models)
     c = _clustering(root, stamps)
     if isinstance(c, str):
         st.info(f"There is no clustering to show yet. {c}")
-        st.code(cl.FIX, language="bash")
+        st.code(cc.FIX, language="bash")
         st.stop()
     if len(c.labels) != common.N_TEST + common.N_TRAIN:
-        st.error(f"The stored clustering covers {len(c.labels):,} images (a `--limit` run), not all 70,000. "
-                 "Recompute it:", icon="⚠️")  # fmt: skip
-        st.code(cl.FIX, language="bash")
+        st.error(
+            f"The stored clustering covers {len(c.labels):,} images (a `--limit` run), not all 70,000. Recompute it:",
+            icon="⚠️",
+        )
+        st.code(cc.FIX, language="bash")
         st.stop()
 
-    st.dataframe(_metrics_frame(c.info), hide_index=True, column_config={
+    columns = {
         "ACC": st.column_config.NumberColumn(format="%.3f", help="Unsupervised accuracy (Hungarian matching)"),
         "NMI": st.column_config.NumberColumn(format="%.3f", help="Normalised mutual information"),
-    })  # fmt: skip
+    }
+    st.dataframe(_metrics_frame(c.info), hide_index=True, column_config=columns)
     bar = c.info["bar"]
     primary = c.info["primary"]
     p = c.info["methods"][primary]
@@ -80,43 +83,48 @@ def page() -> None:
 
     methods = [m for m in METHOD_TITLES if m in c.assignments] + [m for m in c.assignments if m not in METHOD_TITLES]
     common.default("cl_method", primary if primary in methods else methods[0])
-    method = st.radio("Clustering", methods, key="cl_method", horizontal=True,
-                      format_func=method_title)  # fmt: skip
+    method = st.radio("Clustering", methods, key="cl_method", horizontal=True, format_func=method_title)
     assign = c.assignments[method]
     summary = _summary(root, stamps, method)
     names = {r["cluster"]: f"{r['cluster']} → {r['class_name']} ({r['purity']:.0%})" for r in summary}
 
     left, right = st.columns([3, 2], gap="large")
     with left:
-        _map(assign, names, cl.method_encoder(method, c.info.get("encoder", "dense")) or "dense")
+        _map(assign, names, cc.method_encoder(method, c.info.get("encoder", "dense")) or "dense")
     with right:
         st.markdown("**Clusters × classes** (each cluster named by the class the best matching gives it)")
-        st.plotly_chart(cl.confusion_figure(c.labels, assign), key="cl_confusion", config={"displaylogo": False})
+        st.plotly_chart(figures.confusion_figure(c.labels, assign), key="cl_confusion", config={"displaylogo": False})
 
     st.subheader("Sample images per cluster")
-    rows_to_items = common.all_rows_to_items(len(assign))
     samples = cl.samples_per_cluster(assign, per_cluster=16, seed=0)
     for r in summary:
-        ids = rows_to_items[samples[r["cluster"]]]
+        ids = samples[r["cluster"]]  # clustering rows are item ids (data.all_images order)
         caption = f"cluster {names[r['cluster']]} · {r['size']:,} images · most common class: {r['top_class']}"
         st.image(images.mosaic(items.images[ids], pad=2, scale=2), caption=caption)
 
 
 def _duration(seconds) -> str:
-    return (
-        "—"
-        if not isinstance(seconds, int | float)
-        else f"{seconds:.0f} s"
-        if seconds < 120
-        else f"{seconds / 60:.1f} min"
-    )
+    if not isinstance(seconds, int | float):
+        return "—"
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
 
 
 def _metrics_frame(info: dict) -> pd.DataFrame:
-    rows = [{"method": method_title(m), "source": "measured here, 70k images", "ACC": v["acc"], "NMI": v["nmi"],
-             "time": _duration(v.get("seconds"))} for m, v in info["methods"].items()]  # fmt: skip
-    rows += [{"method": k, "source": "published", "ACC": v["acc"], "NMI": v["nmi"], "time": "—"}
-             for k, v in info.get("published", {}).items()]  # fmt: skip
+    measured = "measured here, 70k images"
+    rows = [
+        {
+            "method": method_title(m),
+            "source": measured,
+            "ACC": v["acc"],
+            "NMI": v["nmi"],
+            "time": _duration(v.get("seconds")),
+        }
+        for m, v in info["methods"].items()
+    ]
+    rows += [
+        {"method": k, "source": "published", "ACC": v["acc"], "NMI": v["nmi"], "time": "—"}
+        for k, v in info.get("published", {}).items()
+    ]
     return pd.DataFrame(rows)
 
 
@@ -125,8 +133,11 @@ def _map(assign: np.ndarray, names: dict[int, str], name: str) -> None:
     exists (70k WebGL points cost the browser a second or more)."""
     title = REGISTRY[name].title
     common.default("cl_all", False)
-    st.toggle("All 70k images", key="cl_all", help="The map of all 70,000 clustered images (slower to draw); "
-              "off: the 10,000 test images")  # fmt: skip
+    st.toggle(
+        "All 70k images",
+        key="cl_all",
+        help="The map of all 70,000 clustered images (slower to draw); off: the 10,000 test images",
+    )
     all_map = common.proj(name, "all", compute=False) if st.session_state["cl_all"] else None
     if all_map is not None and all_map.ok:
         coords, rows, what = all_map.value.coords, assign, "all 70,000 images"
@@ -140,7 +151,7 @@ def _map(assign: np.ndarray, names: dict[int, str], name: str) -> None:
         # clustering rows are in item-id order: the test images are the first 10,000
         coords, rows, what = test_map.value.coords, assign[: common.N_TEST], "the 10,000 test images"
     st.markdown(f"**Latent map of the {title[0].lower()}{title[1:]}** (whose codes were clustered), {what}, by cluster")
-    st.plotly_chart(cl.cluster_map_figure(coords, rows, names), key="cl_map", config={"displaylogo": False})
+    st.plotly_chart(figures.cluster_map_figure(coords, rows, names), key="cl_map", config={"displaylogo": False})
 
 
 render = page  # the name the other page modules use

@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import streamlit as st
 
-from explorer import compression as cz
-from explorer import images
-from explorer.checkpoint import CheckpointError, checkpoint_dir, fix_command
+from explorer import codec as cd
+from explorer import figures, images
+from explorer.checkpoint import CheckpointError, fix_command
+from explorer.commands import compress as cz
 from explorer.data import CLASS_NAMES
-from explorer.metrics import psnr_per_image
 from explorer.models import REGISTRY
 from explorer.ui import common
+
+SAVINGS_COLUMNS = {  # sparse_savings key -> column title
+    "bits": "bits",
+    "sparse_bytes": "sparse bytes",
+    "sparse_psnr": "sparse PSNR dB",
+    "dense_bytes_same_psnr": "dense bytes, same PSNR",
+    "dense_bytes_same_bits": "dense bytes, same bits",
+    "dense_psnr_same_bits": "dense PSNR, same bits",
+    "note": "verdict",
+}
+ROW_COLUMNS = ("method", "family", "bits", "quality", "bytes", "bytes_max", "entropy_bytes", "raw_bytes", "psnr")
 
 
 @st.cache_data(show_spinner="Loading the compression table…", max_entries=4)
@@ -25,7 +35,7 @@ def _table(root: str, stamp) -> dict | str:
 
 
 @st.cache_resource(show_spinner=False, max_entries=32)
-def _codec(root: str, variant: str, bits: int, stamps: tuple) -> cz.Codec | str:
+def _codec(root: str, variant: str, bits: int, stamps: tuple) -> cd.Codec | str:
     data = _table(root, stamps[0])
     if isinstance(data, str):
         return data
@@ -50,7 +60,7 @@ def page() -> None:
         st.stop()
 
     rows = data["rows"]
-    st.plotly_chart(cz.rd_figure(rows), key="cz_rd", config={"displaylogo": False})
+    st.plotly_chart(figures.rd_figure(rows), key="cz_rd", config={"displaylogo": False})
     st.caption(
         f"Every point is measured on the {data['images']:,} test images. An autoencoder's bytes are the real "
         "messages: a length byte plus the range-coded, quantised code (ranges and symbol statistics learned on the "
@@ -58,7 +68,8 @@ def page() -> None:
     )
     _bar_and_claim(data)
     with st.expander("All measured points"):
-        st.dataframe(_rows_frame(rows), hide_index=True)
+        frame = pd.DataFrame(rows)
+        st.dataframe(frame[[c for c in ROW_COLUMNS if c in frame]].round(3), hide_index=True)
 
     st.subheader("Sender and receiver")
     _demo(data, items, root)
@@ -67,35 +78,31 @@ def page() -> None:
 def _bar_and_claim(data: dict) -> None:
     bar = data["bar"]
     best = bar["best"]
-    text = (f"**Bar: an autoencoder at ≤ {bar['max_bytes']:g} bytes per image with ≥ {bar['min_psnr']:g} dB.** "
-            + ("No autoencoder fits in the byte budget." if best is None else
-               f"Best within the budget: `{best['method']}` at {best['bits']} bits, {best['bytes']:.2f} B, "
-               f"{best['psnr']:.2f} dB."))  # fmt: skip
-    (st.success if bar["met"] else st.warning)(text)
-    classical = [r for r in data["rows"] if r["family"] in ("jpeg", "webp")]
-    if classical and best is not None:
-        smallest = min(classical, key=lambda r: r["bytes"])
-        st.markdown(f"The smallest classical file, {smallest['method']}, takes **{smallest['bytes']:.0f} B** for "
-                    f"{smallest['psnr']:.1f} dB: {smallest['bytes'] / best['bytes']:.0f}× the bytes.")  # fmt: skip
+    budget = f"**Bar: an autoencoder at ≤ {bar['max_bytes']:g} bytes per image with ≥ {bar['min_psnr']:g} dB.** "
+    if best is None:
+        verdict = "No autoencoder fits in the byte budget."
+    else:
+        verdict = (
+            f"Best within the budget: `{best['method']}` at {best['bits']} bits, {best['bytes']:.2f} B, "
+            f"{best['psnr']:.2f} dB."
+        )
+    (st.success if bar["met"] else st.warning)(budget + verdict)
+    smallest = cz.smallest_classical(data["rows"])
+    if smallest is not None and best is not None:
+        st.markdown(
+            f"The smallest classical file, {smallest['method']}, takes **{smallest['bytes']:.0f} B** for "
+            f"{smallest['psnr']:.1f} dB: {smallest['bytes'] / best['bytes']:.0f}× the bytes."
+        )
     savings = cz.sparse_savings(data["rows"])  # recomputed: cheap, and always in the current format
     if savings:
-        st.markdown("**Does sparsity save bytes?** The tutorial's claim is that the sparse code, mostly near zero, "
-                    "entropy-codes to fewer bytes than the dense one. Compared at the same PSNR:")  # fmt: skip
-        st.dataframe(pd.DataFrame([{
-            "bits": s["bits"], "sparse bytes": s["sparse_bytes"], "sparse PSNR dB": s["sparse_psnr"],
-            "dense bytes, same PSNR": s["dense_bytes_same_psnr"], "dense bytes, same bits": s["dense_bytes_same_bits"],
-            "dense PSNR, same bits": s["dense_psnr_same_bits"], "verdict": s["note"],
-        } for s in savings]), hide_index=True, column_config={
-            k: st.column_config.NumberColumn(format="%.2f") for k in ("sparse bytes", "sparse PSNR dB",
-            "dense bytes, same PSNR", "dense bytes, same bits", "dense PSNR, same bits")
-        })  # fmt: skip
-
-
-def _rows_frame(rows: list[dict]) -> pd.DataFrame:
-    df = pd.DataFrame(rows)
-    keep = [c for c in ("method", "family", "bits", "quality", "bytes", "bytes_max", "entropy_bytes", "raw_bytes",
-                        "psnr") if c in df]  # fmt: skip
-    return df[keep].round(3)
+        st.markdown(
+            "**Does sparsity save bytes?** The tutorial's claim is that the sparse code, mostly near zero, "
+            "entropy-codes to fewer bytes than the dense one. Compared at the same PSNR:"
+        )
+        frame = pd.DataFrame(savings)[list(SAVINGS_COLUMNS)].rename(columns=SAVINGS_COLUMNS)
+        two_places = st.column_config.NumberColumn(format="%.2f")
+        numbers = [title for key, title in SAVINGS_COLUMNS.items() if key not in ("bits", "note")]
+        st.dataframe(frame, hide_index=True, column_config=dict.fromkeys(numbers, two_places))
 
 
 def _demo(data: dict, items: common.Items, root: str) -> None:
@@ -114,36 +121,37 @@ def _demo(data: dict, items: common.Items, root: str) -> None:
         bits = st.radio("Bits per number", options, key="cz_bits", horizontal=True)
     with c3:
         common.default("cz_item", 0)
-        item = st.number_input("Test image", 0, common.N_TEST - 1, key="cz_item", step=1)
+        item = int(st.number_input("Test image", 0, common.N_TEST - 1, key="cz_item", step=1))
     model = common.require_model(name)
-    weights = checkpoint_dir(name, root) / "model.safetensors"
-    codec = _codec(root, name, bits, (common.file_stamp(cz.path_for(root)), common.file_stamp(weights)))
+    codec = _codec(root, name, bits, (common.file_stamp(cz.path_for(root)), *common.model_stamps(name)))
     if isinstance(codec, str):
         st.error(codec, icon="⚠️")
         st.code(f"{cz.FIX}\n# or, if the checkpoint itself is missing:\n{fix_command(name)}", language="bash")
         return
 
-    original = items.test_images[int(item)]
-    message = cz.encode_image(model, codec, original)
-    received = cz.decode_bytes(model, codec, message)
-    payload, header = cz.read_varint(message)
-    st.markdown(f"**The sender transmits {len(message)} bytes** ({header}-byte length, {payload}-byte payload) "
-                f"for test image {int(item)} ({CLASS_NAMES[items.test_labels[int(item)]]}):")  # fmt: skip
+    original = items.test_images[item]
+    sent = cd.transmit(model, codec, original)
+    message = sent["message"]
+    st.markdown(
+        f"**The sender transmits {len(message)} bytes** ({sent['header']}-byte length, {sent['payload']}-byte "
+        f"payload) for test image {item} ({CLASS_NAMES[items.test_labels[item]]}):"
+    )
     st.code(message.hex(" "), language=None)
-    truth = original.astype(np.float64) / 255.0
-    shown = [("original", original, "784 bytes of pixels")]
-    shown.append((f"receiver, {name}", received,
-                  f"{len(message)} B · {psnr_per_image(received, truth)[0]:.1f} dB"))  # fmt: skip
-    for fmt in ("webp", "jpeg"):
-        near = cz.nearest_classical(original, len(message), fmt)
-        shown.append((f"{fmt.upper()} q{near['quality']} (nearest size)", near["image"],
-                      f"{near['bytes']} B · {psnr_per_image(near['image'] / 255.0, truth)[0]:.1f} dB"))  # fmt: skip
+    shown = [
+        ("original", original, "784 bytes of pixels"),
+        (f"receiver, {name}", sent["received"], f"{len(message)} B · {sent['psnr']:.1f} dB"),
+    ]
+    for near in sent["classical"]:
+        title = f"{near['format'].upper()} q{near['quality']} (nearest size)"
+        shown.append((title, near["image"], f"{near['bytes']} B · {near['psnr']:.1f} dB"))
     for col, (title, img, caption) in zip(st.columns(len(shown)), shown, strict=True):
         with col:
             st.image(images.upscale(images.to_uint8(img), 6), caption=f"{title}: {caption}")
-    st.caption("The receiver holds the model's decoder and the coder tables; from these bytes alone it decodes the "
-               "symbols exactly, maps each to its bin's value and runs the decoder. JPEG and WebP cannot go as low: "
-               "their smallest files are shown.")  # fmt: skip
+    st.caption(
+        "The receiver holds the model's decoder and the coder tables; from these bytes alone it decodes the "
+        "symbols exactly, maps each to its bin's value and runs the decoder. JPEG and WebP cannot go as low: "
+        "their smallest files are shown."
+    )
 
 
 render = page  # the name the other page modules use
