@@ -1,27 +1,48 @@
 """Latent Explorer dashboard: ``streamlit run dashboard.py``.
 
-A router: each page is a small script in ``explorer/ui/pages/`` that calls one page module's ``render()``.
-A shared link (``/?page=similar&variant=vae&item=123``, see ``explorer.urlstate``) is read here, on the session's
-first run: it seeds the widgets and opens the page it names.
+A router: each page is one function, ``page()`` of a module in ``explorer/ui/``, served at its URL path
+(``/map``, ``/similar``, …). A shared link (``/?page=similar&variant=vae&item=123``, see ``explorer.urlstate``)
+is read here, on the session's first run: it seeds the widgets and opens the page it names.
+
+Where each page's code lives:
+
+- map          explorer/ui/latent_map.py   (selection: explorer/selection.py; your picture: explorer/upload.py)
+- similar      explorer/ui/similar.py      (explorer/neighbours.py)
+- denoiser     explorer/ui/denoiser.py     (explorer/denoise.py)
+- generator    explorer/ui/generator.py    (explorer/generation.py; sections: explorer/ui/generation_sections.py)
+- compare      explorer/ui/compare.py      (explorer/compare.py)
+- compression  explorer/ui/compression_page.py
+- clustering   explorer/ui/clustering_page.py
 """
 
 import logging
 
 import streamlit as st
 
+from explorer.data import N_TEST, N_TRAIN
 from explorer.models import VARIANTS, variants_with
-from explorer.ui import common, urlsync
+from explorer.ui import (
+    clustering_page,
+    common,
+    compare,
+    compression_page,
+    denoiser,
+    generator,
+    latent_map,
+    similar,
+    urlsync,
+)
 from explorer.urlstate import ViewState
 
 PAGES = (
-    # (script, title, Material icon, URL path)
-    ("explorer/ui/pages/map.py", "Latent map", ":material/scatter_plot:", "map"),
-    ("explorer/ui/pages/similar.py", "Similar items", ":material/join_inner:", "similar"),
-    ("explorer/ui/pages/denoiser.py", "Denoiser", ":material/auto_fix_high:", "denoiser"),
-    ("explorer/ui/pages/generator.py", "Generator (VAE)", ":material/tune:", "generator"),
-    ("explorer/ui/pages/compare.py", "Compare models", ":material/table_chart:", "compare"),
-    ("explorer/ui/pages/compression.py", "Compression", ":material/compress:", "compression"),
-    ("explorer/ui/pages/clustering.py", "Clustering", ":material/bubble_chart:", "clustering"),
+    # (page function, title, Material icon, URL path)
+    (latent_map.page, "Latent map", ":material/scatter_plot:", "map"),
+    (similar.page, "Similar items", ":material/join_inner:", "similar"),
+    (denoiser.page, "Denoiser", ":material/auto_fix_high:", "denoiser"),
+    (generator.page, "Generator (VAE)", ":material/tune:", "generator"),
+    (compare.page, "Compare models", ":material/table_chart:", "compare"),
+    (compression_page.page, "Compression", ":material/compress:", "compression"),
+    (clustering_page.page, "Clustering", ":material/bubble_chart:", "clustering"),
 )
 # What a link may ask of each page: the variants its picker offers, and the Similar page's neighbour slider range.
 PAGE_VARIANTS = {
@@ -37,15 +58,20 @@ def main() -> None:
     common.configure_torch()
     common.start_memory_trimmer()
     common.keep_widget_state()
-    pages = {u: st.Page(path, title=t, icon=i, url_path=u) for path, t, i, u in PAGES}
+    pages = {u: st.Page(fn, title=t, icon=i, url_path=u) for fn, t, i, u in PAGES}
     page = st.navigation(list(pages.values()))
     shown = next(u for u, p in pages.items() if p is page)
     try:
         common.items()  # without the dataset, one page explains how to install it, whichever page was asked for
         urlsync.read_url_state(
-            common.N_TEST + common.N_TRAIN, VARIANTS, list(pages), ViewState(page=shown), LINK_LIMITS,
-            PAGE_VARIANTS, toast=False,
-        )  # fmt: skip
+            N_TEST + N_TRAIN,
+            VARIANTS,
+            list(pages),
+            ViewState(page=shown),
+            LINK_LIMITS,
+            PAGE_VARIANTS,
+            toast=False,
+        )
         asked = urlsync.link_page()
         if asked and asked != shown:
             st.switch_page(pages[asked])  # a rerun on that page (not caught below: it is no Exception)
@@ -59,4 +85,5 @@ def main() -> None:
         st.error(f"This page failed: {type(e).__name__}: {e}", icon=":material/error:")
 
 
-main()
+if __name__ == "__main__":  # what `streamlit run` runs; importing the router (tests) only reads PAGES
+    main()

@@ -1,25 +1,49 @@
-"""Latent Explorer: four autoencoders on Fashion-MNIST and the tools to look inside them.
+"""Latent Explorer: autoencoders on Fashion-MNIST (the variants in ``REGISTRY``) and the tools to look inside them.
 
 Public API::
 
     from explorer import load_model, load_fashion_mnist, VARIANTS
-    m = load_model("vae")     # also "dense", "sparse", "denoising"
+    m = load_model("vae")     # any name in VARIANTS
     z = m.encode(x)           # x: float32 [B, 1, 28, 28] in [0, 1] -> [B, code_dim]
     x_hat = m.decode(z)       # -> [B, 1, 28, 28]
-    mu, logvar = m.posterior(x)  # VAE only
+
+Where things are (one line per module; ``dashboard.py`` lists the pages and their modules)::
+
+    data.py         Fashion-MNIST: find, verify, parse; item ids (N_TEST, N_TRAIN); salt-and-pepper noise
+    models.py       the variants: configs, autoencoders, the registry and its capabilities
+    checkpoint.py   load_model and the writer: config.json + model.safetensors, loaded strictly
+    inference.py    batched encode / decode / reconstruct, and images -> model input
+    train.py        the training loop (autoencoders and the judge) and its provenance
+    judge.py        the judge classifier (for the Fashion-FID and the generator's label)
+    metrics.py      PSNR, SSIM, the median filter, code measures, the quantiser
+    projection.py   the maps: UMAP of the codes, stored beside the checkpoint; placing new points
+    neighbours.py   nearest neighbours, precision@k, one query put to every variant, picking items
+    selection.py    what the map page shows of a selection: ids, the image panel, the CSV export
+    denoise.py      a model against the 3×3 median filter on salt-and-pepper noise
+    generation.py   attribute directions, manifold grids, interpolation (linear, slerp), the Fashion-FID
+    compare.py      the Compare page's scores table, training-curve inputs, reconstruction errors
+    codec.py        codes as bytes: quantiser, entropy coder, classical codecs
+    clustering.py   clustering algorithms: k-means, DEC, N2D, ACC / NMI
+    upload.py       a user's picture -> a Fashion-MNIST-like input, and through a model
+    urlstate.py     shareable links: the query parameters, parsed and clamped
+    figures.py      every Plotly figure and the class palette
+    images.py       uint8 conversion, upscaling, mosaics, annotated grids
+    exports.py      downloads: PNG (the one writer), CSV, figures as HTML / PNG
+    report.py       markdown tables and README sections of the measurements
+    commands/       the offline commands, one module each: evaluate, project, judge, compress, cluster
+    cli.py          ``python -m explorer`` / ``latent-explorer``: argparse, dispatching to commands/
+    ui/             the Streamlit pages (``dashboard.py`` routes to them); the only code that imports streamlit
 """
 
 from .checkpoint import CheckpointError, load_model
-from .data import CLASS_NAMES, DatasetError, load_fashion_mnist, salt_and_pepper
+from .data import DatasetError, load_fashion_mnist
 from .models import REGISTRY, VARIANTS
 
 __all__ = [
-    "CLASS_NAMES",
     "REGISTRY",
     "VARIANTS",
     "CheckpointError",
     "DatasetError",
     "load_fashion_mnist",
     "load_model",
-    "salt_and_pepper",
 ]

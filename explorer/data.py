@@ -32,6 +32,9 @@ CLASS_NAMES = (
     "Bag",
     "Ankle boot",
 )
+# One item-id space everywhere (maps, clusterings, the dashboard, URLs): ids 0..9,999 are the test images,
+# 10,000..69,999 the train images. Test first, so that a test index is its own id.
+N_TEST, N_TRAIN = 10_000, 60_000
 
 # SHA-256 of the decompressed IDX bytes.
 SHA256 = {
@@ -82,9 +85,9 @@ class Split:
 
     def tensor(self, idx=slice(None)):
         """Images as float32 torch tensor [N, 1, 28, 28] in [0, 1]."""
-        import torch
+        from .inference import as_batch
 
-        return torch.from_numpy(self.images[idx].astype(np.float32) / 255.0).unsqueeze(1)
+        return as_batch(self.images[idx])
 
 
 @dataclass(frozen=True)
@@ -94,8 +97,7 @@ class FashionMNIST:
     source: Path
     sha256: str  # one hash over the four files' hashes: names the exact data a model saw
 
-    # One item-id space everywhere (maps, clusterings, the dashboard, URLs): ids 0..9,999 are the
-    # test images, 10,000..69,999 the train images. Test first, so that a test index is its own id.
+    # In item-id order (see N_TEST).
     @property
     def all_images(self) -> np.ndarray:
         """uint8 [70000, 28, 28]: the 10k test images, then the 60k train images."""

@@ -16,7 +16,6 @@ import threading
 import numpy as np
 
 from .data import CLASS_NAMES
-from .images import png_bytes as _png
 from .images import to_uint8, upscale
 
 _png_lock = threading.Lock()  # one headless browser at a time, whatever the number of sessions
@@ -27,7 +26,8 @@ class ExportError(RuntimeError):
 
 
 def png_bytes(image, scale: int = 1) -> bytes:
-    """An image -> PNG file bytes. uint8 or floats in [0, 1]; [H, W], [1, H, W], [1, 1, H, W] or [H, W, 3].
+    """An image -> PNG file bytes (the one PNG writer). uint8 or floats in [0, 1]: [H, W], [1, H, W], [1, 1, H, W]
+    or [H, W, 3].
 
     ``scale`` enlarges by pixel repetition (a 28×28 item at scale 8 is a crisp 224×224 picture).
     """
@@ -40,7 +40,11 @@ def png_bytes(image, scale: int = 1) -> bytes:
         a = np.repeat(np.repeat(a, scale, axis=0), scale, axis=1) if scale > 1 else a
     else:
         a = upscale(a, scale)
-    return _png(a)
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(a).save(buf, format="PNG")
+    return buf.getvalue()
 
 
 def selection_csv(indices, labels, coords, codes) -> bytes:

@@ -79,22 +79,48 @@ def latent_map(
             m = labels == c
             fig.add_trace(
                 go.Scattergl(
-                    x=coords[m, 0], y=coords[m, 1], mode="markers", name=name, meta=name, customdata=custom[m],
-                    marker=dict(size=size, color=CLASS_COLORS[c], opacity=0.75), hovertemplate=hover,
+                    x=coords[m, 0],
+                    y=coords[m, 1],
+                    mode="markers",
+                    name=name,
+                    meta=name,
+                    customdata=custom[m],
+                    marker=dict(size=size, color=CLASS_COLORS[c], opacity=0.75),
+                    hovertemplate=hover,
                 )
-            )  # fmt: skip
+            )
     else:
         cmax = float(np.percentile(errors, 99)) if n else 1.0
         names = np.asarray(CLASS_NAMES)[np.asarray(labels)]
         fig.add_trace(
             go.Scattergl(
-                x=coords[:, 0], y=coords[:, 1], mode="markers", name="reconstruction error", customdata=custom,
-                text=names, hovertemplate=hover.replace("%{meta}", "%{text}"),
-                marker=dict(size=size, color=errors, colorscale=ERROR_SCALE, cmin=0.0, cmax=cmax, opacity=0.8,
-                            colorbar=dict(title="MSE", thickness=10, orientation="h", x=0, xanchor="left",
-                                          y=1.0, yanchor="bottom", len=0.5)),  # where the legend is
+                x=coords[:, 0],
+                y=coords[:, 1],
+                mode="markers",
+                name="reconstruction error",
+                customdata=custom,
+                text=names,
+                hovertemplate=hover.replace("%{meta}", "%{text}"),
+                marker=dict(
+                    size=size,
+                    color=errors,
+                    colorscale=ERROR_SCALE,
+                    cmin=0.0,
+                    cmax=cmax,
+                    opacity=0.8,
+                    colorbar=dict(
+                        title="MSE",
+                        thickness=10,
+                        orientation="h",
+                        x=0,
+                        xanchor="left",
+                        y=1.0,
+                        yanchor="bottom",
+                        len=0.5,
+                    ),
+                ),  # where the legend is
             )
-        )  # fmt: skip
+        )
     return _map_layout(fig, height, uirevision, show_legend=color_by == "class")
 
 
@@ -102,10 +128,16 @@ def marker_trace(xy: np.ndarray, name: str, symbol="star", size=18, color="#1111
     """A trace (as a plain dict) drawing points [M, 2] (or one [2]) over a map, e.g. a generated point."""
     xy = np.atleast_2d(np.asarray(xy, dtype=np.float64))
     return dict(
-        type="scatter", x=xy[:, 0].tolist(), y=xy[:, 1].tolist(), name=name, hoverinfo="name", showlegend=False,
-        mode="lines+markers" if line else "markers", line=dict(color=color, width=1.5, dash="dot"),
+        type="scatter",
+        x=xy[:, 0].tolist(),
+        y=xy[:, 1].tolist(),
+        name=name,
+        hoverinfo="name",
+        showlegend=False,
+        mode="lines+markers" if line else "markers",
+        line=dict(color=color, width=1.5, dash="dot"),
         marker=dict(symbol=symbol, size=size, color=color, line=dict(width=1.5, color="white")),
-    )  # fmt: skip
+    )
 
 
 def overlay(base: dict, traces: list[dict], **layout):
@@ -134,21 +166,33 @@ def training_curves(histories: Mapping[str, Sequence[Mapping]], titles: Mapping[
         for key, label, color in (("train_loss", "train", TRAIN_COLOR), ("val_loss", "validation", VAL_COLOR)):
             fig.add_trace(
                 go.Scatter(
-                    x=epochs, y=[r.get(key) for r in rows], name=label, legendgroup=label, showlegend=col == 1,
-                    mode="lines+markers" if len(rows) < 3 else "lines", line=dict(color=color),
+                    x=epochs,
+                    y=[r.get(key) for r in rows],
+                    name=label,
+                    legendgroup=label,
+                    showlegend=col == 1,
+                    mode="lines+markers" if len(rows) < 3 else "lines",
+                    line=dict(color=color),
                 ),
-                row=1, col=col,
-            )  # fmt: skip
+                row=1,
+                col=col,
+            )
         val = [(r.get("val_loss"), r["epoch"]) for r in rows if r.get("val_loss") is not None]
         if val:
             best_loss, best_epoch = min(val)
             fig.add_trace(
                 go.Scatter(
-                    x=[best_epoch], y=[best_loss], name="best epoch", legendgroup="best", showlegend=col == 1,
-                    mode="markers", marker=dict(symbol="star", size=11, color=VAL_COLOR, line=dict(width=1)),
+                    x=[best_epoch],
+                    y=[best_loss],
+                    name="best epoch",
+                    legendgroup="best",
+                    showlegend=col == 1,
+                    mode="markers",
+                    marker=dict(symbol="star", size=11, color=VAL_COLOR, line=dict(width=1)),
                 ),
-                row=1, col=col,
-            )  # fmt: skip
+                row=1,
+                col=col,
+            )
         fig.update_xaxes(title_text="epoch", row=1, col=col)
     fig.update_yaxes(type="log")
     fig.update_layout(

@@ -1,7 +1,8 @@
 """Generation with the VAE: attribute directions, manifold grids, interpolation paths, and the Fashion-FID.
 
-Pure functions of a model and arrays, except the last section (``run_generation_quality``), which
-reads checkpoints and writes ``checkpoints/generation.json`` for the ``evaluate`` command.
+Pure functions of a model and arrays (batched through ``explorer.inference``), except the last section
+(``run_generation_quality``), which reads checkpoints and writes ``checkpoints/generation.json`` for the
+``evaluate`` command. Importing this module does not import torch.
 """
 
 from __future__ import annotations
@@ -13,10 +14,12 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from .data import CLASS_NAMES
+from .inference import as_batch, as_unit, decode, encode
 
+# Latent sliders, links and clipped points span ±3 prior standard deviations: ~99.7% of N(0, 1) per dimension.
+Z_LIMIT = 3.0
 # Attribute directions offered by default: (from class, to class), by class index.
 DEFAULT_PAIRS: tuple[tuple[int, int], ...] = (
     (7, 9),  # Sneaker -> Ankle boot: a shaft grows
@@ -28,38 +31,12 @@ DEFAULT_PAIRS: tuple[tuple[int, int], ...] = (
 GENERATION = "generation.json"
 
 
-def _as_images01(images) -> np.ndarray:
-    """uint8 [N, 28, 28] or floats in [0, 1] ([N, 28, 28] or [N, 1, 28, 28]) -> float32 [N, 1, 28, 28]."""
-    x = np.asarray(images)
-    x = x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32)
-    return x[:, None] if x.ndim == 3 else x
-
-
-@torch.no_grad()
-def encode(model, images, batch_size: int = 1000) -> np.ndarray:
-    """Codes of ``images`` (uint8 or floats in [0, 1]) -> float32 [N, code_dim] (the VAE's posterior means)."""
-    x = _as_images01(images)
-    return np.concatenate(
-        [model.encode(torch.from_numpy(x[i : i + batch_size])).numpy() for i in range(0, len(x), batch_size)]
-    )
-
-
-@torch.no_grad()
-def decode(model, z, batch_size: int = 1000) -> np.ndarray:
-    """z: [N, code_dim] -> images float32 [N, 28, 28] clipped to [0, 1]."""
-    z = torch.as_tensor(np.asarray(z, dtype=np.float32))
-    if z.dim() != 2 or z.shape[1] != model.code_dim:
-        raise ValueError(f"z has shape {tuple(z.shape)}, the model decodes [N, {model.code_dim}].")
-    out = [model.decode(z[i : i + batch_size]).clamp(0, 1)[:, 0].numpy() for i in range(0, len(z), batch_size)]
-    return np.concatenate(out) if out else np.zeros((0, 28, 28), np.float32)
+def clip_z(z) -> list[float]:
+    """A latent point [D] clipped to the sliders' range ±Z_LIMIT and rounded to two decimals, as slider values."""
+    return [round(float(v), 2) for v in np.clip(np.asarray(z), -Z_LIMIT, Z_LIMIT)]
 
 
 # ------------------------------------------------------------------------------------------ directions
-
-
-def class_means(model, images, labels) -> np.ndarray:
-    """Mean code of each class -> float32 [10, code_dim]; a class absent from ``labels`` is an error."""
-    return class_means_of_codes(encode(model, images), labels)
 
 
 def class_means_of_codes(codes, labels) -> np.ndarray:
@@ -81,15 +58,14 @@ def directions_from_means(means: np.ndarray, pairs=DEFAULT_PAIRS) -> dict[tuple[
     return out
 
 
-def class_directions(model, data, pairs=DEFAULT_PAIRS, limit: int | None = None) -> dict[tuple[int, int], np.ndarray]:
-    """{(a, b): mean code of class b - mean code of class a} over ``data`` (a FashionMNIST, whose train split
-    is used, or a split with ``.images``/``.labels``); ``limit`` takes the first N images. Vectors: [code_dim]."""
-    split = getattr(data, "train", data)
-    return directions_from_means(class_means(model, split.images[:limit], split.labels[:limit]), pairs)
-
-
 def direction_label(pair: tuple[int, int]) -> str:
     return f"{CLASS_NAMES[pair[0]]} → {CLASS_NAMES[pair[1]]}"
+
+
+def labelled_directions(codes, labels, pairs=DEFAULT_PAIRS) -> list[tuple[str, np.ndarray]]:
+    """(label, mean-code difference [D]) per pair, e.g. ("Sneaker → Ankle boot", vector), from codes [N, D]."""
+    dirs = directions_from_means(class_means_of_codes(codes, labels), pairs)
+    return [(direction_label(pair), vec) for pair, vec in dirs.items()]
 
 
 # ---------------------------------------------------------------------------------------------- grids
@@ -146,15 +122,21 @@ def plane_through(z1, z2, z3) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return z1.astype(np.float32), u.astype(np.float32), v.astype(np.float32)
 
 
-def grid_png(grid: np.ndarray) -> bytes:
-    """A uint8 [H, W] image -> PNG bytes (for a download button)."""
-    import io
+def axis_grid(model, i: int, j: int, n: int = 15, span: float = 3.0, through=None) -> np.ndarray:
+    """The n×n grid over latent dimensions i (across) and j (down), through the origin or the point ``through``
+    [D] (its other dimensions kept) -> uint8 [n*28, n*28]."""
+    origin, u, v = axis_plane(model.code_dim, i, j, None if through is None else np.asarray(through, np.float32))
+    return manifold_grid(model, origin, u, v, n=n, span=span)
 
-    from PIL import Image
 
-    buf = io.BytesIO()
-    Image.fromarray(np.asarray(grid, dtype=np.uint8), mode="L").save(buf, format="PNG")
-    return buf.getvalue()
+ITEMS_SPAN = (-0.25, 1.25)  # a margin around the three items' corners
+
+
+def items_grid(model, images, n: int = 15) -> np.ndarray:
+    """The n×n grid over the plane through three images' codes (uint8 or floats, [3, 28, 28]): the first near the
+    top left corner, the second near the top right, the third near the bottom left -> uint8 [n*28, n*28]."""
+    origin, u, v = plane_through(*encode(model, images))
+    return manifold_grid(model, origin, u, v, n=n, span=ITEMS_SPAN)
 
 
 # -------------------------------------------------------------------------------------- interpolation
@@ -187,6 +169,14 @@ def interpolate(z_a, z_b, steps: int, mode: str = "linear") -> np.ndarray:
     return path.astype(np.float32)
 
 
+def item_path(model, images, steps: int, mode: str = "linear") -> tuple[np.ndarray, np.ndarray]:
+    """The path between two images' codes (a VAE's posterior means) -> (codes float32 [steps, D], the decoded
+    images float32 [steps, 28, 28] in [0, 1]). ``images``: [2, 28, 28], uint8 or floats."""
+    mu = encode(model, images)
+    path = interpolate(mu[0], mu[1], steps, mode)
+    return path, decode(model, path)
+
+
 # ------------------------------------------------------------------------------------------------ FID
 
 
@@ -215,21 +205,17 @@ def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
 
 
 def feature_stats(judge, images) -> tuple[np.ndarray, np.ndarray]:
-    """Mean [F] and covariance [F, F] (float64) of the judge's penultimate features of ``images``."""
-    f = judge.embed(_as_images01(images)).astype(np.float64)
+    """Mean [F] and covariance [F, F] (float64) of the judge's penultimate features of ``images``: the Fashion-FID
+    between two image sets is ``frechet_distance`` of their feature stats."""
+    f = judge.embed(as_batch(images)).astype(np.float64)
     if len(f) < 2:
         raise ValueError(f"{len(f)} image(s): a covariance needs at least 2.")
     return f.mean(0), np.cov(f, rowvar=False)
 
 
-def fashion_fid(judge, images_a, images_b) -> float:
-    """Fréchet distance between two image sets in the judge's penultimate-layer features ("Fashion-FID")."""
-    return frechet_distance(*feature_stats(judge, images_a), *feature_stats(judge, images_b))
-
-
 def mean_confidence(judge, images) -> float:
     """The judge's mean top-class probability: how clearly the images look like *some* class."""
-    return float(judge.predict_proba(_as_images01(images)).max(1).mean())
+    return float(judge.predict_proba(as_batch(images)).max(1).mean())
 
 
 def pca_gaussian_samples(train_images, n: int, seed: int, k: int = 10) -> np.ndarray:
@@ -237,7 +223,7 @@ def pca_gaussian_samples(train_images, n: int, seed: int, k: int = 10) -> np.nda
     -> float32 [n, 28, 28] clipped to [0, 1]."""
     from sklearn.decomposition import PCA
 
-    x = _as_images01(train_images).reshape(len(train_images), -1)
+    x = as_unit(train_images).reshape(len(train_images), -1)
     pca = PCA(n_components=k, random_state=seed).fit(x)
     codes = pca.transform(x)
     rng = np.random.default_rng(seed)
@@ -247,6 +233,8 @@ def pca_gaussian_samples(train_images, n: int, seed: int, k: int = 10) -> np.nda
 
 def vae_samples(vae, n: int, seed: int) -> np.ndarray:
     """n images decoded from z ~ N(0, I) (Bernoulli means) -> float32 [n, 28, 28]."""
+    import torch
+
     gen = torch.Generator().manual_seed(seed)
     return decode(vae, torch.randn(n, vae.code_dim, generator=gen).numpy())
 

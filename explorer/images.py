@@ -1,10 +1,11 @@
-"""Images for display: uint8 conversion, nearest-neighbour upscaling, mosaics, PNG bytes (numpy in, numpy out)."""
+"""Images for display: uint8 conversion, nearest-neighbour upscaling, mosaics, annotated grids (numpy in, numpy out).
+
+PNG files are written by ``explorer.exports.png_bytes``.
+"""
 
 from __future__ import annotations
 
-import base64
 import functools
-import io
 
 import numpy as np
 
@@ -52,31 +53,6 @@ def mosaic(images: np.ndarray, cols: int | None = None, pad: int = 2, pad_value:
         r, c = divmod(i, cols)
         out[r * (h + pad) : r * (h + pad) + h, c * (w + pad) : c * (w + pad) + w] = img
     return out
-
-
-def grid(rows: list[np.ndarray], pad: int = 2, pad_value: int = 255, scale: int = 1) -> np.ndarray:
-    """Stack image rows (each [N_i, H, W]) into one uint8 mosaic, one row per entry, left-aligned."""
-    cols = max(len(r) for r in rows)
-    cells = []
-    for r in rows:
-        r = to_uint8(r)
-        blank = np.full((cols - len(r), *r.shape[1:]), pad_value, dtype=np.uint8)
-        cells.append(np.concatenate([r, blank]))
-    return mosaic(np.concatenate(cells), cols=cols, pad=pad, pad_value=pad_value, scale=scale)
-
-
-def png_bytes(img: np.ndarray) -> bytes:
-    """uint8 [H, W] (grey) or [H, W, 3] -> PNG file bytes."""
-    from PIL import Image
-
-    buf = io.BytesIO()
-    Image.fromarray(to_uint8(img)).save(buf, format="PNG")
-    return buf.getvalue()
-
-
-def data_url(img: np.ndarray, scale: int = 1) -> str:
-    """A PNG data URL of an image (for table image columns), upscaled by ``scale``."""
-    return "data:image/png;base64," + base64.b64encode(png_bytes(upscale(to_uint8(img), scale))).decode("ascii")
 
 
 @functools.lru_cache(maxsize=8)

@@ -1,8 +1,13 @@
-"""Nearest neighbours in a latent space, and precision@k."""
+"""Nearest neighbours in a latent space, precision@k, one query put to every variant, and picking items."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
+
 import numpy as np
+
+from .data import CLASS_NAMES
 
 
 def pairwise_sq_dists(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -44,3 +49,64 @@ def precision_at_k(codes: np.ndarray, labels: np.ndarray, k: int = 10, batch: in
         idx, _ = knn(codes, codes[rows], k, exclude=rows)
         hits += int((labels[idx] == labels[rows, None]).sum())
     return hits / (len(codes) * k)
+
+
+# ----------------------------------------------------------------- one query put to every variant
+
+
+@dataclass(frozen=True)
+class Neighbours:
+    """One variant's nearest items to a query."""
+
+    variant: str
+    idx: np.ndarray  # int [k], nearest first
+    dist: np.ndarray  # float [k]
+
+
+def neighbours_all(
+    codes: Mapping[str, np.ndarray], queries: Mapping[str, np.ndarray], k: int, exclude: int | None = None
+) -> dict[str, Neighbours]:
+    """The k nearest items to one query in every variant's latent space.
+
+    codes: name -> [N, D_name] (same N rows, e.g. the 10k test images); queries: name -> [D_name], the
+    query's code in that space; ``exclude``: a row left out (the query itself when it is one of the rows).
+    """
+    out = {}
+    for name, c in codes.items():
+        idx, dist = knn(c, np.asarray(queries[name], dtype=np.float32), k, exclude=exclude)
+        out[name] = Neighbours(name, idx, dist)
+    return out
+
+
+def agreement(results: Mapping[str, Neighbours], reference: str) -> dict[str, int]:
+    """How many of each variant's neighbours are also among ``reference``'s (the reference agrees with itself: k)."""
+    ref = set(results[reference].idx.tolist())
+    return {name: len(ref.intersection(r.idx.tolist())) for name, r in results.items()}
+
+
+def same_class(results: Mapping[str, Neighbours], labels: np.ndarray, query_label: int) -> dict[str, int]:
+    """How many of each variant's neighbours share the query's class."""
+    return {name: int((np.asarray(labels)[r.idx] == query_label).sum()) for name, r in results.items()}
+
+
+# --------------------------------------------------------------------------------- picking items
+
+
+def sample_per_class(labels: np.ndarray, per_class: int = 1, seed: int = 0) -> np.ndarray:
+    """``per_class`` random row ids of each class, ordered by class (seeded)."""
+    rng = np.random.default_rng(seed)
+    labels = np.asarray(labels)
+    picks = []
+    for c in range(len(CLASS_NAMES)):
+        rows = np.flatnonzero(labels == c)
+        if len(rows):
+            picks.append(rng.choice(rows, size=min(per_class, len(rows)), replace=False))
+    return np.concatenate(picks) if picks else np.zeros(0, dtype=np.int64)
+
+
+def random_of_class(labels: np.ndarray, cls: int, seed: int) -> int:
+    """One seeded random row id of class ``cls``."""
+    rows = np.flatnonzero(np.asarray(labels) == cls)
+    if len(rows) == 0:
+        raise ValueError(f"class == {cls}: no item of that class.")
+    return int(np.random.default_rng(seed).choice(rows))

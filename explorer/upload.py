@@ -7,6 +7,7 @@ from the border instead of assuming white, so a photo already on a dark backgrou
 the contrast so the brightest pixel is 1 as in most dataset images.
 
 Every way a file can be bad ends in one ``UploadError`` whose message says what to do; nothing is written to disk.
+``upload_view`` then puts the prepared picture through a model: what the pages show of it.
 """
 
 from __future__ import annotations
@@ -14,10 +15,13 @@ from __future__ import annotations
 import io
 import threading
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from PIL import Image, ImageOps
+
+from .denoise import DenoiseResult, denoise
+from .neighbours import Neighbours, knn
 
 SIZE = 28
 MAX_BYTES = 5 * 2**20  # matches server.maxUploadSize = 5 in .streamlit/config.toml
@@ -280,3 +284,46 @@ def prepare_upload(data: bytes, filename: str | None = None, max_bytes: int = MA
             "picture of a garment, shoe or bag."
         )
     return PreparedImage(_fit(v, notices), preview, notices, size, fmt)
+
+
+# ------------------------------------------------------------------------------ through a model
+
+
+@dataclass(frozen=True)
+class UploadView:
+    """What a page shows for an uploaded picture. Images are float32 [28, 28] in [0, 1]."""
+
+    image: np.ndarray  # the model's input, as ``prepare_upload`` made it
+    reconstruction: np.ndarray
+    error: float  # per-pixel MSE of the reconstruction
+    code: np.ndarray | None = None  # [D], with a projection
+    neighbours: Neighbours | None = None  # the nearest test items, with a projection
+    xy: np.ndarray | None = None  # [2]: where it falls on the map, with a projection
+    denoised: DenoiseResult | None = None  # with a noise amount: noised, cleaned, beside the 3×3 median
+
+
+def upload_view(
+    model, image: np.ndarray, proj=None, k: int = 10, map_coords=None, noise: float | None = None, seed: int = 0
+) -> UploadView:
+    """An uploaded picture (float32 [28, 28] in [0, 1]) through a model: its reconstruction, and optionally more.
+
+    ``proj``: the model's test projection: adds the code, the ``k`` nearest test items and the place on the map
+    (``explorer.projection.place``; ``map_coords`` [10000, 2]: the test items' coordinates on the map shown, when
+    it is not ``proj``'s own). ``noise``: a salt-and-pepper amount: adds the picture noised (seeded) and cleaned.
+    """
+    from .inference import as_unit, encode, reconstruct
+    from .projection import place
+
+    image = as_unit(image)
+    if image.shape != (SIZE, SIZE):
+        raise ValueError(f"image of shape {image.shape}: expected [{SIZE}, {SIZE}], as prepare_upload makes it.")
+    recon = reconstruct(model, image)[0]
+    extra = {}
+    if proj is not None:
+        code = encode(model, image)[0]
+        idx, dist = knn(proj.codes, code, k)
+        on_map = proj if map_coords is None else replace(proj, coords=np.asarray(map_coords, dtype=np.float32))
+        extra.update(code=code, neighbours=Neighbours(proj.variant, idx, dist), xy=place(code, on_map))
+    if noise is not None:
+        extra["denoised"] = denoise(model, image[None], noise, seed)
+    return UploadView(image, recon, float(((recon - image) ** 2).mean()), **extra)

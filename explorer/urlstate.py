@@ -14,8 +14,9 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 
+from .generation import Z_LIMIT  # a link's z is clamped to the sliders' range
+
 N_Z = 10  # the generator's latent sliders z0..z9
-Z_LIMIT = 3.0  # sliders span [-3, 3] standard deviations of the VAE's prior
 NOISE_MAX = 0.5
 SEED_MAX = 2**31 - 1
 K_MIN, K_MAX = 1, 50

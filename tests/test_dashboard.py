@@ -1,8 +1,9 @@
 """The Streamlit dashboard, run headless with AppTest on the real data and the checkpoints in the default root.
 
-Each test starts at ``dashboard.py`` (the router) and switches page with ``AppTest.switch_page`` to the page
-script ``st.navigation`` registered. AppTest cannot click a Plotly point: the map's selection handling is
-tested in test_views.py, and here through the panel function the page calls.
+Each test starts at ``dashboard.py`` (the router) and moves to a page by the URL path the router registered it
+under (``tests.support.pages.switch_page``); the pages are the router's own list. The repository ships the
+checkpoints and maps these tests use: a missing one is a failure. AppTest cannot click a Plotly point: the map's
+selection handling is tested in test_views.py, and here through the panel function the page calls.
 """
 
 from __future__ import annotations
@@ -16,27 +17,17 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
+import dashboard
 from explorer.checkpoint import ENV_VAR, default_root
 from explorer.data import CLASS_NAMES
-from explorer.models import VARIANTS
+from explorer.models import VARIANTS, variants_with
+from tests.support.imports import imported_packages
+from tests.support.pages import switch_page
 
 REPO = Path(__file__).resolve().parent.parent
 APP = str(REPO / "dashboard.py")
-PAGES = {name: f"explorer/ui/pages/{name}.py" for name in ("map", "similar", "denoiser", "generator", "compare")}
+PAGES = [url_path for *_, url_path in dashboard.PAGES]  # the router's pages, in its order (the first is the default)
 TUTORIAL = ("dense", "sparse", "denoising", "vae")
-
-
-def _missing(root: Path) -> list[str]:
-    need = [f"{v}/{f}" for v in TUTORIAL for f in ("config.json", "model.safetensors", "projection-test.npz")]
-    return [p for p in need if not (root / p).is_file()]
-
-
-MISSING = _missing(default_root())
-needs_checkpoints = pytest.mark.skipif(
-    bool(MISSING),
-    reason=f"no trained checkpoints under {default_root()} (missing {', '.join(MISSING[:3])}…): "
-    "run `python -m explorer train` and `python -m explorer project`",
-)
 
 
 def open_page(page: str = "map", live: bool = False) -> AppTest:
@@ -46,8 +37,8 @@ def open_page(page: str = "map", live: bool = False) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=60)
     at.session_state["live_decode"] = live
     at.run()
-    if page != "map":  # the map is the default page
-        at.switch_page(PAGES[page]).run()
+    if page != PAGES[0]:
+        switch_page(at, page).run()
     return at
 
 
@@ -82,7 +73,36 @@ def image_captions(at: AppTest) -> list[str]:
 # ------------------------------------------------------------------------------------------ pages
 
 
-@needs_checkpoints
+def test_the_shipped_checkpoints_maps_and_metrics_are_there():
+    """The repository ships them; the page tests below rely on them (a missing one is a failure, never a skip)."""
+    root = default_root()
+    need = [f"{v}/{f}" for v in VARIANTS for f in ("config.json", "model.safetensors", "metrics.json")]
+    need += [f"{v}/projection-{split}.npz" for v in variants_with("decoder") for split in ("test", "all")]
+    need += ["baselines.json", "generation.json", "judge/model.safetensors"]
+    assert not [p for p in need if not (root / p).is_file()], f"missing under {root}"
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_opens_from_the_navigation_and_from_a_link(page):
+    at = open_page(page)
+    assert_clean(at)
+    title = at.title[0].value
+    assert title
+    linked = open_link({"page": page})  # /?page=…: the router switches to the page object it registered
+    assert_clean(linked)
+    assert linked.title[0].value == title
+
+
+PAGE_MODULES = sorted({fn.__module__ for fn, *_ in dashboard.PAGES} | {"explorer.ui.generation_sections"})
+
+
+@pytest.mark.parametrize("module", PAGE_MODULES)
+def test_pages_lay_out_and_never_import_torch(module):
+    """Pages call explorer's functions; none runs a model itself (wherever the import would be, even in a function)."""
+    path = REPO / (module.replace(".", "/") + ".py")
+    assert "torch" not in imported_packages(path), path
+
+
 def test_latent_map_page():
     at = open_page("map")
     assert_clean(at)
@@ -104,15 +124,11 @@ def test_latent_map_page():
     assert "Variational autoencoder" in texts(at.caption)
     assert spec(at, "map_chart") != fig
 
-    at.toggle(key="map_all").set_value(True).run()
-    assert not at.exception
-    if (default_root() / "vae" / "projection-all.npz").is_file():
-        assert sum(len(decode(t["x"])) for t in spec(at, "map_chart")["data"]) == 70_000
-    else:
-        assert "python -m explorer project --variant vae --all" in texts(at.code)
+    at.toggle(key="map_all").set_value(True).run()  # the shipped 70k map
+    assert_clean(at)
+    assert sum(len(decode(t["x"])) for t in spec(at, "map_chart")["data"]) == 70_000
 
 
-@needs_checkpoints
 def test_all_70k_map(tmp_path, monkeypatch, fmnist):
     """The 70k map (made here from the dense test map: UMAP on 70k points is a long offline job)."""
     from explorer.checkpoint import weights_hash
@@ -122,9 +138,12 @@ def test_all_70k_map(tmp_path, monkeypatch, fmnist):
     rng = np.random.default_rng(0)
     labels = np.concatenate([fmnist.test.labels, fmnist.train.labels]).astype(np.uint8)  # item-id order
     np.savez_compressed(
-        root / "dense" / "projection-all.npz", weights_sha256=np.array(weights_hash("dense", root)), labels=labels,
-        coords=rng.normal(size=(70_000, 2)).astype(np.float32), recon_mse=rng.random(70_000).astype(np.float32),
-    )  # fmt: skip
+        root / "dense" / "projection-all.npz",
+        weights_sha256=np.array(weights_hash("dense", root)),
+        labels=labels,
+        coords=rng.normal(size=(70_000, 2)).astype(np.float32),
+        recon_mse=rng.random(70_000).astype(np.float32),
+    )
     monkeypatch.setenv(ENV_VAR, str(root))
     at = open_page("map")
     at.toggle(key="map_all").set_value(True).run()
@@ -138,14 +157,13 @@ def test_all_70k_map(tmp_path, monkeypatch, fmnist):
 
 
 def _panel_script(ids):
-    from explorer import views
+    from explorer.selection import display_order
     from explorer.ui import common, latent_map
 
     model = common.require_model("dense")
-    latent_map.show_panel(model, common.items(), ids, views.display_order(ids, 30), ", a test")
+    latent_map.show_panel(model, common.items(), ids, display_order(ids, 30), ", a test")
 
 
-@needs_checkpoints
 def test_map_selection_panel():
     at = AppTest.from_function(_panel_script, args=([3, 1, 4, 10_005],), default_timeout=60).run()
     assert not at.exception
@@ -158,7 +176,6 @@ def test_map_selection_panel():
     assert "training image" in image_captions(at)[0]
 
 
-@needs_checkpoints
 def test_similar_items_page(fmnist):
     at = open_page("similar")
     assert_clean(at)
@@ -194,7 +211,6 @@ def _scores(at):
     return at.dataframe[0].value.to_numpy(dtype=float)
 
 
-@needs_checkpoints
 def test_denoiser_page():
     at = open_page("denoiser")
     assert_clean(at)
@@ -214,7 +230,6 @@ def test_denoiser_page():
     assert not np.array_equal(redrawn, heavier) and at.slider(key="noise_amount").value == pytest.approx(0.4)
 
 
-@needs_checkpoints
 def test_generator_page():
     at = open_page("generator")
     assert_clean(at)
@@ -241,7 +256,6 @@ def test_generator_page():
     assert any(at.slider(key=f"z{i}").value != 0 for i in range(10))
 
 
-@needs_checkpoints
 def test_generator_live_mode_renders_with_the_judge():
     at = open_page("generator", live=True)
     assert_clean(at)
@@ -255,15 +269,15 @@ def test_generator_live_mode_renders_with_the_judge():
     assert [at.slider(key=f"z{i}").value for i in range(10)] == [at.session_state[f"z{i}"] for i in range(10)]
 
 
-@needs_checkpoints
 def test_generator_starts_from_a_real_item(fmnist):
-    from explorer import load_model, views
+    from explorer import load_model
+    from explorer.inference import encode
 
     at = open_page("generator")
     at.number_input(key="from_item_index").set_value(7).run()
     at.button(key="from_item").click().run()
     assert_clean(at)
-    mu = views.posterior_mean(load_model("vae"), fmnist.test.images[7])[0]
+    mu = encode(load_model("vae"), fmnist.test.images[7])[0]  # the VAE's posterior mean
     z = np.array([at.slider(key=f"z{i}").value for i in range(10)])
     assert np.allclose(z, np.clip(mu, -3, 3), atol=0.006)  # sliders hold μ rounded to 2 decimals
 
@@ -273,25 +287,22 @@ def test_generator_starts_from_a_real_item(fmnist):
     path = [t for t in spec(at, "generator_map")["data"] if t["name"] == "interpolation"][0]
     assert len(path["x"]) == 12
 
-    at.switch_page(PAGES["map"]).run()
-    at.switch_page(PAGES["generator"]).run()
+    switch_page(at, "map").run()
+    switch_page(at, "generator").run()
     assert np.allclose([at.slider(key=f"z{i}").value for i in range(10)], z)  # kept across pages
 
 
-@needs_checkpoints
 def test_compare_page():
-    from explorer.evaluate import MetricsError, load_metrics
+    from explorer.models import REGISTRY
 
     at = open_page("compare")
     assert_clean(at)
     assert at.selectbox(key="variant")
-    try:
-        for v in TUTORIAL:
-            load_metrics(v)
-        table = at.dataframe[0].value
-        assert {"Dense autoencoder", "PCA, 10 components", "3×3 median filter"} <= set(table.index)
-    except MetricsError:
-        assert "python -m explorer evaluate" in texts(at.code)
+    # The shipped metrics describe the shipped weights: every variant's row and the baselines, nothing missing.
+    assert "Scores missing" not in texts(at.info)
+    table = at.dataframe[0].value
+    assert {REGISTRY[v].title for v in VARIANTS} | {"PCA, 10 components", "3×3 median filter"} <= set(table.index)
+    assert table.loc["Dense autoencoder", "PSNR (dB)"] != "–"
     curves = spec(at, "curves")
     assert {a["text"].split()[0] for a in curves["layout"]["annotations"]} >= set(TUTORIAL)
     assert len(at.get("image")) == 1  # every variant's reconstructions in one grid
@@ -315,7 +326,6 @@ def damaged_root(tmp_path, monkeypatch):
     return root
 
 
-@needs_checkpoints
 def test_damaged_checkpoint_leaves_the_rest_working(damaged_root):
     at = open_page("map")  # dense is the default variant: it is shown as unavailable, with the fix
     assert not at.exception
@@ -327,17 +337,17 @@ def test_damaged_checkpoint_leaves_the_rest_working(damaged_root):
     assert_clean(at)
     assert spec(at, "map_chart")["data"]
 
-    at.switch_page(PAGES["similar"]).run()  # sparse is remembered; dense is left out of the comparison
+    switch_page(at, "similar").run()  # sparse is remembered; dense is left out of the comparison
     assert_clean(at)
     assert at.selectbox(key="variant").value == "sparse"
     assert "Not compared: Dense autoencoder" in texts(at.caption)
 
-    at.switch_page(PAGES["generator"]).run()  # the VAE works; its damaged map names its command
+    switch_page(at, "generator").run()  # the VAE works; its damaged map names its command
     assert_clean(at)
     assert "python -m explorer project --variant vae" in texts(at.code)
 
     for page in ("denoiser", "compare"):
-        at.switch_page(PAGES[page]).run()
+        switch_page(at, page).run()
         assert_clean(at)
     assert "python -m explorer train --variant dense" in texts(at.caption)
 
@@ -349,7 +359,7 @@ def test_missing_dataset_explains_the_fix(tmp_path, monkeypatch):
     assert at.title[0].value == "Fashion-MNIST is not installed"
     assert "apt-get install dataset-fashion-mnist" in texts(at.markdown)
     assert "FASHION_MNIST_DIR" in texts(at.markdown)
-    at.switch_page(PAGES["generator"]).run()
+    switch_page(at, "generator").run()
     assert not at.exception and at.title[0].value == "Fashion-MNIST is not installed"
 
 
@@ -367,7 +377,6 @@ def open_link(query: dict) -> AppTest:
     return at.run()
 
 
-@needs_checkpoints
 def test_a_link_opens_its_page_with_its_view():
     at = open_link({"page": "similar", "variant": "vae", "item": "12345", "k": "7"})
     assert_clean(at)
@@ -377,7 +386,7 @@ def test_a_link_opens_its_page_with_its_view():
     assert "Query: item 12345" in image_captions(at)[0]
     at.slider(key="k").set_value(12).run()  # the URL follows the widgets
     assert (at.query_params["page"], at.query_params["variant"], at.query_params["k"]) == ("similar", "vae", "12")
-    at.switch_page(PAGES["map"]).run()  # the link opens its page once: the visitor then goes where they like
+    switch_page(at, "map").run()  # the link opens its page once: the visitor then goes where they like
     assert_clean(at)
     assert at.title[0].value == "Latent map" and at.query_params["page"] == "map"
 
@@ -386,19 +395,19 @@ def test_a_link_opens_its_page_with_its_view():
     assert at.title[0].value == "Latent map" and at.selectbox(key="variant").value == "sparse"
 
 
-@needs_checkpoints
 def test_a_link_restores_the_denoiser_and_its_noise(fmnist):
-    from explorer import load_model, views
+    from explorer import load_model
+    from explorer.denoise import denoise
+    from explorer.neighbours import sample_per_class
 
     at = open_link({"page": "denoiser", "variant": "dense", "noise": "0.35", "seed": "3"})
     assert_clean(at)
     assert at.selectbox(key="variant").value == "dense" and at.slider(key="noise_amount").value == pytest.approx(0.35)
-    ids = views.sample_per_class(fmnist.test.labels, per_class=1, seed=0)
-    expected = views.denoise(load_model("dense"), fmnist.test.images[ids], 0.35, seed=3)  # the link's noise, exactly
+    ids = sample_per_class(fmnist.test.labels, per_class=1, seed=0)
+    expected = denoise(load_model("dense"), fmnist.test.images[ids], 0.35, seed=3)  # the link's noise, exactly
     assert at.metric[0].value == f"{expected.psnr_model.mean():.2f} dB"
 
 
-@needs_checkpoints
 def test_a_shared_generator_link_shows_the_same_image():
     at = open_page("generator")
     at.button(key="random_sample").click().run()
@@ -427,7 +436,6 @@ def test_a_shared_generator_link_shows_the_same_image():
         ({"page": "similar", "k": "99"}, "similar", {"k": 20}, "`k` = `99`"),
     ],
 )
-@needs_checkpoints
 def test_a_bad_link_shows_a_notice_and_a_working_page(query, page, values, notice):
     at = open_link(query)
     assert_clean(at)
@@ -439,7 +447,6 @@ def test_a_bad_link_shows_a_notice_and_a_working_page(query, page, values, notic
     assert "<" not in toasts  # user text is quoted in a safe alphabet
 
 
-@needs_checkpoints
 def test_many_link_problems_are_listed_in_the_sidebar():
     at = open_link({"item": "x", "noise": "y", "seed": "z", "k": "w", "z": "q", "variant": "v"})
     assert_clean(at)
@@ -450,7 +457,6 @@ def test_many_link_problems_are_listed_in_the_sidebar():
 # ----------------------------------------------------------------------------- your own picture
 
 
-@needs_checkpoints
 def test_your_picture_on_the_map(photo_png):
     from explorer.projection import load_projection
 
@@ -467,7 +473,6 @@ def test_your_picture_on_the_map(photo_png):
     assert any("its reconstruction (right)" in c for c in image_captions(at))
 
 
-@needs_checkpoints
 def test_your_picture_as_the_similar_query(photo_png, fmnist):
     at = open_page("similar")
     at.file_uploader(key="similar_upload").upload("photo.png", photo_png, "image/png").run()
@@ -483,7 +488,6 @@ def test_your_picture_as_the_similar_query(photo_png, fmnist):
     assert "not an image" in texts(at.error)
 
 
-@needs_checkpoints
 def test_your_picture_through_the_denoiser(photo_png):
     at = open_page("denoiser")
     shown = len(at.get("image"))
@@ -513,7 +517,6 @@ def test_served_safely():
         assert not re.search(r"\btorch\.load\(|\bpickle\.loads?\(", text), path
 
 
-@needs_checkpoints
 def test_a_missing_map_is_computed_once_with_progress(tmp_path, monkeypatch):
     """A map that is only missing (or stale) is computed by the page itself, saved, and then just loaded."""
     root = tmp_path / "checkpoints"
@@ -522,7 +525,7 @@ def test_a_missing_map_is_computed_once_with_progress(tmp_path, monkeypatch):
     at = AppTest.from_file(APP, default_timeout=300)
     at.session_state["live_decode"] = False
     at.run()
-    at.switch_page(PAGES["generator"]).run()
+    switch_page(at, "generator").run()
     assert_clean(at)
     assert (root / "vae" / "projection-test.npz").is_file()
     assert {t["name"] for t in spec(at, "generator_map")["data"]} >= {"generated"}

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from explorer import generation as g
+from explorer.inference import decode, encode
 from explorer.judge import Judge, JudgeConfig
 from explorer.models import VAE, VAEConfig
 
@@ -65,9 +66,13 @@ def test_frechet_rejects_mismatched_shapes():
 
 def test_fashion_fid_identical_sets_zero_and_different_sets_positive(tiny_judge, fmnist):
     a, b = fmnist.test.images[:300], fmnist.test.images[300:600]
-    assert abs(g.fashion_fid(tiny_judge, a, a)) < 1e-6
+
+    def fid(x, y):
+        return g.frechet_distance(*g.feature_stats(tiny_judge, x), *g.feature_stats(tiny_judge, y))
+
+    assert abs(fid(a, a)) < 1e-6
     noise = np.random.default_rng(0).random((300, 28, 28)).astype(np.float32)
-    assert g.fashion_fid(tiny_judge, a, noise) > g.fashion_fid(tiny_judge, a, b) > 0
+    assert fid(a, noise) > fid(a, b) > 0
 
 
 # -------------------------------------------------------------------------------------- interpolation
@@ -111,13 +116,13 @@ def test_manifold_grid_shape_and_tiles_are_the_decoded_grid_points(tiny_vae):
     # Tile (row 1, column 4): dimension 0 = +2 (rightwards), dimension 3 = -1 (downwards).
     z = np.zeros(10, np.float32)
     z[0], z[3] = 2.0, -1.0
-    expected = np.round(g.decode(tiny_vae, z[None])[0] * 255)
+    expected = np.round(decode(tiny_vae, z[None])[0] * 255)
     np.testing.assert_allclose(grid[28:56, 112:140], expected, atol=1)
     assert g.manifold_grid(tiny_vae, origin, u, v).shape == (15 * 28, 15 * 28)  # the default 15×15
 
 
 def test_plane_through_three_items_puts_them_on_the_corners(tiny_vae, fmnist):
-    z = g.encode(tiny_vae, fmnist.test.images[:3])
+    z = encode(tiny_vae, fmnist.test.images[:3])
     origin, u, v = g.plane_through(*z)
     pts = g.grid_latents(origin, u, v, n=4, span=(0.0, 1.0))
     np.testing.assert_allclose(pts[0, 0], z[0], atol=1e-5)
@@ -135,16 +140,36 @@ def test_grid_validation(tiny_vae):
     with pytest.raises(ValueError, match="two different"):
         g.axis_plane(10, 2, 2)
     with pytest.raises(ValueError, match=r"decodes \[N, 10\]"):
-        g.decode(tiny_vae, np.zeros((2, 3)))
+        decode(tiny_vae, np.zeros((2, 3)))
 
 
-def test_grid_png_round_trip():
-    from io import BytesIO
+def test_the_pages_grids_axis_and_items(tiny_vae, fmnist):
+    origin, u, v = g.axis_plane(10, 0, 3, np.full(10, 0.5, np.float32))
+    through = np.full(10, 0.5, np.float32)
+    np.testing.assert_array_equal(
+        g.axis_grid(tiny_vae, 0, 3, 4, 2.0, through), g.manifold_grid(tiny_vae, origin, u, v, 4, 2.0)
+    )
+    three = fmnist.test.images[:3]
+    expected = g.manifold_grid(tiny_vae, *g.plane_through(*encode(tiny_vae, three)), n=5, span=g.ITEMS_SPAN)
+    np.testing.assert_array_equal(g.items_grid(tiny_vae, three, 5), expected)
 
-    from PIL import Image
 
-    grid = np.random.default_rng(0).integers(0, 256, (56, 84), dtype=np.uint8)
-    np.testing.assert_array_equal(np.asarray(Image.open(BytesIO(g.grid_png(grid)))), grid)
+def test_item_path_decodes_the_interpolation_between_two_items(tiny_vae, fmnist):
+    two = fmnist.test.images[:2]
+    path, decoded = g.item_path(tiny_vae, two, 6, "slerp")
+    mu = encode(tiny_vae, two)
+    np.testing.assert_allclose(path, g.interpolate(mu[0], mu[1], 6, "slerp"), atol=1e-6)
+    np.testing.assert_allclose(decoded, decode(tiny_vae, path), atol=1e-6)
+    assert decoded.shape == (6, 28, 28)
+
+
+def test_labelled_directions_and_clipped_points(tiny_vae, fmnist):
+    codes = encode(tiny_vae, fmnist.test.images)
+    labelled = g.labelled_directions(codes, fmnist.test.labels)
+    assert [label for label, _ in labelled][0] == "Sneaker → Ankle boot" and len(labelled) == len(g.DEFAULT_PAIRS)
+    means = g.class_means_of_codes(codes, fmnist.test.labels)
+    np.testing.assert_allclose(labelled[0][1], means[9] - means[7], atol=1e-6)
+    assert g.clip_z([3.456, -7.0, 0.125]) == [3.0, -3.0, 0.12]
 
 
 # ------------------------------------------------------------------------------------------ directions
@@ -152,10 +177,10 @@ def test_grid_png_round_trip():
 
 def test_class_directions_move_one_class_mean_onto_the_other(tiny_vae, fmnist):
     split = fmnist.test
-    dirs = g.class_directions(tiny_vae, split, pairs=((7, 9), (9, 7), (6, 0)), limit=2000)
-    assert set(dirs) == {(7, 9), (9, 7), (6, 0)}
-    codes = g.encode(tiny_vae, split.images[:2000])
+    codes = encode(tiny_vae, split.images[:2000])
     labels = split.labels[:2000]
+    dirs = g.directions_from_means(g.class_means_of_codes(codes, labels), pairs=((7, 9), (9, 7), (6, 0)))
+    assert set(dirs) == {(7, 9), (9, 7), (6, 0)}
     np.testing.assert_allclose(codes[labels == 7].mean(0) + dirs[(7, 9)], codes[labels == 9].mean(0), atol=1e-5)
     np.testing.assert_allclose(dirs[(7, 9)], -dirs[(9, 7)], atol=1e-6)
     assert g.direction_label((7, 9)) == "Sneaker → Ankle boot"
@@ -163,9 +188,9 @@ def test_class_directions_move_one_class_mean_onto_the_other(tiny_vae, fmnist):
 
 def test_class_directions_validation(tiny_vae, fmnist):
     with pytest.raises(ValueError, match=r"pair \(3, 3\)"):
-        g.class_directions(tiny_vae, fmnist.test, pairs=((3, 3),), limit=500)
+        g.directions_from_means(np.zeros((10, 4)), pairs=((3, 3),))
     with pytest.raises(ValueError, match="no images of class"):
-        g.class_means(tiny_vae, fmnist.test.images[:20], np.zeros(20, np.int64))
+        g.class_means_of_codes(encode(tiny_vae, fmnist.test.images[:20]), np.zeros(20, np.int64))
 
 
 # -------------------------------------------------------------------------------------------- quality
@@ -191,17 +216,12 @@ def test_shipped_vae_direction_turns_a_sneaker_into_an_ankle_boot(fmnist):
     from pathlib import Path
 
     from explorer.checkpoint import load_model
-    from explorer.judge import judge_dir, load_judge
+    from explorer.judge import load_judge
 
     shipped = Path(__file__).resolve().parent.parent / "checkpoints"
-    if (
-        not (shipped / "vae" / "model.safetensors").is_file()
-        or not (judge_dir(shipped) / "model.safetensors").is_file()
-    ):
-        pytest.skip("needs the shipped vae and judge checkpoints (python -m explorer train --variant vae; train-judge)")
     vae, judge = load_model("vae", shipped), load_judge(shipped)
     split = fmnist.train
-    means = g.class_means(vae, split.images[:20_000], split.labels[:20_000])
-    d = g.class_directions(vae, split, pairs=((7, 9),), limit=20_000)[(7, 9)]
-    p = judge.predict_proba(g.decode(vae, np.stack([means[7], means[7] + d])))
+    means = g.class_means_of_codes(encode(vae, split.images[:20_000]), split.labels[:20_000])
+    d = g.directions_from_means(means, pairs=((7, 9),))[(7, 9)]
+    p = judge.predict_proba(decode(vae, np.stack([means[7], means[7] + d])))
     assert p.argmax(1).tolist() == [7, 9]  # Sneaker, then Ankle boot

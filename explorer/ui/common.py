@@ -1,41 +1,70 @@
-"""What every page shares: cached loading of data, models and maps; the variant picker; error display.
+"""What every page shares: one cached accessor per model, map and artefact; the page header; error display.
 
-Models, the dataset and projections are loaded once per process (``st.cache_resource``, shared by all
-sessions, never mutated). Cache keys include each file's modification time and size, so a checkpoint
-retrained while the server runs is picked up on the next rerun. A variant that fails to load is a
-value (``Loaded.error``), not an exception: pages show it with the command that fixes it.
+Models, the dataset and maps are loaded once per process (``st.cache_resource``, shared by all sessions, never
+mutated). Each cache is keyed by the modification time and size of the files it was read from, found here, so a
+checkpoint retrained while the server runs is picked up on the next rerun and no page threads a key by hand:
+
+- ``model(name)``, ``proj(name, split)``: a variant's model and map as a ``Loaded`` (``require_*``: or the page stops
+  with the error and its fix);
+- ``@of_model`` / ``@per_variant``: any function of a variant's model (or of its name, for model and map together),
+  cached until the variant's files change;
+- ``artefact(load, *args)``: anything a loader reads from the checkpoint root (metrics, the judge, tables), cached
+  until a file under the root changes.
+
+A variant or artefact that fails to load is a value (``Loaded.error``), not an exception: pages show it with the
+command that fixes it.
 """
 
 from __future__ import annotations
 
-import json
+import functools
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import streamlit as st
 
-from explorer import checkpoint, evaluate, projection, views
-from explorer.data import DatasetError, load_fashion_mnist
+from explorer import checkpoint, compare, evaluate, projection
+from explorer.data import N_TEST, DatasetError, load_fashion_mnist
+from explorer.generation import load_generation
+from explorer.judge import FIX as JUDGE_FIX
+from explorer.judge import load_judge
 from explorer.models import REGISTRY, VARIANTS, variants_with
 
 # Variants whose code alone makes the image: only they have maps and meaningful neighbours.
 MAPPED = variants_with("decoder")
 
-# Item ids, one space for every page (see explorer.views): 0..9,999 test images, 10,000..69,999 training images.
-N_TEST, N_TRAIN = views.N_TEST, views.N_TRAIN
-all_rows_to_items, items_to_all_rows = views.all_rows_to_items, views.items_to_all_rows
-
 # Widget values that survive a visit to another page (Streamlit drops a widget's state when a run
 # does not draw it; writing the value back through Session State each run keeps it).
 PERSISTENT_KEYS = (
-    "map_color", "map_all", "item_index", "k", "query_class", "noise_amount",
-    *(f"z{i}" for i in range(10)), "from_item_index", "interp_a", "interp_b", "interp_steps",
-    "live_decode", "interp_mode", "grid_plane", "grid_n", "grid_i", "grid_j", "grid_span", "grid_through_point",
-    "grid_item_a", "grid_item_b", "grid_item_c", "cl_method", "cl_all",
-)  # fmt: skip
+    "map_color",
+    "map_all",
+    "item_index",
+    "k",
+    "query_class",
+    "noise_amount",
+    *(f"z{i}" for i in range(10)),
+    "from_item_index",
+    "interp_a",
+    "interp_b",
+    "interp_steps",
+    "live_decode",
+    "interp_mode",
+    "grid_plane",
+    "grid_n",
+    "grid_i",
+    "grid_j",
+    "grid_span",
+    "grid_through_point",
+    "grid_item_a",
+    "grid_item_b",
+    "grid_item_c",
+    "cl_method",
+    "cl_all",
+)
 
 
 def keep_widget_state() -> None:
@@ -85,8 +114,7 @@ class Items:
 @st.cache_resource(show_spinner="Loading Fashion-MNIST…")
 def _items(data_dir: str | None) -> Items:
     data = load_fashion_mnist(data_dir)
-    images = np.concatenate([data.test.images, data.train.images])
-    labels = np.concatenate([data.test.labels, data.train.labels])
+    images, labels = data.all_images, data.all_labels
     return Items(images, labels, images[:N_TEST], labels[:N_TEST])
 
 
@@ -106,12 +134,12 @@ def items() -> Items:
         st.stop()
 
 
-# ----------------------------------------------------------------------------------- models and maps
+# -------------------------------------------------------------------------------------- file stamps
 
 
 @dataclass(frozen=True)
 class Loaded:
-    """A model or projection, or why it could not be loaded and the commands that fix it."""
+    """A model, map or artefact, or why it could not be loaded and the commands that fix it."""
 
     value: object = None
     error: str | None = None
@@ -124,6 +152,7 @@ class Loaded:
 
 
 def root() -> str:
+    """The checkpoint root the dashboard reads (``explorer.checkpoint.default_root``)."""
     return str(checkpoint.default_root())
 
 
@@ -136,19 +165,35 @@ def file_stamp(path: Path):
         return None
 
 
-def _stamps(name: str, *files: str) -> tuple:
+def _model_files(name: str) -> tuple[Path, ...]:
     d = checkpoint.checkpoint_dir(name, root())
-    return tuple(file_stamp(d / f) for f in files)
+    return d / checkpoint.CONFIG, d / checkpoint.WEIGHTS
 
 
-def model_stamps(name: str) -> tuple:
-    """The cache key of a variant's model (its config and weights files): pass it with ``root()`` to ``_model``."""
-    return _stamps(name, checkpoint.CONFIG, checkpoint.WEIGHTS)
+def _map_file(name: str, split: str) -> Path:
+    return projection.path_for(name, split, root())
 
 
-def map_stamps(name: str, split: str = "test") -> tuple:
-    """The cache key of a variant's map (its weights and projection files): pass it to ``_projection``."""
-    return _stamps(name, checkpoint.WEIGHTS, f"projection-{split}.npz")
+def _stamps(*paths: Path) -> tuple:
+    return tuple(file_stamp(p) for p in paths)
+
+
+def _variant_stamps(name: str) -> tuple:
+    """Everything a function of the variant may read: its model and both its maps."""
+    return _stamps(*_model_files(name), _map_file(name, "test"), _map_file(name, "all"))
+
+
+def _root_stamps() -> tuple:
+    """Every file under the checkpoint root, stamped: a key that changes when any artefact or weight does."""
+    out = []
+    for directory, _, files in os.walk(root()):
+        for f in files:
+            path = Path(directory) / f
+            out.append((str(path), file_stamp(path)))
+    return tuple(sorted(out))
+
+
+# ----------------------------------------------------------------------------------- models and maps
 
 
 @st.cache_resource(show_spinner="Loading the model…", max_entries=16)
@@ -176,7 +221,12 @@ def _projection(name: str, split: str, root_dir: str, stamps: tuple) -> Loaded:
 
 
 def model(name: str) -> Loaded:
-    return _model(name, root(), model_stamps(name))
+    """The variant's model (cached; reloaded when its files change), or why it is unavailable."""
+    return _model(name, root(), _stamps(*_model_files(name)))
+
+
+def _stored_map(name: str, split: str) -> Loaded:
+    return _projection(name, split, root(), _stamps(_model_files(name)[1], _map_file(name, split)))
 
 
 _COMPUTING = threading.Lock()  # one UMAP at a time per process, whichever session asked first
@@ -185,12 +235,12 @@ _COMPUTING = threading.Lock()  # one UMAP at a time per process, whichever sessi
 def proj(name: str, split: str = "test", compute: bool = True) -> Loaded:
     """The variant's map; a missing or stale one is computed once (unless ``compute`` is False), with a visible
     progress indicator, and saved."""
-    loaded = _projection(name, split, root(), map_stamps(name, split))
+    loaded = _stored_map(name, split)
     if loaded.ok or not compute or not loaded.recomputable or not model(name).ok:
         return loaded
     minutes = "about a minute" if split == "test" else "several minutes"
     with _COMPUTING, st.status(f"Computing the {REGISTRY[name].title}'s map once ({minutes})…") as status:
-        again = _projection(name, split, root(), map_stamps(name, split))
+        again = _stored_map(name, split)
         if again.ok:  # another session computed it while this one waited
             status.update(label="Map ready", state="complete", expanded=False)
             return again
@@ -202,26 +252,15 @@ def proj(name: str, split: str = "test", compute: bool = True) -> Loaded:
             status.update(label=f"Could not compute the map ({type(e).__name__}: {e})", state="error")
             return loaded
         status.update(label="Map computed and saved beside the checkpoint", state="complete", expanded=False)
-    return _projection(name, split, root(), map_stamps(name, split))
-
-
-@st.cache_data(show_spinner=False, max_entries=64)
-def _reconstructions(name: str, root_dir: str, stamps: tuple, ids: tuple[int, ...]) -> np.ndarray:
-    loaded = _model(name, root_dir, stamps)
-    return views.reconstruct(loaded.value, items().images[list(ids)])
-
-
-def reconstructions(name: str, ids) -> np.ndarray:
-    """A loadable variant's reconstructions of items ``ids`` -> uint8 [n, 28, 28] (cached per weights and ids)."""
-    return _reconstructions(name, root(), model_stamps(name), tuple(map(int, ids)))
+    return _stored_map(name, split)
 
 
 def file_status(name: str) -> str | None:
     """A cheap look at the files only: None if the checkpoint and its test map exist, else a short note."""
-    config, weights, test_map = _stamps(name, checkpoint.CONFIG, checkpoint.WEIGHTS, "projection-test.npz")
+    config, weights = _stamps(*_model_files(name))
     if config is None or weights is None:
         return "not trained"
-    if test_map is None and REGISTRY[name].can("decoder"):
+    if file_stamp(_map_file(name, "test")) is None and REGISTRY[name].can("decoder"):
         return "no map"
     return None
 
@@ -233,6 +272,7 @@ def show_unavailable(name: str, loaded: Loaded, what: str = "") -> None:
 
 
 def require_model(name: str):
+    """The variant's model, or its error and fix on the page (and the run stops)."""
     loaded = model(name)
     if not loaded.ok:
         show_unavailable(name, loaded)
@@ -241,6 +281,7 @@ def require_model(name: str):
 
 
 def require_projection(name: str, split: str = "test"):
+    """The variant's map (computed once if only missing), or its error and fix on the page (and the run stops)."""
     loaded = proj(name, split)
     if not loaded.ok:
         show_unavailable(name, loaded, " on the map")
@@ -248,28 +289,83 @@ def require_projection(name: str, split: str = "test"):
     return loaded.value
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
-def _read_json(path: str, stamp) -> object:
-    return json.loads(Path(path).read_text())
+# ------------------------------------------------------------------------ functions of a variant, cached
+
+_FUNCTIONS: dict[str, Callable] = {}  # "module.qualname" -> the function a cache entry belongs to
 
 
-def _json_file(path: Path):
-    """A JSON file's content, or None when it is missing or unreadable."""
-    stamp = file_stamp(path)
-    if stamp is None:
-        return None
+@st.cache_data(show_spinner=False, max_entries=128)
+def _variant_data(key: str, name: str, stamps: tuple, args: tuple):
+    return _FUNCTIONS[key](name, *args)
+
+
+@st.cache_resource(show_spinner=False, max_entries=64)
+def _variant_resource(key: str, name: str, stamps: tuple, args: tuple):
+    return _FUNCTIONS[key](name, *args)
+
+
+def per_variant(fn: Callable | None = None, *, resource: bool = False):
+    """Cache ``fn(name, *args)``, a function of variant ``name``'s model and maps, until the variant's files change.
+
+    ``args`` must be hashable values (ints, floats, strings, tuples). The result is copied per call
+    (``st.cache_data``), or with ``resource=True`` shared by every session (``st.cache_resource``: never mutate it).
+    """
+    if fn is None:
+        return functools.partial(per_variant, resource=resource)
+    key = f"{fn.__module__}.{fn.__qualname__}"
+    _FUNCTIONS[key] = fn
+    cached = _variant_resource if resource else _variant_data
+
+    @functools.wraps(fn)
+    def call(name: str, *args):
+        return cached(key, name, _variant_stamps(name), args)
+
+    return call
+
+
+def of_model(fn: Callable | None = None, *, resource: bool = False):
+    """Cache ``fn(model, *args)`` per variant: call the result as ``f(name, *args)`` (see ``per_variant``).
+
+    The variant's model must load (check with ``require_model`` first).
+    """
+    if fn is None:
+        return functools.partial(of_model, resource=resource)
+
+    @functools.wraps(fn)
+    def of_name(name: str, *args):
+        return fn(model(name).value, *args)
+
+    return per_variant(of_name, resource=resource)
+
+
+# --------------------------------------------------------------------------------------- artefacts
+
+
+@st.cache_resource(show_spinner=False, max_entries=32)
+def _artefact(key: str, args: tuple, root_dir: str, fixes: tuple, stamps: tuple) -> Loaded:
     try:
-        return _read_json(str(path), stamp)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        return None
+        return Loaded(_FUNCTIONS[key](*args, root_dir))
+    except Exception as e:  # a missing, stale or damaged file: a message and its fix, never a traceback
+        return Loaded(error=str(e) or type(e).__name__, fixes=fixes)
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
-def _metrics(name: str, root_dir: str, stamps: tuple) -> Loaded:
-    try:
-        return Loaded(evaluate.load_metrics(name, root_dir))
-    except (evaluate.MetricsError, checkpoint.CheckpointError) as e:
-        return Loaded(error=str(e), fixes=(evaluate_command(name),))
+def artefact(load: Callable, *args, fix: str | tuple[str, ...] = ()) -> Loaded:
+    """``load(*args, root)``: something read from the checkpoint root (a table, the judge, a variant's metrics),
+    cached until a file under the root changes; its error, with ``fix`` (the commands that make it), as a
+    ``Loaded``. Shared by every session: never mutate the value."""
+    key = f"{load.__module__}.{load.__qualname__}"
+    _FUNCTIONS[key] = load
+    fixes = (fix,) if isinstance(fix, str) else tuple(fix)
+    return _artefact(key, tuple(args), root(), fixes, _root_stamps())
+
+
+def evaluate_command(name: str | None = None) -> str:
+    return "python -m explorer evaluate" + (f" --variant {name}" if name else "")
+
+
+def metrics_status(name: str) -> Loaded:
+    """A variant's metrics.json if it describes the current weights, else why not and the command."""
+    return artefact(evaluate.load_metrics, name, fix=evaluate_command(name))
 
 
 def metrics(name: str) -> dict | None:
@@ -277,35 +373,26 @@ def metrics(name: str) -> dict | None:
     return metrics_status(name).value
 
 
-def metrics_status(name: str) -> Loaded:
-    return _metrics(name, root(), _stamps(name, checkpoint.METRICS, checkpoint.WEIGHTS))
-
-
-@st.cache_data(show_spinner=False, max_entries=16)
-def _baselines(root_dir: str, stamp) -> Loaded:
-    try:
-        return Loaded(evaluate.load_baselines(root_dir))
-    except evaluate.MetricsError as e:
-        return Loaded(error=str(e), fixes=(evaluate_command(),))
-
-
 def baselines() -> dict | None:
-    """checkpoints/baselines.json, or None until ``python -m explorer evaluate`` has written it."""
-    loaded = _baselines(root(), file_stamp(Path(root()) / evaluate.BASELINES))
+    """The classical baselines' scores, or None until ``python -m explorer evaluate`` has measured them."""
+    loaded = artefact(evaluate.load_baselines, fix=evaluate_command())
     return loaded.value if isinstance(loaded.value, dict) else None
 
 
-def history(name: str) -> list[dict] | None:
-    data = _json_file(checkpoint.checkpoint_dir(name, root()) / checkpoint.HISTORY)
-    return [r for r in data if isinstance(r, dict)] if isinstance(data, list) else None
+def histories() -> dict[str, list[dict]]:
+    """Each trained variant's history (loss per epoch), for the training curves."""
+    return artefact(compare.histories).value or {}
 
 
-def history_stamps() -> tuple:
-    return tuple(_stamps(v, checkpoint.HISTORY)[0] for v in VARIANTS)
+def judge() -> Loaded:
+    """The shipped judge classifier, or why it is unavailable."""
+    return artefact(load_judge, fix=JUDGE_FIX)
 
 
-def evaluate_command(name: str | None = None) -> str:
-    return "python -m explorer evaluate" + (f" --variant {name}" if name else "")
+def generation_quality() -> Loaded:
+    """The generation-quality measurement of the current VAE and judge, or why there is none."""
+    fixes = ("python -m explorer train-judge", "python -m explorer evaluate --variant vae")
+    return artefact(load_generation, fix=fixes)
 
 
 # ---------------------------------------------------------------------------------------- widgets
@@ -333,33 +420,53 @@ def header(title: str, caption: str) -> None:
     st.caption(caption)
 
 
+def page_header(
+    title: str,
+    caption: str,
+    variants=VARIANTS,
+    *,
+    default: str | None = None,
+    memory: str = "_variant",
+    label: str = "Autoencoder",
+    columns=(2, 5),
+) -> tuple[str, list]:
+    """A page's title and caption, then one row: the variant picker in the first of ``columns`` (relative widths),
+    the rest for the page's own controls -> (the chosen variant, those other columns)."""
+    header(title, caption)
+    first, *rest = st.columns(list(columns), vertical_alignment="bottom")
+    with first:
+        name = variant_picker(variants, default=default, memory=memory, label=label)
+    return name, rest
+
+
 # ------------------------------------------------------------------------------------------- maps
 
 
-@st.cache_resource(show_spinner="Drawing the map…", max_entries=24)
-def _map_figure(name: str, split: str, color_by: str, root_dir: str, stamps: tuple):
+@per_variant(resource=True)
+def _map_figure(name: str, split: str, color_by: str):
     from explorer import figures
 
-    p = _projection(name, split, root_dir, stamps).value
-    ids = np.arange(len(p.labels)) if split == "test" else all_rows_to_items(len(p.labels))
-    return figures.latent_map(p.coords, p.labels, p.recon_mse, color_by, ids=ids, uirevision=f"{name}/{split}")
+    p = _stored_map(name, split).value
+    return figures.latent_map(
+        p.coords, p.labels, p.recon_mse, color_by, ids=np.arange(len(p.labels)), uirevision=f"{name}/{split}"
+    )
 
 
 def map_figure(name: str, split: str = "test", color_by: str = "class"):
-    """The variant's map (cached and shared: never mutate it)."""
+    """The variant's map (cached and shared: never mutate it). A map's row index is the item id."""
     require_projection(name, split)
-    return _map_figure(name, split, color_by, root(), map_stamps(name, split))
+    return _map_figure(name, split, color_by)
 
 
-@st.cache_resource(show_spinner=False, max_entries=24)
-def _map_dict(name: str, split: str, color_by: str, root_dir: str, stamps: tuple) -> dict:
-    return _map_figure(name, split, color_by, root_dir, stamps).to_dict()
+@per_variant(resource=True)
+def _map_dict(name: str, split: str, color_by: str) -> dict:
+    return _map_figure(name, split, color_by).to_dict()
 
 
 def map_dict(name: str, split: str = "test", color_by: str = "class") -> dict:
     """The variant's map as a plain dict, for ``figures.overlay`` (cached and shared: never mutate it)."""
     require_projection(name, split)
-    return _map_dict(name, split, color_by, root(), map_stamps(name, split))
+    return _map_dict(name, split, color_by)
 
 
 def sidebar_status() -> None:
@@ -372,3 +479,10 @@ def sidebar_status() -> None:
         lines.append(f"{icon} {REGISTRY[v].title}" + (f" ({note})" if note else ""))
     st.caption("  \n".join(lines))
     st.caption(f"Checkpoints: `{root()}`")
+
+
+# ------------------------------------------------ names the compression and clustering pages still use
+
+# They thread their own cache keys (``file_stamp``) and item ids; ``artefact`` and ``explorer.data`` replace them.
+all_rows_to_items = np.arange  # an "all" map's row index is the item id
+from explorer.data import N_TRAIN  # noqa: E402, F401  (and N_TEST, imported above)

@@ -5,11 +5,12 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from explorer import figures, images, views
+from explorer import compare, figures, images, inference
 from explorer.data import CLASS_NAMES
 from explorer.models import REGISTRY, VARIANTS
+from explorer.neighbours import sample_per_class
 from explorer.ui import common, downloads, urlsync
-from explorer.ui import generator_extras as gx
+from explorer.ui import generation_sections as sections
 
 COLUMN_HELP = {
     "PSNR (dB)": "Reconstruction of the clean test images: peak signal-to-noise ratio, higher is better",
@@ -43,30 +44,32 @@ def style_table(table, highlight: str):
     return shown.style.apply(row_style, axis=1)
 
 
-@st.cache_resource(show_spinner=False, max_entries=8)
-def curves(root_dir: str, stamps: tuple):
-    """The training-curves figure (cached and shared: never mutate it); ``stamps`` key it to the history files."""
-    histories = {v: h for v in VARIANTS if (h := common.history(v))}
-    units = {v: f"{v} ({'nats' if v == 'vae' else 'MSE'})" for v in histories}
-    return figures.training_curves(histories, units)
+def _curves(root: str):
+    """The training-curves figure (cached as an artefact of the history files: never mutate it), None without any."""
+    histories = compare.histories(root)
+    return figures.training_curves(histories, compare.curve_titles(histories)) if histories else None
 
 
-def render() -> None:
-    common.header(
+@common.of_model
+def _reconstructions(model, ids: tuple[int, ...]) -> np.ndarray:
+    """A variant's reconstructions of test items ``ids`` -> uint8 [n, 28, 28]."""
+    return images.to_uint8(inference.reconstruct(model, common.items().images[list(ids)]))
+
+
+def page() -> None:
+    name, _ = common.page_header(
         "Compare models",
         "Every autoencoder's test-set scores beside classical baselines, how each one trained, "
         "and the same test images reconstructed by each.",
+        label="Highlight",
     )
     items = common.items()
-    c1, _ = st.columns([2, 5])
-    with c1:
-        name = common.variant_picker(label="Highlight")
     urlsync.write_url_state(urlsync.current_state("compare", name))
     titles = {v: REGISTRY[v].title for v in VARIANTS}
 
     st.subheader("Scores on the 10,000 test images")
     all_metrics = {v: common.metrics(v) for v in VARIANTS}
-    table = views.metrics_table(all_metrics, common.baselines(), titles)
+    table = compare.metrics_table(all_metrics, common.baselines(), titles)
     if table.shape[1] > 1:
         st.dataframe(
             style_table(table, titles[name]),
@@ -83,16 +86,16 @@ def render() -> None:
 
     st.subheader("Generation quality")
     st.caption("How close 10,000 VAE samples from the prior come to real apparel, in the eyes of the judge classifier.")
-    gx.generation_quality_section()
+    sections.generation_quality_section()
 
     st.subheader("Training")
-    histories = {v: h for v in VARIANTS if (h := common.history(v))}
+    histories = common.histories()
     if histories:
         st.caption(
             "Loss per epoch on the training images and on the held-out validation images (log scale); "
             "the star marks the epoch whose weights were kept."
         )
-        fig = curves(common.root(), common.history_stamps())
+        fig = common.artefact(_curves).value
         st.plotly_chart(fig, key="curves", config={"displaylogo": False})
         c1, _ = st.columns([1, 3])
         with c1:
@@ -103,7 +106,7 @@ def render() -> None:
 
     st.subheader("Reconstructions")
     st.caption("One test image of each class (top row), then each model's reconstructions and their mean MSE.")
-    ids = views.sample_per_class(items.test_labels, per_class=1, seed=0)
+    ids = sample_per_class(items.test_labels, per_class=1, seed=0)
     originals = items.test_images[ids]
     rows, row_labels = [originals], ["Original"]
     for v in VARIANTS:
@@ -111,8 +114,8 @@ def render() -> None:
         if not loaded.ok:
             st.caption(f"{titles[v]} is unavailable: `{loaded.fixes[0]}`")
             continue
-        recon = common.reconstructions(v, ids)
-        mse = float((((recon.astype(np.float32) - originals) / 255.0) ** 2).mean())
+        recon = _reconstructions(v, tuple(map(int, ids)))
+        mse = compare.reconstruction_mse(originals, recon)
         rows.append(recon)
         row_labels.append(f"{titles[v]}\nMSE {mse:.4f}")
     captions = [[CLASS_NAMES[c] for c in items.test_labels[ids]]] + [[] for _ in rows[1:]]

@@ -5,29 +5,36 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from explorer import images, views
+from explorer import images
 from explorer.data import CLASS_NAMES
+from explorer.denoise import DenoiseResult, denoise
+from explorer.models import variants_with
+from explorer.neighbours import sample_per_class
 from explorer.ui import common, urlsync
 from explorer.ui.upload_widget import upload_ui
+from explorer.upload import upload_view
 
 SCALE = 3  # 28 px -> 84 px cells
+# The picker's first choice: the first variant trained to remove noise.
+DEFAULT_DENOISER = next(iter(variants_with("denoiser")), None)
 
 
 def _new_noise() -> None:
     st.session_state["noise_seed"] = st.session_state.get("noise_seed", 0) + 1
 
 
-def render() -> None:
-    common.header(
+def page() -> None:
+    common.default("noise_amount", 0.2)
+    name, (c2, c3) = common.page_header(
         "Denoiser",
         "Salt-and-pepper noise on one test image of each class, cleaned by an autoencoder and, for comparison, "
         "by a classical 3×3 median filter. Scores against the clean original: PSNR (dB) and SSIM, higher is better.",
+        default=DEFAULT_DENOISER,
+        memory="_denoiser_variant",
+        label="Denoiser",
+        columns=(2, 3, 1),
     )
     items = common.items()
-    common.default("noise_amount", 0.2)
-    c1, c2, c3 = st.columns([2, 3, 1], vertical_alignment="bottom")
-    with c1:
-        name = common.variant_picker(default="denoising", memory="_denoiser_variant", label="Denoiser")
     with c2:
         amount = st.slider(
             "Noise amount",
@@ -43,8 +50,8 @@ def render() -> None:
     model = common.require_model(name)
 
     seed = st.session_state.get("noise_seed", 0)
-    ids = views.sample_per_class(items.test_labels, per_class=1, seed=0)
-    res = views.denoise(model, items.test_images[ids], amount, seed=seed)
+    ids = sample_per_class(items.test_labels, per_class=1, seed=0)
+    res = denoise(model, items.test_images[ids], amount, seed=seed)
 
     m1, m2, m3, m4 = st.columns(4)
     d_psnr = res.psnr_model.mean() - res.psnr_median.mean()
@@ -85,10 +92,10 @@ def render() -> None:
     st.subheader("Your own picture")
     prepared = upload_ui("denoiser_upload", "Upload a picture to noise and clean")
     if prepared is not None:
-        show_upload(views.upload_view(model, prepared.image, noise=amount, seed=seed).denoised, amount)
+        show_upload(upload_view(model, prepared.image, noise=amount, seed=seed).denoised, amount)
 
 
-def show_upload(res: views.DenoiseResult, amount: float) -> None:
+def show_upload(res: DenoiseResult, amount: float) -> None:
     """An uploaded picture noised with the page's amount, cleaned by the model and by the median, with scores."""
     cells = np.stack([res.noisy[0], res.model[0], res.median[0], res.clean[0]])
     captions = [

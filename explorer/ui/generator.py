@@ -5,19 +5,19 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from explorer import figures, generation, images, projection, views
+from explorer import figures, generation, images, inference, projection
 from explorer.data import CLASS_NAMES
+from explorer.generation import Z_LIMIT
 from explorer.models import variants_with
 from explorer.ui import common, downloads, urlsync
-from explorer.ui import generator_extras as gx
+from explorer.ui import generation_sections as sections
 
-Z_LIMIT = 3.0  # slider range ±3: ~99.7% of the N(0, I) prior per dimension
 GENERATIVE = variants_with("generative")
 
 
 def _set_z(z: np.ndarray) -> None:
-    for i, v in enumerate(np.clip(z, -Z_LIMIT, Z_LIMIT)):
-        st.session_state[f"z{i}"] = round(float(v), 2)
+    for i, v in enumerate(generation.clip_z(z)):
+        st.session_state[f"z{i}"] = v
 
 
 def _random_sample(dim: int) -> None:
@@ -32,19 +32,19 @@ def _reset(dim: int) -> None:
 def _from_item(name: str, item_images: np.ndarray) -> None:
     loaded = common.model(name)
     if loaded.ok:
-        _set_z(views.posterior_mean(loaded.value, item_images[int(st.session_state["from_item_index"])])[0])
+        _set_z(inference.encode(loaded.value, item_images[int(st.session_state["from_item_index"])])[0])
 
 
-def render() -> None:
-    common.header(
+def page() -> None:
+    name, _ = common.page_header(
         "Generator",
         "Every point of the VAE's 10-d latent space decodes to an image. Move the sliders to walk through it; "
         "the star shows where the point falls on the model's map of the test images.",
+        GENERATIVE,
+        memory="_generator_variant",
+        label="Generative model",
     )
     items = common.items()
-    c1, _ = st.columns([2, 5])
-    with c1:
-        name = common.variant_picker(GENERATIVE, memory="_generator_variant", label="Generative model")
     model = common.require_model(name)
     for i in range(model.code_dim):
         common.default(f"z{i}", 0.0)
@@ -65,7 +65,7 @@ def render() -> None:
     st.divider()
     st.subheader("Interpolation")
     st.caption("Decoded points on a path between two items' posterior means; the real items at both ends.")
-    gx.interpolation_mode()
+    sections.interpolation_mode()
     i1, i2, i3 = st.columns(3)
     n = len(items.labels) - 1
     i1.number_input("From item", 0, n, step=1, key="interp_a", help="0–9,999: test images; 10,000+: training images")
@@ -78,27 +78,21 @@ def render() -> None:
     st.divider()
     st.subheader("Latent manifold")
     st.caption("An N×N grid of decoded points over a plane through latent space.")
-    gx.manifold_section(name, items.images, gx.current_z(model.code_dim))
+    sections.manifold_section(name, items.images, sections.current_z(model.code_dim))
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
-def _interpolation_cached(name: str, root_dir: str, stamps: tuple, a: int, b: int, steps: int, mode: str):
-    model = common._model(name, root_dir, stamps).value
-    mu = views.posterior_mean(model, common.items().images[[a, b]])
-    path = generation.interpolate(mu[0], mu[1], steps, mode)
-    return path, images.to_uint8(views.decode(model, path))
-
-
-def _interpolation(name: str, a: int, b: int, steps: int, mode: str) -> tuple[np.ndarray, np.ndarray]:
+@common.of_model
+def _interpolation(model, a: int, b: int, steps: int, mode: str) -> tuple[np.ndarray, np.ndarray]:
     """The path's codes [steps, D] between items a and b's posterior means, and its decoded images (uint8):
     computed once per choice, not on every slider move."""
-    return _interpolation_cached(name, common.root(), common.model_stamps(name), a, b, steps, mode)
+    path, decoded = generation.item_path(model, common.items().images[[a, b]], steps, mode)
+    return path, images.to_uint8(decoded)
 
 
 def explore(name: str, item_images: np.ndarray, path_xy: np.ndarray | None) -> None:
     """The latent point's controls, its image and its place on the map.
 
-    Live (the default): the sliders decode in the browser at every frame (``generator_extras.live_section``)
+    Live (the default): the sliders decode in the browser at every frame (``generation_sections.live_section``)
     and the page reruns on release. Otherwise: ten server-side sliders in a fragment.
     """
     if st.session_state["live_decode"]:
@@ -110,23 +104,37 @@ def explore(name: str, item_images: np.ndarray, path_xy: np.ndarray | None) -> N
 def _buttons(name: str, item_images: np.ndarray, dim: int) -> None:
     b1, b2 = st.columns(2)
     b1.button(
-        "Random sample", key="random_sample", on_click=_random_sample, args=(dim,), icon=":material/casino:",
-        width="stretch", help="Draw z from the prior N(0, I)",
-    )  # fmt: skip
+        "Random sample",
+        key="random_sample",
+        on_click=_random_sample,
+        args=(dim,),
+        icon=":material/casino:",
+        width="stretch",
+        help="Draw z from the prior N(0, I)",
+    )
     b2.button("Reset", key="reset", on_click=_reset, args=(dim,), icon=":material/restart_alt:", width="stretch")
     n1, n2 = st.columns([1, 1], vertical_alignment="bottom")
     n1.number_input(
-        "Item", 0, len(item_images) - 1, step=1, key="from_item_index",
+        "Item",
+        0,
+        len(item_images) - 1,
+        step=1,
+        key="from_item_index",
         help="0–9,999: test images; 10,000–69,999: training images",
-    )  # fmt: skip
+    )
     n2.button(
-        "Start from this item", key="from_item", on_click=_from_item, args=(name, item_images), width="stretch",
+        "Start from this item",
+        key="from_item",
+        on_click=_from_item,
+        args=(name, item_images),
+        width="stretch",
         help="Set the sliders to the item's posterior mean μ",
-    )  # fmt: skip
+    )
     st.toggle(
-        "Live: decode in the browser while dragging", key="live_decode",
+        "Live: decode in the browser while dragging",
+        key="live_decode",
         help="On: the image follows the sliders at every frame. Off: the server decodes when a slider is released.",
-    )  # fmt: skip
+    )
 
 
 def _explore_live(name: str, item_images: np.ndarray, path_xy: np.ndarray | None) -> None:
@@ -135,9 +143,9 @@ def _explore_live(name: str, item_images: np.ndarray, path_xy: np.ndarray | None
     controls, chart = st.columns([5, 3], gap="large")
     with controls:
         _buttons(name, item_images, dim)
-        gx.live_section(name)
-    z = gx.current_z(dim)
-    generated = images.to_uint8(views.decode(model, z)[0])
+        sections.live_section(name)
+    z = sections.current_z(dim)
+    generated = images.to_uint8(inference.decode(model, z)[0])
     st.session_state["generated"] = generated
     urlsync.write_url_state(urlsync.current_state("generator", name))
     with controls:
@@ -159,12 +167,12 @@ def _explore_server(name: str, item_images: np.ndarray, path_xy: np.ndarray | No
             with halves[i % 2]:
                 st.slider(f"z{i}", -Z_LIMIT, Z_LIMIT, step=0.05, key=f"z{i}", format="%.2f")
     z = np.array([st.session_state[f"z{i}"] for i in range(dim)], dtype=np.float32)
-    generated = images.to_uint8(views.decode(model, z)[0])
+    generated = images.to_uint8(inference.decode(model, z)[0])
     st.session_state["generated"] = generated  # 784 bytes; lets tests read the pixels
     urlsync.write_url_state(urlsync.current_state("generator", name))  # here: a slider reruns only this fragment
     with picture:
         st.image(images.upscale(generated, 10), caption="Decoded image")
-        gx.judge_label(generated)
+        sections.judge_label(generated)
         downloads.image_button(generated, "generated.png", "download_generated", "Download PNG")
     with chart:
         _map(name, z, path_xy)

@@ -5,11 +5,12 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from explorer import figures, images, projection, views
-from explorer.data import CLASS_NAMES
+from explorer import figures, images, inference, projection, selection
+from explorer.data import CLASS_NAMES, N_TEST
 from explorer.models import REGISTRY
 from explorer.ui import common, downloads, urlsync
 from explorer.ui.upload_widget import upload_ui
+from explorer.upload import UploadView, upload_view
 
 PANEL_LIMIT = 30  # items in the image panel; a lasso can hold thousands of points
 SELECTION_CAP = 5000  # item ids kept in session state for the other pages
@@ -17,17 +18,16 @@ COLOR_LABELS = {"class": "class", "error": "reconstruction error"}
 UPLOAD_NEIGHBOURS = 10
 
 
-def render() -> None:
-    common.header(
+def page() -> None:
+    name, (c2, c3) = common.page_header(
         "Latent map",
         "Each dot is a test image, placed by UMAP so that images with nearby latent codes sit together. "
         "Click a dot, or pick the lasso or box tool beside the map and draw around a region, to see the images "
         "and the model's reconstructions. Drag to pan, scroll to zoom.",
+        common.MAPPED,
+        columns=(2, 2, 1),
     )
     items = common.items()
-    c1, c2, c3 = st.columns([2, 2, 1], vertical_alignment="bottom")
-    with c1:
-        name = common.variant_picker(common.MAPPED)
     with c2:
         common.default("map_color", "class")
         color_by = st.radio(
@@ -56,8 +56,8 @@ def render() -> None:
         prepared = upload_ui("map_upload", "Place your own picture on the map")
     upload = None
     if prepared is not None:
-        coords = views.coords_of_test_items(common.proj(name, split).value.coords, split)
-        upload = views.upload_view(model, prepared.image, common.proj(name).value, UPLOAD_NEIGHBOURS, coords)
+        coords = selection.coords_of_test_items(common.proj(name, split).value.coords)
+        upload = upload_view(model, prepared.image, common.proj(name).value, UPLOAD_NEIGHBOURS, coords)
     fig = common.map_figure(name, split, color_by)
     if upload is not None:
         star = figures.marker_trace(upload.xy, "your picture", "star", 22)
@@ -70,7 +70,7 @@ def render() -> None:
             selection_mode=("points", "box", "lasso"),
             config={"displaylogo": False, "scrollZoom": True},
         )
-    ids = views.selected_ids(event)
+    ids = selection.selected_ids(event)
     st.session_state["map_selection"] = ids[:SELECTION_CAP]
     with left:
         downloads_row(model, name, split, fig, ids)
@@ -79,12 +79,11 @@ def render() -> None:
             show_upload(items, upload)
         errors = None
         if ids and color_by == "error":  # exploring errors: the worst of the selection first
-            rows = np.asarray(ids) if split == "test" else common.items_to_all_rows(np.asarray(ids))
-            errors = common.proj(name, split).value.recon_mse[rows]
+            errors = common.proj(name, split).value.recon_mse[np.asarray(ids)]  # a map's row index is the item id
         how = ", worst reconstruction first" if errors is not None else ""
         if errors is None and len(ids) > PANEL_LIMIT:
             how = ", a random sample"
-        show_panel(model, items, ids, views.display_order(ids, PANEL_LIMIT, errors), how)
+        show_panel(model, items, ids, selection.display_order(ids, PANEL_LIMIT, errors), how)
 
 
 def downloads_row(model, name: str, split: str, fig, ids: list[int]) -> None:
@@ -99,13 +98,14 @@ def downloads_row(model, name: str, split: str, fig, ids: list[int]) -> None:
     with csv_col:
         st.caption(f"Download the {len(ids):,} selected items")
         downloads.csv_button(
-            lambda: views.selection_export(model, ids, items.labels, items.images, test_codes, coords, split),
-            f"selection-{name}.csv", "selection_csv",
+            lambda: selection.selection_export(model, ids, items.labels, items.images, test_codes, coords),
+            f"selection-{name}.csv",
+            "selection_csv",
             help="One row per item: id, class, position on the map, latent code",
-        )  # fmt: skip
+        )
 
 
-def show_upload(items: common.Items, upload: views.UploadView) -> None:
+def show_upload(items: common.Items, upload: UploadView) -> None:
     """An uploaded picture: as the model sees it, its reconstruction, and its nearest test images."""
     st.subheader("Your picture")
     pair = np.stack([images.to_uint8(upload.image), images.to_uint8(upload.reconstruction)])
@@ -135,10 +135,10 @@ def show_panel(model, items: common.Items, ids: list[int], shown: list[int], how
             "Double-click the map to clear the selection."
         )
         return
-    rows = views.panel_rows(shown, items.images, items.labels, lambda x: views.reconstruct(model, x))
+    rows = selection.panel_rows(shown, items.images, items.labels, lambda x: inference.reconstruct(model, x))
     if len(ids) == 1:
         r = rows[0]
-        split = "test" if r.id < common.N_TEST else "training"
+        split = "test" if r.id < N_TEST else "training"
         st.subheader(f"Item {r.id}: {r.class_name}")
         st.image(
             images.mosaic(np.stack([r.original, r.reconstruction]), pad=8, scale=8),
@@ -147,7 +147,7 @@ def show_panel(model, items: common.Items, ids: list[int], shown: list[int], how
         st.caption("Open **Similar items** to see its nearest neighbours.")
         return
     st.subheader(f"{len(ids):,} items selected")
-    st.caption(views.class_summary(items.labels[np.asarray(ids)]))
-    st.image(views.panel_image(rows))
+    st.caption(selection.class_summary(items.labels[np.asarray(ids)]))
+    st.image(selection.panel_image(rows))
     which = f"all {len(ids)}" if len(shown) == len(ids) else f"{len(shown)} of {len(ids):,}"
     st.caption(f"Showing {which}{how}. Under each reconstruction: the item id and its MSE.")

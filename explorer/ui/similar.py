@@ -6,11 +6,14 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from explorer import figures, images, views
-from explorer.data import CLASS_NAMES
+from explorer import figures, images, inference
+from explorer.data import CLASS_NAMES, N_TEST
 from explorer.models import REGISTRY
+from explorer.neighbours import agreement, neighbours_all, random_of_class, same_class
+from explorer.selection import item_codes, majority_class
 from explorer.ui import common, urlsync
 from explorer.ui.upload_widget import upload_ui
+from explorer.upload import upload_view
 
 
 def _use_selection_item() -> None:
@@ -20,7 +23,7 @@ def _use_selection_item() -> None:
 def _random_item(labels: np.ndarray) -> None:
     st.session_state["_draws"] = st.session_state.get("_draws", 0) + 1
     cls = st.session_state.get("query_class", 0)
-    st.session_state["item_index"] = views.random_of_class(labels, cls, seed=st.session_state["_draws"])
+    st.session_state["item_index"] = random_of_class(labels, cls, seed=st.session_state["_draws"])
 
 
 def _precision(name: str) -> str:
@@ -28,11 +31,13 @@ def _precision(name: str) -> str:
     return f"{p:.3f}" if p is not None else "not measured"
 
 
-def render() -> None:
-    common.header(
+def page() -> None:
+    name, (c2, c3, c4, c5) = common.page_header(
         "Similar items",
         "The images a model places nearest to one image in its latent space: what it considers alike. "
         "Below, the same question put to every model.",
+        common.MAPPED,
+        columns=(3, 2, 2, 2, 2),
     )
     items = common.items()
 
@@ -45,9 +50,6 @@ def render() -> None:
     common.default("k", 10)
     common.default("query_class", 7)
 
-    c1, c2, c3, c4, c5 = st.columns([3, 2, 2, 2, 2], vertical_alignment="bottom")
-    with c1:
-        name = common.variant_picker(common.MAPPED)
     with c2:
         k = st.slider("Neighbours", 4, 20, key="k")
     with c3:
@@ -78,7 +80,7 @@ def render() -> None:
 
     model = common.require_model(name)
     common.require_projection(name)
-    upload = views.upload_view(model, prepared.image, common.proj(name).value, k) if prepared else None
+    upload = upload_view(model, prepared.image, common.proj(name).value, k) if prepared else None
     codes, queries, unavailable = {}, {}, []
     for v in [name, *(v for v in common.MAPPED if v != name)]:
         m, pv = common.model(v), common.proj(v)
@@ -87,15 +89,15 @@ def render() -> None:
             continue
         codes[v] = pv.value.codes
         if upload is not None:
-            queries[v] = upload.code if v == name else views.encode(m.value, upload.image)[0]
+            queries[v] = upload.code if v == name else inference.encode(m.value, upload.image)[0]
         else:  # stored for test items, encoded on the fly for training items
-            queries[v] = views.item_codes(m.value, [item], pv.value.codes, items.images)[0]
-    exclude = item if upload is None and item < common.N_TEST else None  # an item is not its own neighbour
-    found = views.neighbours_all(codes, queries, k, exclude=exclude)
+            queries[v] = item_codes(m.value, [item], pv.value.codes, items.images)[0]
+    exclude = item if upload is None and item < N_TEST else None  # an item is not its own neighbour
+    found = neighbours_all(codes, queries, k, exclude=exclude)
     mine = found[name]
     # The query's class: the item's label; an uploaded picture has none, its neighbours' majority stands in.
-    query_label = int(items.labels[item]) if upload is None else views.majority_class(items.test_labels[mine.idx])
-    hits = views.same_class(found, items.test_labels, query_label)
+    query_label = int(items.labels[item]) if upload is None else majority_class(items.test_labels[mine.idx])
+    hits = same_class(found, items.test_labels, query_label)
 
     left, right = st.columns([1, 4], gap="large")
     with left:
@@ -146,7 +148,7 @@ def render() -> None:
             else f"and how many are of class {CLASS_NAMES[query_label]}, that of most of its own neighbours."
         )
     )
-    agree = views.agreement(found, name)
+    agree = agreement(found, name)
     table = {
         "model": [REGISTRY[v].title for v in found],
         "same class": [f"{hits[v]} / {k}" for v in found],

@@ -24,8 +24,7 @@ Z_KEYS = tuple(f"z{i}" for i in range(N_Z))
 VARIANT_MEMORY = {"denoiser": "_denoiser_variant", "generator": "_generator_variant"}
 DEFAULT_VARIANT_MEMORY = "_variant"
 
-_STATE, _GIVEN, _NOTICES = "_url_state", "_url_given", "_url_notices"
-_PAGE, _UNANNOUNCED = "_url_page", "_url_unannounced"
+_STATE, _PAGE, _UNANNOUNCED = "_url_state", "_url_page", "_url_unannounced"
 _MAX_TOASTS = 4
 
 
@@ -55,8 +54,6 @@ def read_url_state(
         state, more = fit_to_widgets(state, limits, given=list(params))
         notices += more
     st.session_state[_STATE] = state
-    st.session_state[_GIVEN] = tuple(params)
-    st.session_state[_NOTICES] = notices
     st.session_state[_PAGE] = state.page if "page" in params else None
     apply_to_widgets(state, given=params)
     st.session_state[_UNANNOUNCED] = notices
@@ -80,16 +77,6 @@ def announce() -> None:
 def link_page() -> str | None:
     """The page the session's link named, on the first call only (then None): where the router should switch."""
     return st.session_state.pop(_PAGE, None)
-
-
-def link_given(field: str) -> bool:
-    """Whether the session's link set ``field`` (e.g. to switch to the page it names only when it named one)."""
-    return field in st.session_state.get(_GIVEN, ())
-
-
-def url_notices() -> list[str]:
-    """What was ignored or clamped in the session's link (for a page that wants to show it in full)."""
-    return list(st.session_state.get(_NOTICES, []))
 
 
 def apply_to_widgets(state: ViewState, given: Sequence[str] | Mapping[str, object]) -> None:

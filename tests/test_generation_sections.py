@@ -1,4 +1,5 @@
-"""The Generator page's issue-4 sections under AppTest, with a seeded untrained VAE and judge saved as checkpoints."""
+"""The Generator and Compare pages' sections under AppTest, with a seeded untrained VAE and judge saved as
+checkpoints."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-APP = str(Path(__file__).resolve().parent / "apps" / "generator_extras_app.py")
+APP = str(Path(__file__).resolve().parent / "apps" / "generation_sections_app.py")
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +69,7 @@ def test_quality_table_once_measured(app, root, fmnist):
 def test_judge_text_names_the_top_two_classes():
     import numpy as np
 
-    from explorer.ui.generator_extras import judge_text
+    from explorer.ui.generation_sections import judge_text
 
     p = np.zeros(10)
     p[7], p[9], p[5] = 0.87, 0.1, 0.03

@@ -1,0 +1,105 @@
+"""What the Compare models page computes: the scores table, the training curves' inputs, reconstruction errors."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+
+import numpy as np
+
+from .checkpoint import HISTORY, checkpoint_dir
+from .images import to_uint8
+from .models import REGISTRY, VARIANTS
+
+# (key in metrics.json / baselines.json, column title), in table order.
+METRIC_COLUMNS = (
+    ("psnr", "PSNR (dB)"),
+    ("ssim", "SSIM"),
+    ("precision_at_10", "precision@10"),
+    ("denoise_psnr", "denoise PSNR (dB)"),
+    ("denoise_ssim", "denoise SSIM"),
+    ("sparsity", "code sparsity"),
+    ("code_entropy_bytes", "code bytes/image"),
+    ("neg_elbo", "−ELBO (nats)"),
+)
+# The classical baselines' rows: key in baselines.json -> (row title, which columns their psnr/ssim belong in).
+BASELINE_ROWS = {
+    "pca10": ("PCA, 10 components", {}),
+    "pca32": ("PCA, 32 components", {}),
+    "raw_pixels": ("Raw pixels (784-d)", {}),
+    "noisy_input": ("Noisy input, amount 0.2", {"psnr": "denoise_psnr", "ssim": "denoise_ssim"}),
+    "median3": ("3×3 median filter", {"psnr": "denoise_psnr", "ssim": "denoise_ssim"}),
+    "adaptive_median": ("Adaptive median filter", {"psnr": "denoise_psnr", "ssim": "denoise_ssim"}),
+}
+
+
+def metrics_table(metrics: Mapping[str, Mapping | None], baselines: Mapping[str, Mapping] | None, titles=None):
+    """One DataFrame: a row per variant (its metrics.json) then per classical baseline; NaN where not measured.
+
+    ``metrics``: variant -> metrics dict, or None when not evaluated yet. The denoising baselines'
+    PSNR/SSIM land in the denoise columns, where the denoiser's are.
+    """
+    import pandas as pd
+
+    titles = titles or {}
+    keys = [k for k, _ in METRIC_COLUMNS]
+    rows, index, kinds = [], [], []
+    for name, m in metrics.items():
+        m = m or {}
+        rows.append({k: _number(m.get(k)) for k in keys})
+        index.append(titles.get(name, name))
+        kinds.append("autoencoder")
+    for key, (title, remap) in BASELINE_ROWS.items():
+        b = (baselines or {}).get(key)
+        if not b:
+            continue
+        row = {k: np.nan for k in keys}
+        for k, v in b.items():
+            target = remap.get(k, k)
+            if target in row:
+                row[target] = _number(v)
+        rows.append(row)
+        index.append(title)
+        kinds.append("baseline")
+    df = pd.DataFrame(rows, index=pd.Index(index, name="model"), columns=keys)
+    df = df.rename(columns=dict(METRIC_COLUMNS))
+    df.insert(0, "kind", kinds)
+    return df.dropna(axis=1, how="all")
+
+
+def _number(v) -> float:
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def histories(root=None) -> dict[str, list[dict]]:
+    """Each variant's training history (its history.json: one dict per epoch), in registry order; a variant
+    without a readable one is left out."""
+    out = {}
+    for name in VARIANTS:
+        try:
+            rows = json.loads((checkpoint_dir(name, root) / HISTORY).read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            continue
+        rows = [r for r in rows if isinstance(r, dict)] if isinstance(rows, list) else []
+        if rows:
+            out[name] = rows
+    return out
+
+
+def loss_unit(name: str) -> str:
+    """The unit of a variant's training loss: a generative model trains on the negative ELBO, the rest on MSE."""
+    return "nats" if REGISTRY[name].can("generative") else "MSE"
+
+
+def curve_titles(names) -> dict[str, str]:
+    """Each training-curve panel's title: the variant's name and its loss unit, e.g. "vae (nats)"."""
+    return {name: f"{name} ({loss_unit(name)})" for name in names}
+
+
+def reconstruction_mse(originals, reconstructions) -> float:
+    """Mean per-pixel MSE (in [0, 1] units) of reconstructions as shown (8-bit) against the originals."""
+    a, b = to_uint8(originals).astype(np.float32), to_uint8(reconstructions).astype(np.float32)
+    return float((((b - a) / 255.0) ** 2).mean())

@@ -1,0 +1,165 @@
+"""What the map page shows of a selection: the ids picked on the map, the image panel, the CSV export.
+
+Item ids are one space for every page (``explorer.data.N_TEST``): test images first, then training images.
+An "all" map lists its rows in item-id order, so there a row index is the item id; a "test" map holds the test
+items only, whose ids are their row indices too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from .data import CLASS_NAMES, N_TEST
+from .images import to_uint8
+
+
+def selected_ids(event) -> list[int]:
+    """Global row ids of the points in a Plotly selection event, in selection order, without repeats.
+
+    ``event``: what ``st.plotly_chart(..., on_select="rerun")`` returns (``{"selection": {"points": [...]}}``),
+    its ``selection`` part, or None. Each point's ``customdata`` is the row id, or a row starting with it: a
+    list, or the ``{"0": id, "1": …}`` object a typed-array row becomes in the browser. Points without
+    customdata (e.g. an overlay marker) are ignored.
+    """
+    if not event:
+        return []
+    selection = event.get("selection", event) if isinstance(event, Mapping) else getattr(event, "selection", None)
+    points = (selection or {}).get("points") or []
+    seen: dict[int, None] = {}
+    for p in points:
+        custom = p.get("customdata") if isinstance(p, Mapping) else None
+        if isinstance(custom, Mapping):  # a numpy customdata row reaches the browser as a typed array: {"0": id, …}
+            custom = custom.get("0", custom.get(0))
+        if custom is None:
+            continue
+        if isinstance(custom, (list, tuple, np.ndarray)):
+            if len(custom) == 0:
+                continue
+            custom = custom[0]
+        try:
+            seen.setdefault(int(round(float(custom))), None)
+        except (TypeError, ValueError):
+            continue
+    return list(seen)
+
+
+def display_order(ids: list[int], limit: int, errors: np.ndarray | None = None, seed: int = 0) -> list[int]:
+    """Which selected ids the panel shows, in order: the worst ``limit`` by ``errors`` (aligned with ids) when
+    given, else all of them if they fit, else a seeded random sample (a lasso's points come class by class)."""
+    if errors is not None:
+        order = np.argsort(-np.asarray(errors), kind="stable")[:limit]
+        return [ids[i] for i in order]
+    if len(ids) <= limit:
+        return list(ids)
+    pick = np.sort(np.random.default_rng(seed).choice(len(ids), size=limit, replace=False))
+    return [ids[i] for i in pick]
+
+
+def class_summary(labels: np.ndarray, top: int = 3) -> str:
+    """'42% Sneaker, 30% Sandal, 28% Ankle boot' for a selection's labels."""
+    labels = np.asarray(labels)
+    if len(labels) == 0:
+        return ""
+    counts = np.bincount(labels, minlength=len(CLASS_NAMES))
+    order = np.argsort(-counts, kind="stable")[:top]
+    return ", ".join(f"{100 * counts[c] / len(labels):.0f}% {CLASS_NAMES[c]}" for c in order if counts[c])
+
+
+def majority_class(labels: np.ndarray) -> int:
+    """The most common label (the smallest on a tie), e.g. of an uploaded picture's neighbours."""
+    labels = np.asarray(labels)
+    if len(labels) == 0:
+        raise ValueError("labels is empty: no majority class.")
+    return int(np.argmax(np.bincount(labels, minlength=len(CLASS_NAMES))))
+
+
+@dataclass(frozen=True)
+class PanelRow:
+    """One selected item: its row id, class, reconstruction error and both images (uint8 [28, 28])."""
+
+    id: int
+    label: int
+    error: float
+    original: np.ndarray
+    reconstruction: np.ndarray
+
+    @property
+    def class_name(self) -> str:
+        return CLASS_NAMES[self.label]
+
+
+def panel_rows(
+    ids: Iterable[int],
+    images: np.ndarray,
+    labels: np.ndarray,
+    reconstruct_fn: Callable[[np.ndarray], np.ndarray],
+    limit: int = 48,
+) -> list[PanelRow]:
+    """The image panel for selected row ids: at most ``limit`` rows; ids outside the arrays are dropped.
+
+    images uint8 [N, 28, 28] and labels [N] are indexed by id; ``reconstruct_fn``: uint8 [n, 28, 28] ->
+    [n, 28, 28] (uint8 or floats in [0, 1]), e.g. ``lambda x: inference.reconstruct(model, x)``. The error is
+    the per-pixel MSE of the reconstruction as shown (in [0, 1] units).
+    """
+    ids = [int(i) for i in ids if 0 <= int(i) < len(labels)][:limit]
+    if not ids:
+        return []
+    originals = np.asarray(images)[np.asarray(ids)]
+    recons = to_uint8(reconstruct_fn(originals))
+    errors = (((recons.astype(np.float32) - originals) / 255.0) ** 2).mean(axis=(1, 2))
+    return [PanelRow(i, int(labels[i]), float(errors[j]), originals[j], recons[j]) for j, i in enumerate(ids)]
+
+
+def panel_image(rows: list[PanelRow], per_row: int = 5, scale: int = 2) -> np.ndarray:
+    """The panel as one RGB image: per ``per_row`` items, originals (with a bar in their class colour) over
+    reconstructions (captioned with item id and MSE)."""
+    from .figures import CLASS_COLORS
+    from .images import annotated_grid
+
+    if not rows:
+        raise ValueError("rows is empty: nothing selected.")
+    chunks = [rows[i : i + per_row] for i in range(0, len(rows), per_row)]
+    grid_rows, labels, captions, bars = [], [], [], []
+    for chunk in chunks:
+        grid_rows += [np.stack([r.original for r in chunk]), np.stack([r.reconstruction for r in chunk])]
+        labels += ["original", "recon."]
+        captions += [[], [f"#{r.id}\n{r.error:.4f}" for r in chunk]]
+        bars += [[CLASS_COLORS[r.label] for r in chunk], []]
+    return annotated_grid(grid_rows, row_labels=labels, captions=captions, bars=bars, scale=scale, font_size=12)
+
+
+def coords_of_test_items(coords: np.ndarray) -> np.ndarray:
+    """The coordinates [10000, 2] of the test items 0..9,999 on a map ("test", or "all": test items first)."""
+    return np.asarray(coords)[:N_TEST]
+
+
+def item_codes(model, ids, test_codes: np.ndarray, images: np.ndarray) -> np.ndarray:
+    """Codes of item ids [N] -> float32 [N, D]: the stored ones for test items, encoded for training items.
+
+    ``test_codes``: the test projection's codes [10000, D]; ``images``: uint8 [70000, 28, 28] in item-id order.
+    """
+    from .inference import encode
+
+    ids = np.asarray(ids, dtype=np.int64).ravel()
+    out = np.empty((len(ids), test_codes.shape[1]), np.float32)
+    test = ids < N_TEST
+    out[test] = test_codes[ids[test]]
+    if not test.all():
+        out[~test] = encode(model, images[ids[~test]])
+    return out
+
+
+def selection_export(model, ids, labels: np.ndarray, images: np.ndarray, test_codes, map_coords) -> bytes:
+    """The map's selected item ids as CSV (id, label, class, map x/y, latent code), see ``exports.selection_csv``.
+
+    ``labels``/``images``: every item in item-id order; ``map_coords``: the shown map's coordinates [rows, 2]
+    (a map's row index is the item id).
+    """
+    from .exports import selection_csv
+
+    ids = np.asarray(ids, dtype=np.int64).ravel()
+    codes = item_codes(model, ids, test_codes, images)
+    return selection_csv(ids, np.asarray(labels)[ids], np.asarray(map_coords)[ids], codes)
