@@ -10,7 +10,8 @@ import streamlit as st
 from explorer import clustering as cl
 from explorer import figures, images
 from explorer.commands import cluster as cc
-from explorer.models import REGISTRY, VARIANTS
+from explorer.data import N_TEST, N_TRAIN
+from explorer.models import REGISTRY
 from explorer.ui import common
 
 METHOD_TITLES = {  # in the order the page lists them
@@ -31,17 +32,9 @@ def method_title(method: str) -> str:
     return method
 
 
-@st.cache_resource(show_spinner="Loading the clustering…", max_entries=4)
-def _clustering(root: str, stamps: tuple) -> cc.Clustering | str:
-    try:
-        return cc.load_clustering(root)
-    except cc.ClusteringError as e:
-        return str(e)
-
-
-@st.cache_data(show_spinner=False, max_entries=16)
-def _summary(root: str, stamps: tuple, method: str) -> list[dict]:
-    c = _clustering(root, stamps)
+def _summary(method: str, root) -> list[dict]:
+    """Per cluster of ``method``: its size, matched class and purity (``clustering.cluster_summary``)."""
+    c = cc.load_clustering(root)
     return cl.cluster_summary(c.labels, c.assignments[method])
 
 
@@ -52,15 +45,13 @@ def page() -> None:
         "Computed offline by `python -m explorer cluster`; shown here, never recomputed.",
     )
     items = common.items()
-    root = common.root()
-    models = tuple(s for v in VARIANTS for s in common.model_stamps(v))  # any may be a stored method's encoder
-    stamps = (*(common.file_stamp(p) for p in cc.paths(root)), *models)
-    c = _clustering(root, stamps)
-    if isinstance(c, str):
-        st.info(f"There is no clustering to show yet. {c}")
+    loaded = common.artefact(cc.load_clustering, fix=cc.FIX)  # checks every encoder's weights
+    if not loaded.ok:
+        st.info(f"There is no clustering to show yet. {loaded.error}")
         st.code(cc.FIX, language="bash")
         st.stop()
-    if len(c.labels) != common.N_TEST + common.N_TRAIN:
+    c = loaded.value
+    if len(c.labels) != N_TEST + N_TRAIN:
         st.error(
             f"The stored clustering covers {len(c.labels):,} images (a `--limit` run), not all 70,000. Recompute it:",
             icon="⚠️",
@@ -85,7 +76,7 @@ def page() -> None:
     common.default("cl_method", primary if primary in methods else methods[0])
     method = st.radio("Clustering", methods, key="cl_method", horizontal=True, format_func=method_title)
     assign = c.assignments[method]
-    summary = _summary(root, stamps, method)
+    summary = common.artefact(_summary, method, fix=cc.FIX).value or []
     names = {r["cluster"]: f"{r['cluster']} → {r['class_name']} ({r['purity']:.0%})" for r in summary}
 
     left, right = st.columns([3, 2], gap="large")
@@ -149,9 +140,6 @@ def _map(assign: np.ndarray, names: dict[int, str], name: str) -> None:
             common.show_unavailable(name, test_map, " on the map")
             return
         # clustering rows are in item-id order: the test images are the first 10,000
-        coords, rows, what = test_map.value.coords, assign[: common.N_TEST], "the 10,000 test images"
+        coords, rows, what = test_map.value.coords, assign[:N_TEST], "the 10,000 test images"
     st.markdown(f"**Latent map of the {title[0].lower()}{title[1:]}** (whose codes were clustered), {what}, by cluster")
     st.plotly_chart(figures.cluster_map_figure(coords, rows, names), key="cl_map", config={"displaylogo": False})
-
-
-render = page  # the name the other page modules use

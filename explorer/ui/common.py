@@ -479,10 +479,3 @@ def sidebar_status() -> None:
         lines.append(f"{icon} {REGISTRY[v].title}" + (f" ({note})" if note else ""))
     st.caption("  \n".join(lines))
     st.caption(f"Checkpoints: `{root()}`")
-
-
-# ------------------------------------------------ names the compression and clustering pages still use
-
-# They thread their own cache keys (``file_stamp``) and item ids; ``artefact`` and ``explorer.data`` replace them.
-all_rows_to_items = np.arange  # an "all" map's row index is the item id
-from explorer.data import N_TRAIN  # noqa: E402, F401  (and N_TEST, imported above)

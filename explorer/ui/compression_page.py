@@ -7,9 +7,9 @@ import streamlit as st
 
 from explorer import codec as cd
 from explorer import figures, images
-from explorer.checkpoint import CheckpointError, fix_command
+from explorer.checkpoint import fix_command
 from explorer.commands import compress as cz
-from explorer.data import CLASS_NAMES
+from explorer.data import CLASS_NAMES, N_TEST
 from explorer.models import REGISTRY
 from explorer.ui import common
 
@@ -25,24 +25,9 @@ SAVINGS_COLUMNS = {  # sparse_savings key -> column title
 ROW_COLUMNS = ("method", "family", "bits", "quality", "bytes", "bytes_max", "entropy_bytes", "raw_bytes", "psnr")
 
 
-@st.cache_data(show_spinner="Loading the compression table…", max_entries=4)
-def _table(root: str, stamp) -> dict | str:
-    """compression.json, or the error message naming the command that makes it."""
-    try:
-        return cz.load_compression(root)
-    except cz.CompressionError as e:
-        return str(e)
-
-
-@st.cache_resource(show_spinner=False, max_entries=32)
-def _codec(root: str, variant: str, bits: int, stamps: tuple) -> cd.Codec | str:
-    data = _table(root, stamps[0])
-    if isinstance(data, str):
-        return data
-    try:
-        return cz.load_codec(data, variant, bits, root)
-    except (cz.CompressionError, CheckpointError, ValueError, KeyError) as e:
-        return str(e)
+def _load_codec(variant: str, bits: int, root) -> cd.Codec:
+    """The stored coder table of ``variant`` at ``bits`` (checked against the current weights)."""
+    return cz.load_codec(cz.load_compression(root), variant, bits, root)
 
 
 def page() -> None:
@@ -52,12 +37,12 @@ def page() -> None:
         "does an image cost, and how does that compare with PNG, JPEG and WebP on the same images?",
     )
     items = common.items()
-    root = common.root()
-    data = _table(root, common.file_stamp(cz.path_for(root)))
-    if isinstance(data, str):
-        st.info(f"The rate–distortion table has not been measured yet. {data}")
+    table = common.artefact(cz.load_compression, fix=cz.FIX)
+    if not table.ok:
+        st.info(f"The rate–distortion table has not been measured yet. {table.error}")
         st.code(cz.FIX, language="bash")
         st.stop()
+    data = table.value
 
     rows = data["rows"]
     st.plotly_chart(figures.rd_figure(rows), key="cz_rd", config={"displaylogo": False})
@@ -72,7 +57,7 @@ def page() -> None:
         st.dataframe(frame[[c for c in ROW_COLUMNS if c in frame]].round(3), hide_index=True)
 
     st.subheader("Sender and receiver")
-    _demo(data, items, root)
+    _demo(data, items)
 
 
 def _bar_and_claim(data: dict) -> None:
@@ -105,7 +90,7 @@ def _bar_and_claim(data: dict) -> None:
         st.dataframe(frame, hide_index=True, column_config=dict.fromkeys(numbers, two_places))
 
 
-def _demo(data: dict, items: common.Items, root: str) -> None:
+def _demo(data: dict, items: common.Items) -> None:
     variants = [v for v in data.get("codecs", {}) if v in REGISTRY]
     if not variants:
         st.info("No coder tables are stored. Create them with:")
@@ -121,16 +106,16 @@ def _demo(data: dict, items: common.Items, root: str) -> None:
         bits = st.radio("Bits per number", options, key="cz_bits", horizontal=True)
     with c3:
         common.default("cz_item", 0)
-        item = int(st.number_input("Test image", 0, common.N_TEST - 1, key="cz_item", step=1))
+        item = int(st.number_input("Test image", 0, N_TEST - 1, key="cz_item", step=1))
     model = common.require_model(name)
-    codec = _codec(root, name, bits, (common.file_stamp(cz.path_for(root)), *common.model_stamps(name)))
-    if isinstance(codec, str):
-        st.error(codec, icon="⚠️")
+    loaded = common.artefact(_load_codec, name, bits, fix=cz.FIX)
+    if not loaded.ok:
+        st.error(loaded.error, icon="⚠️")
         st.code(f"{cz.FIX}\n# or, if the checkpoint itself is missing:\n{fix_command(name)}", language="bash")
         return
 
     original = items.test_images[item]
-    sent = cd.transmit(model, codec, original)
+    sent = cd.transmit(model, loaded.value, original)
     message = sent["message"]
     st.markdown(
         f"**The sender transmits {len(message)} bytes** ({sent['header']}-byte length, {sent['payload']}-byte "
@@ -152,6 +137,3 @@ def _demo(data: dict, items: common.Items, root: str) -> None:
         "symbols exactly, maps each to its bin's value and runs the decoder. JPEG and WebP cannot go as low: "
         "their smallest files are shown."
     )
-
-
-render = page  # the name the other page modules use
