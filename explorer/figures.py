@@ -46,6 +46,13 @@ def _map_layout(fig, height: int, uirevision: str, show_legend: bool):
     return fig
 
 
+def points(coords: np.ndarray, name: str, marker: dict):
+    """One WebGL marker trace of map points [n, 2]."""
+    import plotly.graph_objects as go
+
+    return go.Scattergl(x=coords[:, 0], y=coords[:, 1], mode="markers", name=name, marker=marker)
+
+
 def latent_map(
     coords: np.ndarray,
     labels: np.ndarray,
@@ -77,18 +84,8 @@ def latent_map(
     if color_by == "class":
         for c, name in enumerate(CLASS_NAMES):
             m = labels == c
-            fig.add_trace(
-                go.Scattergl(
-                    x=coords[m, 0],
-                    y=coords[m, 1],
-                    mode="markers",
-                    name=name,
-                    meta=name,
-                    customdata=custom[m],
-                    marker=dict(size=size, color=CLASS_COLORS[c], opacity=0.75),
-                    hovertemplate=hover,
-                )
-            )
+            trace = points(coords[m], name, dict(size=size, color=CLASS_COLORS[c], opacity=0.75))
+            fig.add_trace(trace.update(meta=name, customdata=custom[m], hovertemplate=hover))
     else:
         cmax = float(np.percentile(errors, 99)) if n else 1.0
         names = np.asarray(CLASS_NAMES)[np.asarray(labels)]
@@ -343,16 +340,8 @@ def cluster_map_figure(coords: np.ndarray, assignments: np.ndarray, names: dict[
     fig = go.Figure()
     for i, c in enumerate(names):
         sel = assignments == c
-        fig.add_trace(
-            go.Scattergl(
-                x=coords[sel, 0],
-                y=coords[sel, 1],
-                mode="markers",
-                name=names[c],
-                marker=dict(size=3, color=CLASS_COLORS[i % len(CLASS_COLORS)], opacity=0.7),
-                hoverinfo="name",
-            )
-        )
+        marker = dict(size=3, color=CLASS_COLORS[i % len(CLASS_COLORS)], opacity=0.7)
+        fig.add_trace(points(coords[sel], names[c], marker).update(hoverinfo="name"))
     axis = dict(showgrid=False, zeroline=False, showticklabels=False, title=None)
     fig.update_layout(
         height=height,

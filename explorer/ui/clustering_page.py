@@ -45,12 +45,8 @@ def page() -> None:
         "Computed offline by `python -m explorer cluster`; shown here, never recomputed.",
     )
     items = common.items()
-    loaded = common.artefact(cc.load_clustering, fix=cc.FIX)  # checks every encoder's weights
-    if not loaded.ok:
-        st.info(f"There is no clustering to show yet. {loaded.error}")
-        st.code(cc.FIX, language="bash")
-        st.stop()
-    c = loaded.value
+    # load_clustering checks the weights of every model whose codes a stored method clustered
+    c = common.require_artefact(cc.load_clustering, fix=cc.FIX, missing="There is no clustering to show yet.")
     if len(c.labels) != N_TEST + N_TRAIN:
         st.error(
             f"The stored clustering covers {len(c.labels):,} images (a `--limit` run), not all 70,000. Recompute it:",

@@ -359,6 +359,17 @@ def artefact(load: Callable, *args, fix: str | tuple[str, ...] = ()) -> Loaded:
     return _artefact(key, tuple(args), root(), fixes, _root_stamps())
 
 
+def require_artefact(load: Callable, *args, fix: str, missing: str):
+    """``artefact(load, *args)``'s value; else ``missing`` and the reason as a calm notice, with the command that
+    makes it, and the page stops there."""
+    loaded = artefact(load, *args, fix=fix)
+    if not loaded.ok:
+        st.info(f"{missing} {loaded.error}")
+        st.code(fix, language="bash")
+        st.stop()
+    return loaded.value
+
+
 def evaluate_command(name: str | None = None) -> str:
     return "python -m explorer evaluate" + (f" --variant {name}" if name else "")
 

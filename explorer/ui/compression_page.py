@@ -37,12 +37,7 @@ def page() -> None:
         "does an image cost, and how does that compare with PNG, JPEG and WebP on the same images?",
     )
     items = common.items()
-    table = common.artefact(cz.load_compression, fix=cz.FIX)
-    if not table.ok:
-        st.info(f"The rate–distortion table has not been measured yet. {table.error}")
-        st.code(cz.FIX, language="bash")
-        st.stop()
-    data = table.value
+    data = common.require_artefact(cz.load_compression, fix=cz.FIX, missing="No rate–distortion table yet.")
 
     rows = data["rows"]
     st.plotly_chart(figures.rd_figure(rows), key="cz_rd", config={"displaylogo": False})

@@ -20,55 +20,30 @@ def png_problem() -> str | None:
     return exports.png_export_problem()
 
 
+def button(label: str, make: Callable[[], bytes], name: str, mime: str, key: str, help: str = "", **options) -> None:
+    """One download button whose file ``make()`` builds only when clicked; the page does not rerun.
+    ``options``: ``disabled``, and ``where`` (a column; default the page)."""
+    where = options.pop("where", st)
+    icon = ":material/download:"
+    where.download_button(label, make, name, mime, key=key, help=help or None, on_click="ignore", icon=icon, **options)
+
+
 def image_button(image, file_name: str, key: str, label: str = "PNG", scale: int = 8) -> None:
     """A 28×28 (or any) image as a crisp PNG enlarged ``scale`` times."""
-    st.download_button(
-        label,
-        data=lambda: exports.png_bytes(image, scale=scale),
-        file_name=file_name,
-        mime="image/png",
-        key=key,
-        on_click="ignore",
-        icon=":material/download:",
-        help=f"The image as PNG, enlarged {scale}×",
-    )
+    make = lambda: exports.png_bytes(image, scale=scale)  # noqa: E731
+    button(label, make, file_name, "image/png", key, f"The image as PNG, enlarged {scale}×")
 
 
 def figure_buttons(fig, stem: str, key: str) -> None:
     """Two buttons side by side: the Plotly figure as standalone HTML (interactive, offline) and as PNG."""
     html, png = st.columns(2)
-    html.download_button(
-        "HTML",
-        data=lambda: exports.figure_html(fig),
-        file_name=f"{stem}.html",
-        mime="text/html",
-        key=f"{key}_html",
-        on_click="ignore",
-        icon=":material/download:",
-        help="The interactive figure as one HTML file that opens offline",
-    )
+    offline = "The interactive figure as one HTML file that opens offline"
+    button("HTML", lambda: exports.figure_html(fig), f"{stem}.html", "text/html", f"{key}_html", offline, where=html)
     problem = png_problem()
-    png.download_button(
-        "PNG",
-        data=lambda: exports.figure_png(fig),
-        file_name=f"{stem}.png",
-        mime="image/png",
-        key=f"{key}_png",
-        on_click="ignore",
-        icon=":material/download:",
-        disabled=problem is not None,
-        help=problem or "The figure as a picture (takes a few seconds: a headless browser draws it)",
-    )
+    picture = problem or "The figure as a picture (takes a few seconds: a headless browser draws it)"
+    make = lambda: exports.figure_png(fig)  # noqa: E731
+    button("PNG", make, f"{stem}.png", "image/png", f"{key}_png", picture, disabled=problem is not None, where=png)
 
 
 def csv_button(make: Callable[[], bytes], file_name: str, key: str, label: str = "CSV", help: str = "") -> None:
-    st.download_button(
-        label,
-        data=make,
-        file_name=file_name,
-        mime="text/csv",
-        key=key,
-        on_click="ignore",
-        icon=":material/download:",
-        help=help or None,
-    )
+    button(label, make, file_name, "text/csv", key, help)
