@@ -48,7 +48,10 @@ def fix_command(name: str) -> str:
 
 # Model classes a checkpoint may name in its "model_class", by class name. Each class has a ``config_class``
 # (a frozen dataclass) and takes an instance of it as its one constructor argument.
-MODEL_CLASSES: dict[str, type[nn.Module]] = {}
+# Built in: every variant's class and the judge's.
+MODEL_CLASSES: dict[str, type[nn.Module]] = {
+    cls.__name__: cls for cls in (*(v.model_class for v in REGISTRY.values()), Judge)
+}
 
 
 def register_model_class(cls: type[nn.Module]) -> type[nn.Module]:
@@ -61,10 +64,6 @@ def register_model_class(cls: type[nn.Module]) -> type[nn.Module]:
         raise ValueError(f"model_class {cls.__name__!r} is already registered (by {known.__module__}).")
     MODEL_CLASSES[cls.__name__] = cls
     return cls
-
-
-for _cls in (*dict.fromkeys(v.model_class for v in REGISTRY.values()), Judge):  # every variant's class, the judge
-    register_model_class(_cls)
 
 
 def file_sha256(path: Path) -> str:
@@ -230,14 +229,10 @@ def load_judge(root: str | os.PathLike | None = None, device: str | torch.device
 
 def weights_hash(name: str, root=None) -> str:
     """SHA-256 of a checkpoint folder's weights file (a variant's or the judge's): the key of every artefact
-    computed from it."""
-    return weights_file_hash(checkpoint_dir(name, root) / WEIGHTS, fix_command(name))
-
-
-def weights_file_hash(path: Path, fix: str) -> str:
-    """SHA-256 of a weights file; CheckpointError naming the command ``fix`` when it is missing."""
+    computed from it; CheckpointError naming the command that recreates it when it is missing."""
+    path = checkpoint_dir(name, root) / WEIGHTS
     if not path.is_file():
-        raise CheckpointError(f"{path} is missing. Recreate it with `{fix}`.")
+        raise CheckpointError(f"{path} is missing. Recreate it with `{fix_command(name)}`.")
     return file_sha256(path)
 
 

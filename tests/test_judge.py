@@ -100,8 +100,8 @@ def test_the_judge_trains_through_the_one_training_loop(labelled_slice):
     x, y, xv, yv = labelled_slice
     torch.manual_seed(0)
     recipe = dataclasses.replace(RECIPE, epochs=2, batch_size=64)
-    result = train(Judge(JudgeConfig(channels=(8, 16, 16), hidden=32)), x, xv, recipe, progress=False,
-                   y_train=y, y_val=yv)  # fmt: skip
+    model = Judge(JudgeConfig(channels=(8, 16, 16), hidden=32))
+    result = train(model, x, xv, recipe, progress=False, y_train=y, y_val=yv)
     assert result.epochs_run == 2 and result.best_epoch in (1, 2)
     assert {"train_loss", "train_accuracy", "val_loss", "val_accuracy"} <= set(result.history[0])
     best = max(h["val_accuracy"] for h in result.history)
