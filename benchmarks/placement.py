@@ -31,12 +31,13 @@ def main() -> None:
     torch.set_num_threads(1)
 
     from explorer import load_fashion_mnist, load_model
-    from explorer.projection import UMAP_PARAMS, encode_all, load_projection, place
+    from explorer.inference import encode_with_error
+    from explorer.projection import UMAP_PARAMS, load_projection, place
 
     proj = load_projection(args.variant, "test")
     model = load_model(args.variant)
     data = load_fashion_mnist()
-    new_codes, _ = encode_all(model, data.train.images[: args.n])
+    new_codes, _ = encode_with_error(model, data.train.images[: args.n])
 
     t0 = time.perf_counter()
     place(new_codes[0], proj)

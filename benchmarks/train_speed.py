@@ -35,7 +35,7 @@ def time_steps(name: str, steps: int) -> float:
     times = []
     for i in range(steps + 2):
         t0 = time.perf_counter()
-        loss = model.loss(x, gen)["loss"]
+        loss = model.loss(x, generator=gen)["loss"]
         opt.zero_grad()
         loss.backward()
         opt.step()

@@ -1,7 +1,11 @@
 """Self-describing checkpoints: ``config.json`` + ``model.safetensors`` (+ ``metrics.json``, ``history.json``).
 
-Loading rebuilds the model from its config and loads the weights strictly. Weights are only ever
-read with safetensors: nothing is unpickled.
+One loader serves every model class (``load_checkpoint``, as diffusers' ``from_pretrained``): it reads
+``config.json``, looks its ``model_class`` up in ``MODEL_CLASSES`` (the autoencoders and the judge; more
+are added with ``register_model_class``, never imported because a file names them), rebuilds the config
+strictly, builds the model on the meta device and loads the weights strictly. Weights are only ever read
+with safetensors: nothing is unpickled. ``load_model(name)`` and ``load_judge()`` are that loader applied
+to a variant's folder and to ``judge/``.
 """
 
 from __future__ import annotations
@@ -13,12 +17,15 @@ import os
 from pathlib import Path
 
 import torch
+from torch import nn
 
-from .models import Autoencoder, config_from_dict, config_to_dict, get_variant
+from .judge import Judge
+from .models import REGISTRY, Autoencoder, config_from_dict, config_to_dict, get_variant
 
 FORMAT_VERSION = 1
 ENV_VAR = "LATENT_EXPLORER_CHECKPOINTS"
 CONFIG, WEIGHTS, METRICS, HISTORY = "config.json", "model.safetensors", "metrics.json", "history.json"
+JUDGE = "judge"  # the judge's checkpoint folder, beside the variants'
 
 
 class CheckpointError(RuntimeError):
@@ -35,7 +42,28 @@ def checkpoint_dir(name: str, root: str | os.PathLike | None = None) -> Path:
 
 
 def fix_command(name: str) -> str:
-    return f"python -m explorer train --variant {name}"
+    """The command that (re)creates checkpoint folder ``name``: a variant's or the judge's."""
+    return "python -m explorer train-judge" if name == JUDGE else f"python -m explorer train --variant {name}"
+
+
+# Model classes a checkpoint may name in its "model_class", by class name. Each class has a ``config_class``
+# (a frozen dataclass) and takes an instance of it as its one constructor argument.
+# Built in: every variant's class and the judge's.
+MODEL_CLASSES: dict[str, type[nn.Module]] = {
+    cls.__name__: cls for cls in (*(v.model_class for v in REGISTRY.values()), Judge)
+}
+
+
+def register_model_class(cls: type[nn.Module]) -> type[nn.Module]:
+    """Make checkpoints whose config.json says ``"model_class": cls.__name__`` loadable; returns ``cls``."""
+    config_class = getattr(cls, "config_class", None)
+    if not isinstance(config_class, type):
+        raise TypeError(f"{cls.__name__} has no config_class: a loadable model class is built from a config dataclass.")
+    known = MODEL_CLASSES.get(cls.__name__)
+    if known is not None and known is not cls:
+        raise ValueError(f"model_class {cls.__name__!r} is already registered (by {known.__module__}).")
+    MODEL_CLASSES[cls.__name__] = cls
+    return cls
 
 
 def file_sha256(path: Path) -> str:
@@ -95,7 +123,7 @@ def write_checkpoint(
 
 
 def save_checkpoint(
-    model: Autoencoder,
+    model: nn.Module,
     name: str,
     root: str | os.PathLike | None = None,
     *,
@@ -105,12 +133,22 @@ def save_checkpoint(
     dataset_sha256: str | None = None,
     dtype: torch.dtype = torch.float16,
 ) -> Path:
-    """Write ``config.json``, ``model.safetensors`` (``dtype`` storage) and ``history.json``."""
-    get_variant(name)
+    """Write folder ``name`` (a variant's, with a "variant" key in its config, or the judge's): ``config.json``,
+    ``model.safetensors`` (``dtype`` storage) and ``history.json``."""
+    if name != JUDGE:
+        get_variant(name)
+    header = {} if name == JUDGE else {"variant": name}
     return write_checkpoint(
-        model, checkpoint_dir(name, root), {"variant": name}, config_to_dict(model.config), recipe=recipe,
-        training=training, history=history, dataset_sha256=dataset_sha256, dtype=dtype,
-    )  # fmt: skip
+        model,
+        checkpoint_dir(name, root),
+        header,
+        config_to_dict(model.config),
+        recipe=recipe,
+        training=training,
+        history=history,
+        dataset_sha256=dataset_sha256,
+        dtype=dtype,
+    )
 
 
 def read_json_or_fix(path: Path, fix: str, error: type[Exception] = CheckpointError) -> dict:
@@ -128,7 +166,7 @@ def read_json_or_fix(path: Path, fix: str, error: type[Exception] = CheckpointEr
 
 
 def read_json(path: Path, name: str) -> dict:
-    """Read a variant's checkpoint JSON file, with errors that name the file and the fix."""
+    """Read a checkpoint folder's JSON file, with errors that name the file and the fix."""
     return read_json_or_fix(path, fix_command(name))
 
 
@@ -136,33 +174,65 @@ def read_config(name: str, root=None) -> dict:
     return read_json(checkpoint_dir(name, root) / CONFIG, name)
 
 
-def load_model(name: str, root: str | os.PathLike | None = None, device: str | torch.device = "cpu") -> Autoencoder:
-    """Load the checkpoint of variant ``name``, rebuilt from its config, in eval mode (float32)."""
-    variant = get_variant(name)
-    directory = checkpoint_dir(name, root)
-    fix = f"Recreate it with `{fix_command(name)}` (or restore it with `git checkout -- {directory}`)."
-    config = read_json(directory / CONFIG, name)
-    if config.get("variant") != name:
-        raise CheckpointError(f"{directory / CONFIG} describes variant {config.get('variant')!r}, not {name!r}. {fix}")
+def load_checkpoint(
+    directory: str | os.PathLike,
+    device: str | torch.device = "cpu",
+    *,
+    expect: dict | None = None,
+    fix: str | None = None,
+) -> nn.Module:
+    """Load any checkpoint folder: the class its config.json names (``MODEL_CLASSES``), rebuilt from its config,
+    weights loaded strictly, in eval mode (float32).
+
+    ``expect``: config keys that must hold these values (e.g. ``{"variant": "vae"}``). ``fix``: the command that
+    recreates the folder (default: derived from the folder's name). Every error is a CheckpointError that names
+    the file and ends with the fix.
+    """
+    directory = Path(directory)
+    command = fix or fix_command(directory.name)
+    fix = f"Recreate it with `{command}` (or restore it with `git checkout -- {directory}`)."
+    config = read_json_or_fix(directory / CONFIG, command)
+    for key, value in (expect or {}).items():
+        if config.get(key) != value:
+            what = "variant" if key == "variant" else key
+            raise CheckpointError(f"{directory / CONFIG} describes {what} {config.get(key)!r}, not {value!r}. {fix}")
+    class_name = config.get("model_class")
+    cls = MODEL_CLASSES.get(class_name) if isinstance(class_name, str) else None
+    if cls is None:
+        raise CheckpointError(
+            f"{directory / CONFIG}: model_class == {class_name!r} is not a known model class; known: "
+            f"{', '.join(sorted(MODEL_CLASSES))}. {fix}"
+        )
     try:
+        model_config = config_from_dict(cls.config_class, config.get("model"))
         with torch.device("meta"):  # shapes only: the weights come from the file, so no random init is paid for
-            model = variant.build(config_from_dict(variant.model_class.config_class, config.get("model", {})))
+            model = cls(model_config)
     except (TypeError, ValueError) as e:
         raise CheckpointError(f"{directory / CONFIG} has an invalid model config ({e}). {fix}") from e
-
     load_weights_strict(model, directory / WEIGHTS, directory / CONFIG, fix)
     return model.to(device).eval()
 
 
+def load_model(name: str, root: str | os.PathLike | None = None, device: str | torch.device = "cpu") -> Autoencoder:
+    """The checkpoint of variant ``name``, rebuilt from its config, in eval mode (float32)."""
+    variant = get_variant(name)
+    expect = {"variant": name, "model_class": variant.model_class.__name__}
+    return load_checkpoint(checkpoint_dir(name, root), device, expect=expect, fix=fix_command(name))
+
+
+def load_judge(root: str | os.PathLike | None = None, device: str | torch.device = "cpu") -> Judge:
+    """The judge of ``<root>/judge``, rebuilt from its config, weights loaded strictly, in eval mode (float32)."""
+    return load_checkpoint(
+        checkpoint_dir(JUDGE, root), device, expect={"model_class": Judge.__name__}, fix=fix_command(JUDGE)
+    )
+
+
 def weights_hash(name: str, root=None) -> str:
-    """SHA-256 of the variant's weights file: the key of every artefact computed from it."""
-    return weights_file_hash(checkpoint_dir(name, root) / WEIGHTS, fix_command(name))
-
-
-def weights_file_hash(path: Path, fix: str) -> str:
-    """SHA-256 of a weights file; CheckpointError naming the command ``fix`` when it is missing."""
+    """SHA-256 of a checkpoint folder's weights file (a variant's or the judge's): the key of every artefact
+    computed from it; CheckpointError naming the command that recreates it when it is missing."""
+    path = checkpoint_dir(name, root) / WEIGHTS
     if not path.is_file():
-        raise CheckpointError(f"{path} is missing. Recreate it with `{fix}`.")
+        raise CheckpointError(f"{path} is missing. Recreate it with `{fix_command(name)}`.")
     return file_sha256(path)
 
 

@@ -1,17 +1,13 @@
 """Generation with the VAE: attribute directions, manifold grids, interpolation paths, and the Fashion-FID.
 
-Pure functions of a model and arrays (batched through ``explorer.inference``), except the last section
-(``run_generation_quality``), which reads checkpoints and writes ``checkpoints/generation.json`` for the
-``evaluate`` command. Importing this module does not import torch.
+Pure functions of a model and arrays (batched through ``explorer.inference``); the ``evaluate`` command
+(``explorer.commands.evaluate``) measures generation quality with them and writes ``checkpoints/generation.json``.
+Importing this module does not import torch.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import time
 import warnings
-from pathlib import Path
 
 import numpy as np
 
@@ -28,7 +24,6 @@ DEFAULT_PAIRS: tuple[tuple[int, int], ...] = (
     (0, 3),  # T-shirt/top -> Dress: it gets longer
     (5, 7),  # Sandal -> Sneaker: the straps close up
 )
-GENERATION = "generation.json"
 
 
 def clip_z(z) -> list[float]:
@@ -268,87 +263,3 @@ def generation_quality(vae, judge, data, n: int = 10_000, seed: int = 0) -> dict
         "test_confidence": mean_confidence(judge, test),
         "rows": rows,
     }
-
-
-GENERATION_ROWS = {
-    "vae": "VAE samples, z ~ N(0, I)",
-    "pca_gaussian": "PCA-10 + Gaussian samples",
-    "train": "train images (floor)",
-}
-
-
-def render_generation_table(result: dict) -> str:
-    """Markdown table of ``generation_quality``'s rows, and whether the VAE beats the baseline."""
-    rows = result["rows"]
-    lines = [
-        f"| generator ({result['n']:,} images) | Fashion-FID to test ↓ | judge confidence ↑ |",
-        "|---|---|---|",
-    ]
-    for key, label in GENERATION_ROWS.items():
-        if key in rows:
-            lines.append(f"| {label} | {rows[key]['fid']:.2f} | {rows[key]['confidence']:.3f} |")
-    lines.append(f"| test images themselves | 0 | {result['test_confidence']:.3f} |")
-    if "vae" in rows and "pca_gaussian" in rows:
-        v, p = rows["vae"], rows["pca_gaussian"]
-        ok = v["fid"] < p["fid"] and v["confidence"] > p["confidence"]
-        lines += ["", f"- vae beats the PCA-Gaussian baseline on both measures: {'met' if ok else 'NOT MET'}"]
-    return "\n".join(lines) + "\n"
-
-
-# -------------------------------------------------------------------------------- the evaluate step
-
-
-def run_generation_quality(
-    root: str | os.PathLike | None = None, data_dir=None, n: int = 10_000, seed: int = 0
-) -> dict:
-    """Measure generation quality with the shipped VAE and judge; write ``<root>/generation.json`` and return it.
-
-    Raises CheckpointError (naming the command that fixes it) when the VAE or the judge is missing.
-    """
-    from .checkpoint import default_root, load_model, weights_hash
-    from .data import load_fashion_mnist
-    from .judge import judge_weights_hash, load_judge
-
-    vae, judge = load_model("vae", root), load_judge(root)
-    data = load_fashion_mnist(data_dir)
-    t0 = time.perf_counter()
-    result = generation_quality(vae, judge, data, n, seed)
-    result |= {
-        "seconds": round(time.perf_counter() - t0, 1),
-        "vae_weights_sha256": weights_hash("vae", root),
-        "judge_weights_sha256": judge_weights_hash(root),
-        "dataset_sha256": data.sha256,
-    }
-    path = Path(root or default_root()) / GENERATION
-    path.write_text(json.dumps(result, indent=2) + "\n")
-    return result
-
-
-def load_generation(root: str | os.PathLike | None = None) -> dict:
-    """``<root>/generation.json`` if it was measured with the current VAE and judge weights, else CheckpointError."""
-    from .checkpoint import CheckpointError, default_root, read_json_or_fix, weights_hash
-    from .judge import judge_weights_hash
-
-    path = Path(root or default_root()) / GENERATION
-    command = "python -m explorer evaluate --variant vae"
-    fix = f"Measure it with `{command}`."
-    result = read_json_or_fix(path, command)
-    if result.get("vae_weights_sha256") != weights_hash("vae", root) or result.get(
-        "judge_weights_sha256"
-    ) != judge_weights_hash(root):
-        raise CheckpointError(f"{path} was measured with other VAE or judge weights. {fix}")
-    return result
-
-
-def evaluate_generation(names, data_dir=None, root: str | os.PathLike | None = None, n: int = 10_000) -> str | None:
-    """The ``evaluate`` step of issue 4: measure generation quality when ``vae`` is among ``names`` (writing
-    ``generation.json``), and return its markdown section; None (with a note printed) when it cannot be had."""
-    from .checkpoint import CheckpointError
-
-    try:
-        # Measured again only when the VAE is being evaluated; otherwise the stored, still-current result.
-        result = run_generation_quality(root, data_dir, n=n) if "vae" in names else load_generation(root)
-    except CheckpointError as e:
-        print(f"generation quality: skipped, {e}")
-        return None
-    return "\nGeneration (issue 4):\n\n" + render_generation_table(result)

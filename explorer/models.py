@@ -1,11 +1,12 @@
-"""The four autoencoders of the tutorial, one contract, one registry.
+"""The autoencoders: the tutorial's four and their improvements, one contract, one registry.
 
 Contract (every variant):
     encode(x: [B, 1, 28, 28] in [0, 1]) -> z: [B, code_dim]
     decode(z: [B, code_dim]) -> x_hat: [B, 1, 28, 28]
-    reconstruct(x) -> x_hat            (the denoiser: its clean estimate of a noisy x)
-    loss(x, generator=None) -> dict    ("loss" is what training minimises; other keys are logged)
-Models do no I/O; ``explorer.checkpoint`` saves and loads them.
+    reconstruct(x) -> x_hat                    (the denoiser: its clean estimate of a noisy x)
+    loss(x, y=None, generator=None) -> dict    ("loss" is what training minimises; other keys are logged;
+                                                the labels y are for supervised models such as the judge)
+Models do no I/O; ``explorer.checkpoint`` saves and loads them, ``explorer.train`` trains them.
 """
 
 from __future__ import annotations
@@ -88,6 +89,9 @@ class Autoencoder(nn.Module):
     """Base of every variant: holds its config; subclasses implement the contract."""
 
     config_class: type
+    # The range every code entry lies in, where the architecture fixes one (a sigmoid code: (0, 1)); None if
+    # unbounded. Code entropy is measured on 8-bit levels of this range.
+    code_range: tuple[float, float] | None = None
 
     def __init__(self, config):
         super().__init__()
@@ -112,7 +116,8 @@ class Autoencoder(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.reconstruct(x)
 
-    def loss(self, x: torch.Tensor, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+    def loss(self, x: torch.Tensor, y=None, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        """x: [B, 1, 28, 28] -> {"loss": scalar, ...}; ``y`` (labels) is unused by an autoencoder."""
         raise NotImplementedError
 
 
@@ -131,6 +136,7 @@ class DenseAutoencoder(Autoencoder):
     """784-2000-500-500-10 (sigmoid code) and its mirror with a linear output; MSE (+ optional L1 on the code)."""
 
     config_class = DenseConfig
+    code_range = (0.0, 1.0)
 
     def __init__(self, config: DenseConfig):
         super().__init__(config)
@@ -150,7 +156,7 @@ class DenseAutoencoder(Autoencoder):
         """z: [B, code_dim] -> x_hat: [B, 1, 28, 28] (linear, not clipped)."""
         return self.decoder(z).view(-1, *IMAGE_SHAPE)
 
-    def loss(self, x, generator=None):
+    def loss(self, x, y=None, generator=None):
         z = self.encode(x)
         mse = F.mse_loss(self.decode(z), x)
         l1 = z.abs().sum(dim=1).mean()
@@ -194,7 +200,7 @@ class ConvDenoiser(Autoencoder):
         """z: [B, 16*4*4] -> x_hat: [B, 1, 28, 28] (linear, not clipped)."""
         return self.decoder(z.view(-1, self.config.channels[2], 4, 4))
 
-    def loss(self, x, generator=None):
+    def loss(self, x, y=None, generator=None):
         noisy = salt_and_pepper(x, self.config.noise_amount, generator)
         mse = F.mse_loss(self.reconstruct(noisy), x)
         return {"loss": mse, "mse": mse}
@@ -247,7 +253,7 @@ class UNetDenoiser(Autoencoder):
         d = torch.cat([F.interpolate(d, scale_factor=2), e1], 1)
         return self.out(F.relu(self.dec1(d)))
 
-    def loss(self, x, generator=None):
+    def loss(self, x, y=None, generator=None):
         noisy = salt_and_pepper(x, self.config.noise_amount, generator)
         mse = F.mse_loss(self.reconstruct(noisy), x)
         return {"loss": mse, "mse": mse}
@@ -288,12 +294,7 @@ class VAE(Autoencoder):
         """z: [B, latent_dim] -> Bernoulli means [B, 1, 28, 28] in (0, 1)."""
         return torch.sigmoid(self.decode_logits(z))
 
-    def sample_prior(self, n: int, generator: torch.Generator | None = None):
-        """n images decoded from z ~ N(0, I): [n, 1, 28, 28]."""
-        device = next(self.parameters()).device
-        return self.decode(torch.randn(n, self.code_dim, generator=generator, device=device))
-
-    def loss(self, x, generator=None):
+    def loss(self, x, y=None, generator=None):
         """Negative ELBO per image, in nats (1-sample estimate)."""
         mu, logvar = self.posterior(x)
         eps = torch.randn(mu.shape, generator=generator, device=mu.device)
@@ -314,17 +315,32 @@ class TrainRecipe:
     lr: float = 1e-3
     schedule: str = "cosine"  # "cosine" (to lr/100 over the epochs) or "constant"
     weight_decay: float = 0.0
-    patience: int = 10  # early stopping on the validation loss, as the tutorial
+    patience: int = 10  # early stopping: epochs without a better ``monitor`` value, as the tutorial
     val_fraction: float = 1 / 12  # 5,000 of the 60,000 train images; the test split is never seen
     seed: int = 0
     init_from: str | None = None  # start from this variant's checkpoint (same architecture), e.g. sparse from dense
+    optimizer: str = "adam"  # "adam" or "adamw" (decoupled weight decay)
+    monitor: str = "val_loss"  # the history column early stopping watches and the best epoch is chosen by
+    mode: str = "min"  # "min" or "max": whether a lower or a higher ``monitor`` is better
+    flip: bool = False  # random horizontal flips of the training images (for models that should not care)
+    max_minutes: float | None = None  # time box: stop after the epoch that passes it
 
     def __post_init__(self):
         _check_positive(self, "epochs", "batch_size", "patience")
-        if self.schedule not in ("cosine", "constant"):
-            raise ValueError(f"TrainRecipe.schedule == {self.schedule!r}, must be 'cosine' or 'constant'.")
+        choices = {"schedule": ("cosine", "constant"), "optimizer": ("adam", "adamw"), "mode": ("min", "max")}
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise ValueError(
+                    f"TrainRecipe.{name} == {getattr(self, name)!r}, must be {' or '.join(map(repr, allowed))}."
+                )
         if not self.lr > 0:
             raise ValueError(f"TrainRecipe.lr == {self.lr!r}, must be > 0.")
+        if not 0.0 < self.val_fraction < 1.0:
+            raise ValueError(f"TrainRecipe.val_fraction == {self.val_fraction!r}, must be in (0, 1).")
+        if not self.monitor.startswith(("train_", "val_")):
+            raise ValueError(f"TrainRecipe.monitor == {self.monitor!r}, must name a train_ or val_ history column.")
+        if self.max_minutes is not None and not self.max_minutes > 0:
+            raise ValueError(f"TrainRecipe.max_minutes == {self.max_minutes!r}, must be > 0 (or None: no time box).")
 
 
 # What a page or command may ask of a variant. A page asks for a capability, never for a variant's name.
@@ -402,9 +418,13 @@ def config_to_dict(config) -> dict:
 
 
 def config_from_dict(config_class: type, d: dict):
-    """Rebuild a config dataclass; unknown or missing keys are errors, not silently ignored."""
+    """Rebuild a config dataclass; unknown or missing keys are errors, not silently ignored or defaulted."""
+    if not isinstance(d, dict):
+        raise ValueError(f"a {config_class.__name__} must be a JSON object, got {type(d).__name__}")
     names = {f.name for f in fields(config_class)}
-    unknown = set(d) - names
+    unknown, missing = set(d) - names, names - set(d)
     if unknown:
         raise ValueError(f"unknown {config_class.__name__} field(s): {', '.join(sorted(unknown))}")
+    if missing:
+        raise ValueError(f"missing {config_class.__name__} field(s): {', '.join(sorted(missing))}")
     return config_class(**d)

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .checkpoint import CheckpointError, checkpoint_dir, weights_hash
+from .checkpoint import checkpoint_dir, load_model, weights_hash
+from .inference import encode_with_error
 from .neighbours import knn
 
 UMAP_PARAMS = {"n_neighbors": 15, "min_dist": 0.1, "metric": "euclidean", "random_state": 42}
@@ -98,21 +99,6 @@ def place(codes_new: np.ndarray, proj: Projection, k: int = 10) -> np.ndarray:
     return (proj.coords[idx] * w[..., None]).sum(-2).astype(np.float32)
 
 
-def encode_all(model, images: np.ndarray, batch_size: int = 1000):
-    """images uint8 [N, 28, 28] -> (codes float32 [N, D], per-image reconstruction MSE float32 [N])."""
-    import torch
-
-    codes, errs = [], []
-    with torch.no_grad():
-        for i in range(0, len(images), batch_size):
-            x = torch.from_numpy(images[i : i + batch_size].astype(np.float32) / 255.0).unsqueeze(1)
-            z = model.encode(x)
-            x_hat = model.decode(z).clamp(0, 1)
-            codes.append(z.numpy())
-            errs.append(((x_hat - x) ** 2).flatten(1).mean(1).numpy())
-    return np.concatenate(codes).astype(np.float32), np.concatenate(errs).astype(np.float32)
-
-
 def fit_umap(codes: np.ndarray, verbose: bool = False) -> np.ndarray:
     """UMAP with a fixed random_state (reproducible, single-threaded) -> coords float32 [N, 2]."""
     import umap
@@ -121,46 +107,23 @@ def fit_umap(codes: np.ndarray, verbose: bool = False) -> np.ndarray:
 
 
 def compute_projection(name: str, data, split: str = "test", root=None, model=None) -> Projection:
-    """Encode the split, fit UMAP, save the artefact, return it."""
-    from .checkpoint import load_model
-
+    """Encode the split (codes and each image's reconstruction error), fit UMAP, save the artefact, return it."""
     model = model if model is not None else load_model(name, root)
     if split == "test":
         images, labels = data.test.images, data.test.labels
     else:
         images, labels = data.all_images, data.all_labels
-    codes, mse = encode_all(model, images)
+    codes, mse = encode_with_error(model, images)
     coords = fit_umap(codes)
     proj = Projection(name, split, weights_hash(name, root), labels, coords, codes if split == "test" else None, mse)
-    arrays = {"weights_sha256": np.array(proj.weights_sha256), "labels": labels.astype(np.uint8), "coords": coords,
-              "recon_mse": mse}  # fmt: skip
+    arrays = {
+        "weights_sha256": np.array(proj.weights_sha256),
+        "labels": labels.astype(np.uint8),
+        "coords": coords,
+        "recon_mse": mse,
+    }
     if split == "test":
         arrays["codes"] = codes.astype(np.float16) if codes.shape[1] > 32 else codes
     path = path_for(name, split, root)
     np.savez_compressed(path, **arrays)
     return load_projection(name, split, root)
-
-
-def run_projection(names, data_dir=None, root=None, force=False, splits=("test",)):
-    """The ``project`` command: compute every missing or stale map, with progress."""
-    from tqdm import tqdm
-
-    from .data import load_fashion_mnist
-    from .models import get_variant
-
-    data = None
-    jobs = [(n, s) for n in names for s in splits if get_variant(n).can("decoder")]
-    for name, split in tqdm(jobs, desc="project", unit="map"):
-        if not force:
-            try:
-                load_projection(name, split, root)
-                tqdm.write(f"{name}/{split}: up to date")
-                continue
-            except ProjectionError:
-                pass
-            except CheckpointError as e:
-                tqdm.write(f"{name}: skipped, {e}")
-                continue
-        data = data or load_fashion_mnist(data_dir)
-        compute_projection(name, data, split, root)
-        tqdm.write(f"{name}/{split}: written to {path_for(name, split, root)}")

@@ -1,20 +1,30 @@
-"""A model-agnostic trainer: Adam, cosine schedule, early stopping on a validation split."""
+"""One trainer for every model: Adam(W), cosine schedule, early stopping on a monitored validation measure.
+
+A model only has to offer ``loss(x, y=None, generator=None) -> {"loss": ..., other logged terms}``: the
+autoencoders (labels unused, early stopping on the lowest validation loss) and the judge (a classifier,
+early stopping on the highest validation accuracy) train through the same loop; their ``TrainRecipe``s
+say how. ``provenance`` is the one description of a run that checkpoints store.
+"""
 
 from __future__ import annotations
 
 import copy
 import math
+import platform
 import time
 from dataclasses import dataclass
 
 import torch
+from torch import nn
 
-from .models import Autoencoder, TrainRecipe
+from .models import TrainRecipe
+
+VAL_BATCH = 1024  # validation batch: only memory, not the result, depends on it
 
 
 @dataclass
 class TrainResult:
-    model: Autoencoder  # holding the best validation weights
+    model: nn.Module  # holding the best epoch's weights, in eval mode
     history: list[dict]
     best_epoch: int
     epochs_run: int
@@ -31,47 +41,62 @@ def pick_device(device: str = "auto") -> torch.device:
     return torch.device(device)
 
 
+def cosine_schedule(total_steps: int):
+    """The learning-rate factor at step s: from 1 down to 1/100 over ``total_steps`` by half a cosine."""
+    return lambda s: 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * min(s, total_steps) / total_steps))
+
+
 @torch.no_grad()
-def evaluate_loss(model: Autoencoder, x: torch.Tensor, batch_size: int, seed: int) -> dict[str, float]:
-    """Mean of each loss term over ``x``, with fixed noise so that epochs compare."""
+def evaluate_loss(model: nn.Module, x: torch.Tensor, batch_size: int, seed: int, y=None) -> dict[str, float]:
+    """Mean of each loss term over ``x`` (labels ``y`` for a supervised model), in eval mode, with fixed noise
+    so that epochs compare."""
     model.eval()
     gen = torch.Generator(device=x.device).manual_seed(seed)
     totals: dict[str, float] = {}
     for i in range(0, len(x), batch_size):
-        xb = x[i : i + batch_size]
-        for k, v in model.loss(xb, gen).items():
+        xb, yb = x[i : i + batch_size], None if y is None else y[i : i + batch_size]
+        for k, v in model.loss(xb, yb, generator=gen).items():
             totals[k] = totals.get(k, 0.0) + float(v) * len(xb)
     return {k: v / len(x) for k, v in totals.items()}
 
 
+def _optimizer(model: nn.Module, recipe: TrainRecipe) -> torch.optim.Optimizer:
+    make = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[recipe.optimizer]
+    return make(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
+
+
 def train(
-    model: Autoencoder,
+    model: nn.Module,
     x_train: torch.Tensor,
     x_val: torch.Tensor,
     recipe: TrainRecipe,
     device: torch.device | str = "cpu",
     progress: bool = True,
     desc: str = "train",
+    *,
+    y_train: torch.Tensor | None = None,
+    y_val: torch.Tensor | None = None,
 ) -> TrainResult:
-    """Train ``model`` on ``x_train`` [N, 1, 28, 28] with early stopping on ``x_val``."""
+    """Train ``model`` on ``x_train`` [N, 1, 28, 28] (with labels ``y_train`` [N] if its loss needs them),
+    early stopping on ``recipe.monitor`` measured on ``x_val``; the best epoch's weights are kept."""
     from tqdm import tqdm
 
+    if (y_train is None) != (y_val is None):
+        raise ValueError("give both y_train and y_val (a supervised model), or neither.")
     device = torch.device(device)
-    # channels_last speeds up the denoiser's convolutions ~1.3x on CPU; a no-op for the MLPs.
+    # channels_last speeds up the convolutions ~1.3x on CPU; a no-op for the MLPs.
     cl = torch.channels_last
     model = model.to(device, memory_format=cl)
     x_train, x_val = x_train.to(device, memory_format=cl), x_val.to(device, memory_format=cl)
-    opt = torch.optim.Adam(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
-    steps_per_epoch = math.ceil(len(x_train) / recipe.batch_size)
-    total_steps = steps_per_epoch * recipe.epochs
-    if recipe.schedule == "cosine":  # from lr down to lr/100 over the whole run
-        sched = torch.optim.lr_scheduler.LambdaLR(
-            opt, lambda s: 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * min(s, total_steps) / total_steps))
-        )
-    else:
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0)
+    if y_train is not None:
+        y_train, y_val = y_train.to(device), y_val.to(device)
+    opt = _optimizer(model, recipe)
+    total_steps = math.ceil(len(x_train) / recipe.batch_size) * recipe.epochs
+    factor = cosine_schedule(total_steps) if recipe.schedule == "cosine" else (lambda s: 1.0)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
     gen = torch.Generator(device=device).manual_seed(recipe.seed)
     shuffle_gen = torch.Generator().manual_seed(recipe.seed)
+    sign = 1.0 if recipe.mode == "min" else -1.0  # compare sign * value: lower is better
 
     history: list[dict] = []
     best, best_state, best_epoch, since_best = math.inf, None, 0, 0
@@ -82,10 +107,15 @@ def train(
             model.train()
             t0 = time.perf_counter()
             perm = torch.randperm(len(x_train), generator=shuffle_gen).to(device)
+            if recipe.flip:  # which images are mirrored this epoch
+                flips = (torch.rand(len(x_train), generator=shuffle_gen) < 0.5).to(device)
             sums: dict[str, float] = {}
             for i in range(0, len(x_train), recipe.batch_size):
-                xb = x_train[perm[i : i + recipe.batch_size]]
-                terms = model.loss(xb, gen)
+                idx = perm[i : i + recipe.batch_size]
+                xb, yb = x_train[idx], None if y_train is None else y_train[idx]
+                if recipe.flip:
+                    xb = torch.where(flips[idx, None, None, None], xb.flip(3), xb).contiguous(memory_format=cl)
+                terms = model.loss(xb, yb, generator=gen)
                 opt.zero_grad(set_to_none=True)
                 terms["loss"].backward()
                 opt.step()
@@ -93,23 +123,51 @@ def train(
                 for k, v in terms.items():
                     sums[k] = sums.get(k, 0.0) + float(v.detach()) * len(xb)
             train_terms = {k: v / len(x_train) for k, v in sums.items()}
-            val_terms = evaluate_loss(model, x_val, 1024, seed=recipe.seed + 1)
+            val_terms = evaluate_loss(model, x_val, VAL_BATCH, seed=recipe.seed + 1, y=y_val)
             if not math.isfinite(train_terms["loss"]):
                 raise FloatingPointError(f"training loss became {train_terms['loss']} at epoch {epoch}; lower --lr.")
             row = {"epoch": epoch, "lr": opt.param_groups[0]["lr"], "seconds": round(time.perf_counter() - t0, 2)}
             row |= {f"train_{k}": v for k, v in train_terms.items()} | {f"val_{k}": v for k, v in val_terms.items()}
+            if recipe.monitor not in row:
+                raise ValueError(
+                    f"TrainRecipe.monitor == {recipe.monitor!r} is not measured; this model logs {sorted(row)}."
+                )
             history.append(row)
             bar.set_postfix(loss=f"{train_terms['loss']:.4g}", val=f"{val_terms['loss']:.4g}")
-            if val_terms["loss"] < best:
-                best, best_epoch, since_best = val_terms["loss"], epoch, 0
+            if sign * row[recipe.monitor] < best:
+                best, best_epoch, since_best = sign * row[recipe.monitor], epoch, 0
                 best_state = copy.deepcopy(model.state_dict())
             else:
                 since_best += 1
                 if since_best >= recipe.patience:
                     break
+            if recipe.max_minutes is not None and time.perf_counter() - start > recipe.max_minutes * 60:
+                bar.write(f"{desc}: time box of {recipe.max_minutes} min reached after epoch {epoch}.")
+                break
     except KeyboardInterrupt:  # Ctrl-C ends training early and keeps the best epoch so far
         if best_state is None:
             raise
         print(f"\ninterrupted after {len(history)} epochs; keeping epoch {best_epoch}")
     model.load_state_dict(best_state)
     return TrainResult(model.eval(), history, best_epoch, len(history), time.perf_counter() - start)
+
+
+def device_name(device: torch.device) -> str:
+    """ "cpu", or the GPU's name."""
+    return str(device) if device.type == "cpu" else torch.cuda.get_device_name(device)
+
+
+def provenance(result: TrainResult, device: torch.device, threads: int, train_images: int, val_images: int) -> dict:
+    """How a run was made, as checkpoints store it under "training": epochs, time, machine, library, data sizes."""
+    return {
+        "epochs_run": result.epochs_run,
+        "best_epoch": result.best_epoch,
+        "wall_seconds": round(result.seconds, 1),
+        "device": device_name(device),
+        "cpu": platform.processor() or platform.machine(),
+        "threads": threads,
+        "torch": torch.__version__,
+        "train_images": train_images,
+        "val_images": val_images,
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }

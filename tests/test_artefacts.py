@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from explorer import clustering, compression, evaluate, generation
+from explorer import clustering, compression
 from explorer.checkpoint import CheckpointError
+from explorer.commands import evaluate
 
 LOADERS = [  # (file name under the checkpoints root, loader, error, command named in the message)
-    (generation.GENERATION, generation.load_generation, CheckpointError, "evaluate --variant vae"),
+    (evaluate.GENERATION, evaluate.load_generation, CheckpointError, "evaluate --variant vae"),
     (compression.COMPRESSION_FILE, compression.load_compression, compression.CompressionError, "compress"),
     (evaluate.BASELINES, evaluate.load_baselines, evaluate.MetricsError, "evaluate"),
 ]

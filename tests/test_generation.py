@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from explorer import generation as g
+from explorer import report
 from explorer.inference import decode, encode
 from explorer.judge import Judge, JudgeConfig
 from explorer.models import VAE, VAEConfig
@@ -208,15 +209,14 @@ def test_generation_quality_rows_and_train_floor(tiny_vae, tiny_judge, fmnist):
         assert row["images"] == 400 and row["fid"] >= -1e-6 and 0.1 <= row["confidence"] <= 1.0
     # Real train images are closer to real test images than an untrained VAE's samples.
     assert r["rows"]["train"]["fid"] < r["rows"]["vae"]["fid"]
-    assert "Fashion-FID" in g.render_generation_table(r)
+    assert "Fashion-FID" in report.render_generation_table(r)
 
 
 @pytest.mark.slow
 def test_shipped_vae_direction_turns_a_sneaker_into_an_ankle_boot(fmnist):
     from pathlib import Path
 
-    from explorer.checkpoint import load_model
-    from explorer.judge import load_judge
+    from explorer.checkpoint import load_judge, load_model
 
     shipped = Path(__file__).resolve().parent.parent / "checkpoints"
     vae, judge = load_model("vae", shipped), load_judge(shipped)

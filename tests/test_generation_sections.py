@@ -13,14 +13,14 @@ APP = str(Path(__file__).resolve().parent / "apps" / "generation_sections_app.py
 
 @pytest.fixture(scope="module")
 def root(tmp_path_factory):
-    from explorer.checkpoint import save_checkpoint
-    from explorer.judge import Judge, JudgeConfig, save_judge
+    from explorer.checkpoint import JUDGE, save_checkpoint
+    from explorer.judge import Judge, JudgeConfig
     from explorer.models import REGISTRY
 
     root = tmp_path_factory.mktemp("ck")
     torch.manual_seed(0)
     save_checkpoint(REGISTRY["vae"].build(), "vae", root)
-    save_judge(Judge(JudgeConfig(channels=(4, 4, 4), hidden=8)).eval(), root)
+    save_checkpoint(Judge(JudgeConfig(channels=(4, 4, 4), hidden=8)).eval(), JUDGE, root)
     return root
 
 
@@ -57,7 +57,7 @@ def test_grid_through_three_items_and_slerp(app):
 
 
 def test_quality_table_once_measured(app, root, fmnist):
-    from explorer.generation import run_generation_quality
+    from explorer.commands.evaluate import run_generation_quality
 
     run_generation_quality(root, n=300)
     app.run()

@@ -140,20 +140,20 @@ def test_drag_renders_at_screen_rate_and_release_reaches_python(page):
 
 @pytest.fixture(scope="module")
 def sections_root(tmp_path_factory):
-    from explorer.checkpoint import save_checkpoint
-    from explorer.judge import Judge, save_judge
+    from explorer.checkpoint import JUDGE, save_checkpoint
+    from explorer.judge import Judge
     from explorer.models import REGISTRY
 
     root = tmp_path_factory.mktemp("ck_sections")
     torch.manual_seed(0)
     save_checkpoint(REGISTRY["vae"].build(), "vae", root)
-    save_judge(Judge().eval(), root)
+    save_checkpoint(Judge().eval(), JUDGE, root)
     return root
 
 
 def test_generator_section_labels_while_dragging_and_commits_to_the_page(browser, sections_root, tmp_path):
-    """explorer.ui.generator_extras.live_section: a fragment whose release reruns the whole page."""
-    with serve(REPO / "tests" / "apps" / "generator_extras_app.py", sections_root, tmp_path / "log") as url:
+    """explorer.ui.generation_sections.live_section: a fragment whose release reruns the whole page."""
+    with serve(REPO / "tests" / "apps" / "generation_sections_app.py", sections_root, tmp_path / "log") as url:
         pg = browser.new_page(viewport={"width": 1400, "height": 1000})
         pg.goto(url)
         pg.wait_for_function("() => globalThis.__latentDecoders?.live_vae?.ready()", timeout=90_000)

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from explorer import load_model
-from explorer.checkpoint import CheckpointError, save_checkpoint
+from explorer.checkpoint import MODEL_CLASSES, CheckpointError, load_checkpoint, save_checkpoint
 from explorer.models import (
     REGISTRY,
     VARIANTS,
@@ -41,7 +41,7 @@ def test_contract_shapes_and_finite_loss(name, small_batch):
         with pytest.raises(NotImplementedError, match="reconstruct"):
             model.decode(z)
     assert model.reconstruct(x).shape == x.shape
-    terms = model.loss(x, torch.Generator().manual_seed(0))
+    terms = model.loss(x, generator=torch.Generator().manual_seed(0))
     assert "loss" in terms and torch.isfinite(terms["loss"]) and terms["loss"].ndim == 0
     terms["loss"].backward()
     assert all(p.grad is not None for p in model.parameters())
@@ -71,7 +71,7 @@ def test_full_architecture_matches_the_tutorial(name):
 def test_vae_loss_is_bernoulli_nll_plus_kl():
     model = get_variant("vae").build(TINY["vae"])
     x = torch.rand(8, 1, 28, 28)
-    terms = model.loss(x, torch.Generator().manual_seed(0))
+    terms = model.loss(x, generator=torch.Generator().manual_seed(0))
     assert torch.allclose(terms["loss"], terms["nll"] + terms["kl"])
     assert terms["kl"] >= 0 and terms["nll"] > 0
 
@@ -90,9 +90,9 @@ def test_denoising_loss_sees_noise_but_targets_clean(name):
     torch.manual_seed(0)
     model = get_variant(name).build(TINY[name])
     x = torch.rand(4, 1, 28, 28)
-    a = model.loss(x, torch.Generator().manual_seed(1))["loss"]
-    b = model.loss(x, torch.Generator().manual_seed(1))["loss"]
-    c = model.loss(x, torch.Generator().manual_seed(2))["loss"]
+    a = model.loss(x, generator=torch.Generator().manual_seed(1))["loss"]
+    b = model.loss(x, generator=torch.Generator().manual_seed(1))["loss"]
+    c = model.loss(x, generator=torch.Generator().manual_seed(2))["loss"]
     assert a == b and a != c
 
 
@@ -110,7 +110,12 @@ def test_denoising_loss_sees_noise_but_targets_clean(name):
         (lambda: TrainRecipe(schedule="step"), r"TrainRecipe.schedule == 'step'"),
         (lambda: TrainRecipe(lr=0), r"TrainRecipe.lr == 0"),
         (lambda: TrainRecipe(batch_size=0), r"TrainRecipe.batch_size == 0"),
+        (lambda: TrainRecipe(optimizer="sgd"), r"TrainRecipe.optimizer == 'sgd'"),
+        (lambda: TrainRecipe(mode="up"), r"TrainRecipe.mode == 'up'"),
+        (lambda: TrainRecipe(monitor="accuracy"), r"TrainRecipe.monitor == 'accuracy'"),
+        (lambda: TrainRecipe(max_minutes=0), r"TrainRecipe.max_minutes == 0"),
         (lambda: config_from_dict(VAEConfig, {"hiden": 3}), r"unknown VAEConfig field\(s\): hiden"),
+        (lambda: config_from_dict(VAEConfig, {"hidden": 3}), r"missing VAEConfig field\(s\): latent_dim"),
     ],
 )
 def test_config_validation(make, match):
@@ -175,6 +180,18 @@ def _unknown_field(d):
     (d / "config.json").write_text(json.dumps(c))
 
 
+def _missing_field(d):
+    c = json.loads((d / "config.json").read_text())
+    del c["model"]["hidden"]
+    (d / "config.json").write_text(json.dumps(c))
+
+
+def _other_class(d):
+    c = json.loads((d / "config.json").read_text())
+    c["model_class"] = "DenseAutoencoder"
+    (d / "config.json").write_text(json.dumps(c))
+
+
 def _other_variant(d):
     c = json.loads((d / "config.json").read_text())
     c["variant"] = "dense"
@@ -199,7 +216,9 @@ def _nan_weights(d):
         (_missing_config, r"config.json is missing"),
         (_wrong_shape, r"tensor .* has shape .*, the config needs"),
         (_unknown_field, r"invalid model config .*depth"),
+        (_missing_field, r"invalid model config .*missing VAEConfig field\(s\): hidden"),
         (_other_variant, r"describes variant 'dense', not 'vae'"),
+        (_other_class, r"describes model_class 'DenseAutoencoder', not 'VAE'"),
         (_nan_weights, r"NaN or infinite"),
     ],
 )
@@ -208,3 +227,46 @@ def test_damaged_checkpoint_names_file_and_fix(saved, damage, match):
     with pytest.raises(CheckpointError, match=match) as e:
         load_model("vae", saved.parent)
     assert "python -m explorer train --variant vae" in str(e.value)
+
+
+def test_one_loader_refuses_an_unknown_model_class_naming_the_known_ones(saved):
+    c = json.loads((saved / "config.json").read_text())
+    (saved / "config.json").write_text(json.dumps(c | {"model_class": "os.system"}))
+    with pytest.raises(CheckpointError, match=r"model_class == 'os.system' is not a known model class; known: .*Judge"):
+        load_checkpoint(saved)
+    assert set(MODEL_CLASSES) == {v.model_class.__name__ for v in REGISTRY.values()} | {"Judge"}
+
+
+def test_one_loader_loads_any_folder_by_the_class_its_config_names(saved, small_batch):
+    x, _ = small_batch
+    model = load_checkpoint(saved)  # no variant name given: config.json says what it is
+    assert type(model).__name__ == "VAE" and not model.training
+    with torch.no_grad():
+        assert torch.equal(model.reconstruct(x), load_model("vae", saved.parent).reconstruct(x))
+
+
+def test_a_registered_plugin_class_loads_through_the_same_loader(tmp_path, monkeypatch):
+    from dataclasses import dataclass
+
+    from explorer import checkpoint
+
+    @dataclass(frozen=True)
+    class PluginConfig:
+        width: int = 3
+
+    class Plugin(torch.nn.Module):
+        config_class = PluginConfig
+
+        def __init__(self, config):
+            super().__init__()
+            self.config = config
+            self.lin = torch.nn.Linear(config.width, 1)
+
+    monkeypatch.setattr(checkpoint, "MODEL_CLASSES", dict(checkpoint.MODEL_CLASSES))
+    checkpoint.write_checkpoint(Plugin(PluginConfig()), tmp_path / "p", {}, {"width": 3})
+    with pytest.raises(CheckpointError, match="'Plugin' is not a known model class"):
+        load_checkpoint(tmp_path / "p", fix="python -m my_plugin train")
+    checkpoint.register_model_class(Plugin)
+    assert load_checkpoint(tmp_path / "p").lin.in_features == 3
+    with pytest.raises(TypeError, match="config_class"):
+        checkpoint.register_model_class(torch.nn.Linear)

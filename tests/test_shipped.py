@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 
 from explorer import load_model
-from explorer.checkpoint import default_root, read_config
-from explorer.evaluate import check_bars, evaluate_variant, load_baselines, load_metrics
-from explorer.models import VARIANTS, get_variant
+from explorer.checkpoint import JUDGE, checkpoint_dir, default_root, load_checkpoint, read_config
+from explorer.commands.evaluate import check_bars, evaluate_variant, load_baselines, load_generation, load_metrics
+from explorer.judge import Judge
+from explorer.models import REGISTRY, VARIANTS, get_variant
 from explorer.projection import load_projection
 
 pytestmark = pytest.mark.slow
@@ -28,6 +29,19 @@ def test_checkpoint_is_self_describing(name, fmnist):
     assert {"epochs", "batch_size", "lr"} <= set(config["recipe"])
     assert {"wall_seconds", "epochs_run", "device"} <= set(config["training"])
     assert (default_root() / name / "history.json").is_file()
+
+
+@pytest.mark.parametrize("name", [*VARIANTS, JUDGE])
+def test_the_one_loader_loads_every_shipped_checkpoint(name):
+    model = load_checkpoint(checkpoint_dir(name, default_root()))
+    expected = REGISTRY[name].model_class if name in REGISTRY else Judge
+    assert type(model) is expected and not model.training
+    assert all(p.device.type == "cpu" and p.dtype.is_floating_point for p in model.parameters())
+
+
+def test_shipped_generation_quality_is_current():
+    result = load_generation()  # raises if measured with other VAE or judge weights
+    assert result["rows"]["vae"]["fid"] < result["rows"]["pca_gaussian"]["fid"]
 
 
 @pytest.mark.parametrize("name", VARIANTS)

@@ -7,7 +7,7 @@ import torch
 from explorer import load_model
 from explorer.cli import main
 from explorer.models import DenseConfig, TrainRecipe, VAEConfig, get_variant
-from explorer.train import evaluate_loss, pick_device, train
+from explorer.train import cosine_schedule, evaluate_loss, pick_device, train
 
 
 @pytest.fixture(scope="module")
@@ -47,6 +47,12 @@ def test_early_stopping_keeps_best_weights(few_hundred):
     assert evaluate_loss(result.model, x_val, 256, seed=1)["loss"] == pytest.approx(best, rel=1e-5)
 
 
+def test_cosine_schedule_runs_from_lr_to_lr_over_100():
+    factor = cosine_schedule(100)
+    assert factor(0) == pytest.approx(1.0) and factor(50) == pytest.approx(0.505) and factor(100) == pytest.approx(0.01)
+    assert factor(150) == pytest.approx(0.01)  # past the end it stays at the floor
+
+
 def test_device_choice():
     assert pick_device("cpu").type == "cpu"
     with pytest.raises(ValueError, match="--device == 'tpu'"):
@@ -60,6 +66,7 @@ def test_train_command_writes_a_loadable_checkpoint(tmp_path, capsys):
     config = json.loads((tmp_path / "vae" / "config.json").read_text())
     assert config["recipe"]["epochs"] == 2 and config["training"]["epochs_run"] == 2
     assert config["training"]["device"] == "cpu" and config["dataset_sha256"]
+    assert config["training"]["train_images"] == 300 and config["training"]["threads"] == 1
     history = json.loads((tmp_path / "vae" / "history.json").read_text())
     assert len(history) == 2
     assert load_model("vae", tmp_path).code_dim == 10

@@ -315,7 +315,7 @@ def test_metrics_table_puts_baselines_in_their_columns():
 
 
 def test_metrics_table_from_the_evaluate_files():
-    from explorer.evaluate import load_baselines, load_metrics
+    from explorer.commands.evaluate import load_baselines, load_metrics
 
     metrics = {n: load_metrics(n) for n in ("dense", "sparse", "denoising", "vae")}  # shipped: missing fails
     base = load_baselines()
@@ -369,7 +369,7 @@ def test_an_uploaded_photo_is_noised_and_cleaned(fmnist, photo_png):
 
 
 def test_codes_and_csv_of_a_selection_with_training_items(fmnist):
-    from explorer.projection import encode_all
+    from explorer.inference import encode_with_error
 
     model, proj = _model("dense"), _projection("dense")
     images = np.concatenate([fmnist.test.images, fmnist.train.images])  # item-id order
@@ -377,7 +377,7 @@ def test_codes_and_csv_of_a_selection_with_training_items(fmnist):
     ids = [5, 10_007, 42]
     codes = selection.item_codes(model, ids, proj.codes, images)
     assert np.array_equal(codes[[0, 2]], proj.codes[[5, 42]].astype(np.float32))  # stored
-    assert np.allclose(codes[1], encode_all(model, fmnist.train.images[7:8])[0][0], atol=1e-6)  # encoded
+    assert np.allclose(codes[1], encode_with_error(model, fmnist.train.images[7:8])[0][0], atol=1e-6)  # encoded
 
     coords_all = np.random.default_rng(1).normal(size=(70_000, 2)).astype(np.float32)
     table = pd.read_csv(io.BytesIO(selection.selection_export(model, ids, labels, images, proj.codes, coords_all)))

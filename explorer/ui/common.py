@@ -27,11 +27,11 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from explorer import checkpoint, compare, evaluate, projection
+from explorer import checkpoint, compare, projection
+from explorer.checkpoint import JUDGE, load_judge
+from explorer.commands import evaluate
+from explorer.commands.evaluate import load_generation
 from explorer.data import N_TEST, DatasetError, load_fashion_mnist
-from explorer.generation import load_generation
-from explorer.judge import FIX as JUDGE_FIX
-from explorer.judge import load_judge
 from explorer.models import REGISTRY, VARIANTS, variants_with
 
 # Variants whose code alone makes the image: only they have maps and meaningful neighbours.
@@ -397,12 +397,12 @@ def histories() -> dict[str, list[dict]]:
 
 def judge() -> Loaded:
     """The shipped judge classifier, or why it is unavailable."""
-    return artefact(load_judge, fix=JUDGE_FIX)
+    return artefact(load_judge, fix=checkpoint.fix_command(JUDGE))
 
 
 def generation_quality() -> Loaded:
     """The generation-quality measurement of the current VAE and judge, or why there is none."""
-    fixes = ("python -m explorer train-judge", "python -m explorer evaluate --variant vae")
+    fixes = (checkpoint.fix_command(JUDGE), evaluate_command(variants_with("generative")[0]))
     return artefact(load_generation, fix=fixes)
 
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from explorer import exports, generation, inference
+from explorer import exports, generation, inference, report
+from explorer.checkpoint import JUDGE, fix_command
 from explorer.data import CLASS_NAMES
-from explorer.judge import FIX as JUDGE_FIX
 from explorer.ui import common
 from explorer.ui.live_decoder import decoder_weights, live_generator
 
@@ -75,7 +75,7 @@ def _live_fragment(name: str, with_directions: bool, preview_ms: int | None) -> 
 
     def label(z: np.ndarray) -> str:
         if not loaded.ok:
-            return f"(no judge yet: train it with `{JUDGE_FIX}`)"
+            return f"(no judge yet: train it with `{fix_command(JUDGE)}`)"
         return judge_text(loaded.value.predict_proba(inference.decode(model, z))[0])
 
     new = live_generator(
@@ -97,7 +97,7 @@ def judge_label(image) -> np.ndarray | None:
     """ "looks like: Sneaker 87 %" under a generated image (uint8 or floats in [0, 1], [28, 28]) -> probabilities."""
     loaded = common.judge()
     if not loaded.ok:
-        st.caption(f"No judge yet ({loaded.error.split('.')[0]}). Train it with `{JUDGE_FIX}`.")
+        st.caption(f"No judge yet ({loaded.error.split('.')[0]}). Train it with `{fix_command(JUDGE)}`.")
         return None
     p = loaded.value.predict_proba(inference.as_batch(image))[0]
     st.markdown(judge_text(p))
@@ -191,10 +191,10 @@ def generation_quality_section() -> dict | None:
     rows = result["rows"]
     table = pd.DataFrame(
         {
-            "Fashion-FID to test ↓": [rows[k]["fid"] for k in generation.GENERATION_ROWS if k in rows],
-            "judge confidence ↑": [rows[k]["confidence"] for k in generation.GENERATION_ROWS if k in rows],
+            "Fashion-FID to test ↓": [rows[k]["fid"] for k in report.GENERATION_ROWS if k in rows],
+            "judge confidence ↑": [rows[k]["confidence"] for k in report.GENERATION_ROWS if k in rows],
         },
-        index=[label for k, label in generation.GENERATION_ROWS.items() if k in rows],
+        index=[label for k, label in report.GENERATION_ROWS.items() if k in rows],
     )
     st.dataframe(table.style.format(precision=3))
     st.caption(

@@ -1,0 +1,31 @@
+"""The ``project`` command: the UMAP map of every variant whose code makes its image, stored beside its checkpoint."""
+
+from __future__ import annotations
+
+from ..checkpoint import CheckpointError
+from ..models import get_variant
+from ..projection import ProjectionError, compute_projection, load_projection, path_for
+
+
+def run_projection(names, data_dir=None, root=None, force=False, splits=("test",)) -> None:
+    """Compute every missing or stale map (all of them with ``force``), with progress."""
+    from tqdm import tqdm
+
+    from ..data import load_fashion_mnist
+
+    data = None
+    jobs = [(n, s) for n in names for s in splits if get_variant(n).can("decoder")]
+    for name, split in tqdm(jobs, desc="project", unit="map"):
+        if not force:
+            try:
+                load_projection(name, split, root)
+                tqdm.write(f"{name}/{split}: up to date")
+                continue
+            except ProjectionError:
+                pass
+            except CheckpointError as e:
+                tqdm.write(f"{name}: skipped, {e}")
+                continue
+        data = data or load_fashion_mnist(data_dir)
+        compute_projection(name, data, split, root)
+        tqdm.write(f"{name}/{split}: written to {path_for(name, split, root)}")
