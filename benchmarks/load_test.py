@@ -36,16 +36,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run from anywhere: the repo root
 
-from explorer.ui.server import (  # noqa: E402
-    CHROMIUM,
-    CHROMIUM_ARGS,
-    cpu_seconds,
-    free_port,
-    rss_mb,
-    start_server,
-    stop_server,
-    wait_healthy,
-)
+from tests.support import server  # noqa: E402
 
 THUMB = "input[type='range'], [role='slider']"
 SLIDER_KEYS = tuple(f"z{i}" for i in range(10)) + ("noise_amount",)
@@ -102,19 +93,19 @@ class MemorySampler(threading.Thread):
         super().__init__(daemon=True)
         self.pid, self.every_s = pid, every_s
         self.peak = 0.0
-        self.server_cpu0 = cpu_seconds(pid) or 0.0
+        self.server_cpu0 = server.cpu_seconds(pid) or 0.0
         self.server_cpu = 0.0
         self.browser_cpu: dict[int, float] = {}  # pid -> last CPU time seen (a closed browser keeps its last)
         self.stop_event = threading.Event()
 
     def run(self) -> None:
         while not self.stop_event.wait(self.every_s):
-            v = rss_mb(self.pid)
+            v = server.rss_mb(self.pid)
             if v is not None:
                 self.peak = max(self.peak, v)
-            self.server_cpu = (cpu_seconds(self.pid) or self.server_cpu0) - self.server_cpu0
+            self.server_cpu = (server.cpu_seconds(self.pid) or self.server_cpu0) - self.server_cpu0
             for p in browser_pids():
-                c = cpu_seconds(p)
+                c = server.cpu_seconds(p)
                 if c is not None:
                     self.browser_cpu[p] = c
 
@@ -251,8 +242,16 @@ async def think(rng: random.Random, think_s: tuple[float, float], deadline: floa
         await asyncio.sleep(pause)
 
 
-async def run_session(browser, base: str, pages: list[str] | None, session: int, seconds: float, stats: Stats,
-                      ready: asyncio.Barrier, think_s: tuple[float, float] = THINK_S) -> None:  # fmt: skip
+async def run_session(
+    browser,
+    base: str,
+    pages: list[str] | None,
+    session: int,
+    seconds: float,
+    stats: Stats,
+    ready: asyncio.Barrier,
+    think_s: tuple[float, float] = THINK_S,
+) -> None:
     """Open the app, wait until every session has (``ready``), then act for ``seconds``."""
     rng = random.Random(session)
     context = await browser.new_context(viewport={"width": 1400, "height": 1000})
@@ -302,12 +301,20 @@ async def visit_every_variant(page) -> None:
         await page.wait_for_function(IDLE_JS, timeout=120_000)
 
 
-async def drive(base: str, pages: list[str] | None, sessions: int, seconds: float, stats: Stats, warm_up: bool,
-                think_s: tuple[float, float] = THINK_S, probe: bool = False) -> None:  # fmt: skip
+async def drive(
+    base: str,
+    pages: list[str] | None,
+    sessions: int,
+    seconds: float,
+    stats: Stats,
+    warm_up: bool,
+    think_s: tuple[float, float] = THINK_S,
+    probe: bool = False,
+) -> None:
     from playwright.async_api import async_playwright
 
     async with async_playwright() as p:
-        browser = await p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        browser = await server.launch_chromium(p.chromium)
         try:
             if warm_up or probe:  # one visitor: opens the app and waits for its run; then leaves (probe) or first
                 # visits every page with every variant (warm-up: first model loads and shared caches are not growth)
@@ -412,8 +419,8 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError
     except ValueError:
         ap.error(f"--think {args.think!r}: give 'MIN,MAX' seconds with 0 <= MIN <= MAX <= 30, or one number.")
-    if not Path(CHROMIUM).exists():
-        ap.error(f"{CHROMIUM} is missing: apt-get install chromium (the test never downloads a browser).")
+    if not Path(server.CHROMIUM).exists():
+        ap.error(server.NO_CHROMIUM)
 
     hard_limit = int(START_WAIT_S + args.seconds + 180 + 10 * args.sessions)
 
@@ -423,21 +430,21 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGALRM, over_time)
     signal.alarm(hard_limit)
 
-    port = args.port or free_port()
+    port = args.port or server.free_port()
     base = f"http://127.0.0.1:{port}"
     log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"load_test_server_{port}.log"
-    proc = None if args.port else start_server("dashboard.py", port, log_path)
+    proc = None if args.port else server.start_server("dashboard.py", port, log_path)
     stats, mem, cpu = Stats(), {}, None
     t_start = time.monotonic()
     try:
-        wait_healthy(base, proc, START_WAIT_S, poll_s=0.5)
+        server.wait_healthy(base, proc, START_WAIT_S, poll_s=0.5)
         pid = proc.pid if proc else None
-        mem["start"] = rss_mb(pid) if pid else None
+        mem["start"] = server.rss_mb(pid) if pid else None
         sampler = MemorySampler(pid) if pid else None
         pages = [p.strip("/") for p in args.pages.split(",") if p] or None
         if not args.no_warm_up:
             asyncio.run(drive(base, pages, 0, 0, Stats(), warm_up=True))
-        mem["warm"] = rss_mb(pid) if pid else None
+        mem["warm"] = server.rss_mb(pid) if pid else None
         if sampler:
             sampler.start()
             t_sampled = time.monotonic()
@@ -446,8 +453,12 @@ def main(argv: list[str] | None = None) -> int:
             sampler.stop_event.set()
             sampler.join()
             mem["peak"] = max(sampler.peak, mem["warm"] or 0)
-            cpu = {"server": round(sampler.server_cpu, 1), "browsers": round(sum(sampler.browser_cpu.values()), 1),
-                   "wall_s": round(time.monotonic() - t_sampled, 1), "cores": os.cpu_count()}  # fmt: skip
+            cpu = {
+                "server": round(sampler.server_cpu, 1),
+                "browsers": round(sum(sampler.browser_cpu.values()), 1),
+                "wall_s": round(time.monotonic() - t_sampled, 1),
+                "cores": os.cpu_count(),
+            }
             if args.settle is None:
                 # Streamlit drops expired sessions on its next session write (its store reaps lazily): after the
                 # TTL, one more visitor comes and goes; then the trimmer hands the freed memory back.
@@ -456,13 +467,13 @@ def main(argv: list[str] | None = None) -> int:
                 time.sleep(TRIM_WAIT_S)
             else:
                 time.sleep(args.settle)
-            mem["after_close"] = rss_mb(pid)
+            mem["after_close"] = server.rss_mb(pid)
     except Exception as e:
         stats.error(-1, f"run failed: {type(e).__name__}: {e}")
     finally:
         signal.alarm(0)
         if proc is not None:
-            stop_server(proc)
+            server.stop_server(proc)
     result = summary(args, stats, mem, time.monotonic() - t_start)
     result["cpu_s"] = cpu  # during the sessions: the server's, the browsers', and what the cores had (wall × cores)
     if proc is not None and stats.errors:

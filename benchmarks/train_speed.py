@@ -59,8 +59,16 @@ def main() -> None:
         except Exception:  # noqa: BLE001 - no checkpoint yet: the recipe's maximum
             epochs = variant.recipe.epochs
         total += epoch * epochs
-        rows.append({"variant": name, "step_ms": round(step * 1000, 1), "epoch_s": round(epoch, 1),
-                     "epochs": epochs, "minutes": round(epoch * epochs / 60, 1)})  # fmt: skip
+        minutes = round(epoch * epochs / 60, 1)
+        rows.append(
+            {
+                "variant": name,
+                "step_ms": round(step * 1000, 1),
+                "epoch_s": round(epoch, 1),
+                "epochs": epochs,
+                "minutes": minutes,
+            }
+        )
     print(json.dumps({"threads": args.threads, "variants": rows, "total_minutes": round(total / 60, 1)}, indent=1))
 
 

@@ -1,9 +1,9 @@
-"""The whole dashboard in real headless Chromium: every page, a click on the map, a generator slider.
+"""The whole dashboard in real headless Chromium: every page, a click on the map, the generator's sliders.
 
-Starts ``streamlit run dashboard.py`` on a free 127.0.0.1 port with the checkpoints of the default root
-(``LATENT_EXPLORER_CHECKPOINTS`` or ./checkpoints) and drives the system Chromium (/usr/bin/chromium; no browser
-is ever downloaded) with Playwright. With ``SAVE_SCREENSHOTS=1`` it also saves each settled page, at 1400×900,
-to ``docs/screenshots/<page>.png``.
+One ``streamlit run dashboard.py`` per module, on a free 127.0.0.1 port, with the checkpoints of the default root
+(``LATENT_EXPLORER_CHECKPOINTS`` or ./checkpoints); each test opens its own page (a fresh Streamlit session) in the
+system Chromium (/usr/bin/chromium; no browser is ever downloaded), driven by Playwright. With
+``SAVE_SCREENSHOTS=1`` each settled page is also saved, at 1400×900, to ``docs/screenshots/<page>.png``.
 
     SAVE_SCREENSHOTS=1 .venv/bin/pytest -m browser tests/test_browser.py
 """
@@ -19,15 +19,7 @@ from pathlib import Path
 import pytest
 
 from explorer import checkpoint
-from explorer.ui.server import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
-    NEAREST_POINT_JS,
-    free_port,
-    start_server,
-    stop_server,
-    wait_healthy,
-)
+from tests.support.server import IDLE_JS, NEAREST_POINT_JS, chromium, serve
 
 pytestmark = pytest.mark.browser
 
@@ -36,17 +28,19 @@ SCREENSHOTS = REPO / "docs" / "screenshots"
 VIEWPORT = {"width": 1400, "height": 900}
 # Generous: on 2 busy cores the first run of a page loads models and draws a 10k-point map.
 START_S, RUN_S = 90, 60
-# (URL path, sidebar title, the page's h1); "" is the default page, the map.
+# Every page of the router: (URL path, sidebar title, the page's h1). The map is the default page, at the root URL.
+MAP = ("map", "Latent map", "Latent map")
 PAGES = (
-    ("", "Latent map", "Latent map"),
+    MAP,
     ("similar", "Similar items", "Similar items"),
     ("denoiser", "Denoiser", "Denoiser"),
     ("generator", "Generator (VAE)", "Generator"),
     ("compare", "Compare models", "Compare models"),
+    ("compression", "Compression", "Compression"),
+    ("clustering", "Clustering", "Clustering"),
 )
 NEEDED = ("dense/model.safetensors", "dense/projection-test.npz", "vae/model.safetensors", "vae/projection-test.npz")
 
-IDLE_JS = "() => document.querySelector('[data-testid=stApp]')?.getAttribute('data-test-script-state') === 'notRunning'"
 # Every <img> decoded, every Plotly chart drawn: what a person would call "the page has loaded".
 DRAWN_JS = """() => [...document.querySelectorAll('[data-testid=stMain] img')]
   .every(i => i.complete && i.naturalWidth > 0)
@@ -72,42 +66,36 @@ STAR_JS = """() => {
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    """``streamlit run dashboard.py`` on a free loopback port -> its URL; stopped whatever the test did."""
+    """``streamlit run dashboard.py`` on a free loopback port -> its URL; stopped whatever the tests did."""
     root = checkpoint.default_root()
     missing = [f for f in NEEDED if not (root / f).is_file()]
-    if missing:
-        pytest.skip(
-            f"{root} lacks {', '.join(missing)}: run `python -m explorer train` and `python -m explorer project`"
-        )
-    port = free_port()
-    log = tmp_path_factory.mktemp("server") / "streamlit.log"
-    proc = start_server("dashboard.py", port, log)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        try:
-            wait_healthy(url, proc, START_S)
-        except RuntimeError as e:
-            pytest.fail(f"streamlit did not answer on {url} ({e}): {log.read_text(errors='replace')[-3000:]}")
+    assert not missing, (
+        f"{root} lacks {', '.join(missing)}, which the repository ships: restore them with `git checkout -- {root}`, "
+        "or rebuild them with `python -m explorer train` and `python -m explorer project`"
+    )
+    with serve("dashboard.py", tmp_path_factory.mktemp("server") / "streamlit.log", timeout_s=START_S) as url:
         yield url
-    finally:
-        stop_server(proc)
 
 
 @pytest.fixture(scope="module")
-def page(server):
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is missing: install it with `apt-get install chromium` (no browser is downloaded).")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="no playwright: pip install -r requirements.txt")
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        try:
-            pg = browser.new_page(viewport=VIEWPORT)
-            pg.set_default_timeout(RUN_S * 1000)
-            pg.js_errors = []
-            pg.on("pageerror", lambda e: pg.js_errors.append(str(e)))
-            yield pg
-        finally:
-            browser.close()
+def browser():
+    with chromium() as b:
+        yield b
+
+
+@pytest.fixture
+def page(browser, server):
+    """A fresh page (its own Streamlit session) at the dashboard's root URL; JavaScript errors are collected."""
+    context = browser.new_context(viewport=VIEWPORT)
+    pg = context.new_page()
+    pg.set_default_timeout(RUN_S * 1000)
+    pg.js_errors = []
+    pg.on("pageerror", lambda e: pg.js_errors.append(str(e)))
+    pg.goto(server, timeout=RUN_S * 1000)
+    try:
+        yield pg
+    finally:
+        context.close()
 
 
 def settle(page) -> None:
@@ -135,12 +123,19 @@ def screenshot(page, name: str) -> None:
 
 
 def open_page(page, path: str, title: str, h1: str) -> None:
-    if path:
+    """Open a page from the sidebar (the map: already open at the root URL), wait until it is drawn, check it."""
+    if path != MAP[0]:
         page.locator(f'[data-testid=stSidebarNav] a[href$="/{path}"]').click()
         page.wait_for_url(re.compile(rf"/{path}/?(\?|$)"))
     page.locator("h1", has_text=h1).first.wait_for()
     settle(page)
     assert_clean(page, title)
+
+
+def link_path(href: str) -> str:
+    """A sidebar link's URL path; the default page's link is the root URL: the map."""
+    path = href.split("://", 1)[-1].partition("/")[2].strip("/")
+    return path or MAP[0]
 
 
 def click_map_point(page) -> dict:
@@ -160,9 +155,49 @@ def decoded_image(page):
     return page.locator("[data-testid=stImage]", has_text="Decoded image").locator("img").first
 
 
-def move_live_slider(page) -> None:
-    """The browser-decoded generator: a key on the z0 slider redraws the canvas, and on release the point
+def open_generator(page) -> None:
+    open_page(page, *PAGES[3])
+    page.locator("canvas.le-canvas, .st-key-z0").first.wait_for()  # either mode, once drawn
+
+
+def test_sidebar_links_are_exactly_the_router_pages(page):
+    settle(page)
+    links = page.locator("[data-testid=stSidebarNav] a").evaluate_all("links => links.map(a => a.href)")
+    assert sorted(link_path(h) for h in links) == sorted(p for p, _, _ in PAGES)
+
+
+def test_map_click_shows_the_item(page):
+    open_page(page, *MAP)
+    clicked = click_map_point(page)
+    panel = page.locator("h3", has_text=re.compile(r"^Item \d+: "))
+    panel.wait_for()
+    settle(page)
+    item = int(re.match(r"Item (\d+)", panel.inner_text()).group(1))
+    at = page.evaluate(ITEM_XY_JS, item)
+    assert at, f"item {item} is not on the map"
+    assert math.dist((at["x"], at["y"]), (clicked["x"], clicked["y"])) <= 10, f"item {item} is not where we clicked"
+    figure = page.locator("[data-testid=stImage]", has_text="Original (left) and reconstruction (right)")
+    assert figure.locator("img").first.evaluate("i => i.naturalWidth") > 0
+    assert_clean(page, "map after a click")
+    screenshot(page, "map")
+
+
+# The map and the generator have tests of their own below.
+OTHER_PAGES = [p for p in PAGES if p[0] not in (MAP[0], "generator")]
+
+
+@pytest.mark.parametrize("path, title, h1", OTHER_PAGES, ids=[p[0] for p in OTHER_PAGES])
+def test_page_opens_from_the_sidebar(page, path, title, h1):
+    open_page(page, path, title, h1)
+    screenshot(page, path)
+
+
+def test_generator_live_slider_redraws_and_reaches_python(page):
+    """The default, browser-decoded generator: a key on the z0 slider redraws the canvas, and on release the point
     reaches Python (the page reruns and the star on the map moves)."""
+    open_generator(page)
+    screenshot(page, "generator")
+    assert page.locator("canvas.le-canvas").count(), "the generator does not decode in the browser by default"
     page.wait_for_function("() => Object.values(globalThis.__latentDecoders ?? {}).some(d => d.ready())")
     canvas = page.locator("canvas.le-canvas").first.element_handle()  # in the component's shadow root
     before, star = canvas.evaluate("c => c.toDataURL()"), page.evaluate(STAR_JS)
@@ -176,8 +211,13 @@ def move_live_slider(page) -> None:
     assert_clean(page, "generator after a live slider change")
 
 
-def move_server_slider(page) -> None:
+def test_generator_server_slider_shows_a_new_image(page):
     """The server-side generator: a slider moved by keyboard reruns its fragment; a new image, other pixels."""
+    open_generator(page)
+    if page.locator("canvas.le-canvas").count():  # the default decodes in the browser: switch it off
+        page.locator(".st-key-live_decode label").click()
+        page.locator(".st-key-z0").wait_for()
+        settle(page)
     before = decoded_image(page).evaluate("i => i.src")
     old = page.request.get(before)
     assert old.ok and old.headers["content-type"].startswith("image/")
@@ -201,45 +241,3 @@ def move_server_slider(page) -> None:
     assert new.ok and new.headers["content-type"].startswith("image/")
     assert new.body() != old.body(), "the decoded image did not change"
     assert_clean(page, "generator after a slider change")
-
-
-def test_every_page_click_and_slider(page, server):
-    page.goto(server, timeout=RUN_S * 1000)
-
-    # The map: a click on a point shows that item's original and reconstruction.
-    open_page(page, *PAGES[0])
-    clicked = click_map_point(page)
-    panel = page.locator("h3", has_text=re.compile(r"^Item \d+: "))
-    panel.wait_for()
-    settle(page)
-    item = int(re.match(r"Item (\d+)", panel.inner_text()).group(1))
-    at = page.evaluate(ITEM_XY_JS, item)
-    assert at, f"item {item} is not on the map"
-    assert math.dist((at["x"], at["y"]), (clicked["x"], clicked["y"])) <= 10, f"item {item} is not where we clicked"
-    figure = page.locator("[data-testid=stImage]", has_text="Original (left) and reconstruction (right)")
-    assert figure.locator("img").first.evaluate("i => i.naturalWidth") > 0
-    assert_clean(page, "map after a click")
-    screenshot(page, "map")
-
-    for path, title, h1 in PAGES[1:]:
-        open_page(page, path, title, h1)
-        screenshot(page, path)
-        if path == "generator":
-            page.locator("canvas.le-canvas, .st-key-z0").first.wait_for()  # either mode, once drawn
-            if page.locator("canvas.le-canvas").count():  # the default: sliders decoded in the browser
-                move_live_slider(page)
-                page.locator(".st-key-live_decode label").click()  # then the server-side sliders
-                page.locator(".st-key-z0").wait_for()
-                settle(page)
-            move_server_slider(page)
-
-    # Pages added to the router since (whatever their title): each opens with a title and no exception.
-    links = page.locator("[data-testid=stSidebarNav] a").evaluate_all("links => links.map(a => a.href)")
-    known = {p for p, _, _ in PAGES}
-    others = [h.rstrip("/").rsplit("/", 1)[-1] for h in links if h.rstrip("/").rsplit("/", 1)[-1] not in known]
-    for path in others:
-        if path.startswith("127.0.0.1"):  # the root URL: the map, seen above
-            continue
-        open_page(page, path, path, "")
-        screenshot(page, path)
-    assert len(links) >= len(PAGES)

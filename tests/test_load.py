@@ -10,15 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from explorer.ui.server import CHROMIUM
+from tests.support.server import CHROMIUM, NO_CHROMIUM
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.mark.browser
 def test_three_sessions_for_fifteen_seconds(tmp_path):
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium); the load test never downloads a browser")
+    assert Path(CHROMIUM).exists(), NO_CHROMIUM
     out = tmp_path / "load.json"
     cmd = [
         sys.executable,

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from explorer.ui import memory
-from explorer.ui.server import rss_mb
+from tests.support.server import rss_mb
 
 needs_glibc = pytest.mark.skipif(memory._libc() is None, reason="malloc_trim is glibc's")
 

@@ -1,9 +1,10 @@
 """The live generator: latent sliders whose decoded image follows them at screen rate, decoded in the browser.
 
-An ``st.components.v2`` component (inline HTML/CSS/JS, no build step, rendered in the app's DOM inside a
-shadow root). The VAE decoder (z -> 500 ReLU -> 784 sigmoid, ~400k weights) is sent to the browser once
-per session and decoded there on every slider ``input`` event, at most once per animation frame; nothing
-goes to the server while a slider moves. When a slider is released the final latent goes back to Python
+An ``st.components.v2`` component, rendered in the app's DOM inside a shadow root; no build step: its JS and
+CSS are the plain files ``assets/live_decoder.js`` and ``assets/live_decoder.css``, read on first use. The VAE
+decoder (z -> 500 ReLU -> 784 sigmoid, ~400k weights) is sent to the browser once per session and decoded
+there on every slider ``input`` event, at most once per animation frame; nothing goes to the server while a
+slider moves. When a slider is released the final latent goes back to Python
 (a trigger value: ``live_generator`` returns it in that one run, else None).
 
 Weights travel exactly: when every value is a float16 (the shipped checkpoints store float16), they are
@@ -20,231 +21,21 @@ import base64
 import hashlib
 from collections.abc import Callable, Sequence
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 import streamlit as st
 
+from explorer.generation import Z_LIMIT  # latent sliders span ±Z_LIMIT prior standard deviations
+
 COMPONENT_NAME = "latent_explorer.live_decoder"
-Z_RANGE = 3.0  # latent sliders span ±3 prior standard deviations
 DIRECTION_RANGE = 1.5  # a direction slider at 1 moves the point from class a's mean code to class b's
 
-CSS = """
-.le-root { display: flex; gap: 1rem; flex-wrap: wrap; align-items: flex-start; font-family: var(--st-font);
-  color: var(--st-text-color); font-size: 0.9rem; }
-.le-canvas { width: 224px; height: 224px; image-rendering: pixelated; border-radius: var(--st-base-radius);
-  border: 1px solid var(--st-border-color); background: #000; }
-.le-sliders { display: grid; grid-template-columns: fit-content(6em) minmax(110px, 1fr) 3.2em; gap: 0.15rem 0.6rem;
-  align-items: center; min-width: 250px; flex: 1; }
-.le-sliders label { line-height: 1.15; }  /* a long direction label wraps: the sliders keep their width */
-.le-sliders input[type=range] { width: 100%; accent-color: var(--st-primary-color); }
-.le-sliders .le-val { text-align: right; font-variant-numeric: tabular-nums; font-family: var(--st-code-font); }
-.le-sliders .le-head { grid-column: 1 / -1; margin-top: 0.5rem; font-weight: 600; }
-.le-label { margin-top: 0.3rem; min-height: 1.4em; }
-.le-note { color: var(--st-text-color); opacity: 0.7; font-size: 0.8rem; }
-"""
-
-HTML = '<div class="le-root"><div><canvas class="le-canvas" width="28" height="28"></canvas>' \
-    '<div class="le-label"></div><div class="le-note"></div></div><div class="le-sliders"></div></div>'  # fmt: skip
-
-JS = r"""
-const WEIGHTS = (globalThis.__latentWeightCache = globalThis.__latentWeightCache || new Map());
-const INSTANCES = new WeakMap();
-
-function b64bytes(s) {
-  const bin = atob(s);
-  const out = new Uint8Array(bin.length);
-  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
-  return out;
-}
-
-// IEEE half -> float, exact (every half is a float32).
-function halfToFloat(h) {
-  const s = h & 0x8000 ? -1 : 1, e = (h >> 10) & 0x1f, f = h & 0x3ff;
-  if (e === 0) return s * f * 5.960464477539063e-8;  // subnormal: f * 2^-24
-  if (e === 31) return f ? NaN : s * Infinity;
-  return s * (1 + f / 1024) * Math.pow(2, e - 15);
-}
-
-function unpack(t) {
-  const bytes = b64bytes(t.b64);
-  const n = t.shape.reduce((a, b) => a * b, 1);
-  const out = new Float32Array(n);
-  const view = new DataView(bytes.buffer);
-  if (t.dtype === "float16") for (let i = 0; i < n; i++) out[i] = halfToFloat(view.getUint16(2 * i, true));
-  else for (let i = 0; i < n; i++) out[i] = view.getFloat32(4 * i, true);
-  return out;
-}
-
-function buildNet(w) {
-  const w1 = unpack(w.w1), b1 = unpack(w.b1), w2 = unpack(w.w2), b2 = unpack(w.b2);
-  const [H, D] = w.w1.shape, P = w.w2.shape[0];
-  const w2t = new Float32Array(H * P);  // [H][P]: the output loop reads one contiguous row per hidden unit
-  for (let p = 0; p < P; p++) for (let h = 0; h < H; h++) w2t[h * P + p] = w2[p * H + h];
-  return { w1, b1, w2t, b2, H, D, P, hidden: new Float64Array(H), acc: new Float64Array(P) };
-}
-
-// z (D numbers) -> P pixel probabilities (Float32Array): sigmoid(W2 relu(W1 z + b1) + b2).
-function decode(net, z) {
-  const { w1, b1, w2t, b2, H, D, P, hidden, acc } = net;
-  for (let h = 0; h < H; h++) {
-    let s = b1[h];
-    for (let d = 0; d < D; d++) s += w1[h * D + d] * z[d];
-    hidden[h] = s > 0 ? s : 0;
-  }
-  for (let p = 0; p < P; p++) acc[p] = b2[p];
-  for (let h = 0; h < H; h++) {
-    const a = hidden[h];
-    if (a === 0) continue;
-    const row = h * P;
-    for (let p = 0; p < P; p++) acc[p] += a * w2t[row + p];
-  }
-  const out = new Float32Array(P);
-  for (let p = 0; p < P; p++) out[p] = 1 / (1 + Math.exp(-acc[p]));
-  return out;
-}
-
-function fmt(v) { return (v >= 0 ? "+" : "") + v.toFixed(2); }
-
-function makeInstance(root) {
-  const inst = { root, z: [], base: null, dirs: [], net: null, renders: 0, pending: false, api: {} };
-  inst.canvas = root.querySelector(".le-canvas");
-  inst.ctx = inst.canvas.getContext("2d");
-  inst.image = inst.ctx.createImageData(28, 28);
-  inst.note = root.querySelector(".le-note");
-  inst.label = root.querySelector(".le-label");
-  inst.dragging = false;  // while a slider is held, Python's (older) point must not overwrite the browser's
-  root.addEventListener("pointerdown", (e) => { if (e.target.type === "range") inst.dragging = true; });
-  window.addEventListener("pointerup", () => { inst.dragging = false; });
-  inst.box = root.querySelector(".le-sliders");
-  inst.draw = () => {
-    inst.pending = false;
-    if (!inst.net) return;
-    const px = decode(inst.net, inst.z);
-    const d = inst.image.data;
-    for (let i = 0; i < px.length; i++) {
-      const g = Math.round(px[i] * 255);
-      d[4 * i] = g; d[4 * i + 1] = g; d[4 * i + 2] = g; d[4 * i + 3] = 255;
-    }
-    inst.ctx.putImageData(inst.image, 0, 0);
-    inst.renders += 1;
-  };
-  inst.lastPreview = 0;
-  inst.schedule = () => {
-    if (!inst.pending) { inst.pending = true; requestAnimationFrame(inst.draw); }
-    // Optional: while dragging, send the point to Python at most every previewMs (for the judge's label).
-    const now = performance.now();
-    if (inst.previewMs > 0 && now - inst.lastPreview >= inst.previewMs) {
-      inst.lastPreview = now;
-      inst.api.setTriggerValue("preview", inst.z.map(Number));
-    }
-  };
-  inst.showValues = () => {
-    inst.zInputs.forEach((el, i) => {
-      el.value = String(Math.max(-inst.range, Math.min(inst.range, inst.z[i])));
-      inst.zLabels[i].textContent = fmt(inst.z[i]);
-    });
-  };
-  inst.commit = () => inst.api.setTriggerValue("commit", inst.z.map(Number));
-  return inst;
-}
-
-function buildSliders(inst, data, D) {
-  const box = inst.box;
-  box.replaceChildren();
-  const row = (label, min, max, step, value, cls) => {
-    const l = document.createElement("label");
-    const input = document.createElement("input");
-    const v = document.createElement("span");
-    l.textContent = label;
-    Object.assign(input, { type: "range", min: String(min), max: String(max), step: String(step) });
-    input.value = String(value);
-    input.className = cls;
-    v.className = "le-val";
-    box.append(l, input, v);
-    return [input, v];
-  };
-  inst.range = data.range;
-  inst.zInputs = []; inst.zLabels = [];
-  for (let i = 0; i < D; i++) {
-    const [input, v] = row(`z${i}`, -data.range, data.range, 0.01, 0, "le-z");
-    input.dataset.index = String(i);
-    input.addEventListener("input", () => {
-      inst.z[i] = Number(input.value);
-      v.textContent = fmt(inst.z[i]);
-      inst.schedule();
-    });
-    input.addEventListener("change", () => {  // fires once, on release (or a keyboard step)
-      inst.dragging = false;
-      inst.commit();
-    });
-    inst.zInputs.push(input); inst.zLabels.push(v);
-  }
-  inst.dirInputs = [];
-  if (data.directions.length) {
-    const head = document.createElement("div");
-    head.className = "le-head"; head.textContent = "Move along a direction";
-    box.append(head);
-  }
-  data.directions.forEach((dir, k) => {
-    const [input, v] = row(dir.label, -data.dir_range, data.dir_range, 0.01, 0, "le-dir");
-    input.dataset.index = String(k);
-    v.textContent = fmt(0);
-    const start = () => { if (inst.base === null) inst.base = inst.z.slice(); };
-    input.addEventListener("pointerdown", start);
-    input.addEventListener("input", () => {
-      start();
-      const a = Number(input.value);
-      inst.z = inst.base.map((b, i) => b + a * dir.vector[i]);
-      v.textContent = fmt(a);
-      inst.showValues();
-      inst.schedule();
-    });
-    input.addEventListener("change", () => {  // release: the point stays where it was moved, the slider recentres
-      inst.base = null; inst.dragging = false; input.value = "0"; v.textContent = fmt(0);
-      inst.commit();
-    });
-    inst.dirInputs.push(input);
-  });
-  inst.signature = `${D}|${data.range}|${data.dir_range}|` + JSON.stringify(data.directions);
-}
-
-export default function (component) {
-  const { data, parentElement, setTriggerValue } = component;
-  const root = parentElement.querySelector(".le-root");
-  let inst = INSTANCES.get(root);
-  if (!inst) { inst = makeInstance(root); INSTANCES.set(root, inst); }
-  inst.api.setTriggerValue = setTriggerValue;
-  inst.previewMs = Number(data.preview_ms) || 0;
-
-  if (data.weights) WEIGHTS.set(data.hash, buildNet(data.weights));
-  inst.net = WEIGHTS.get(data.hash) || null;
-  if (!inst.net) {
-    inst.note.textContent = "loading the decoder…";
-    setTriggerValue("need_weights", data.hash);  // e.g. after the browser reloaded the page's scripts
-    return;
-  }
-  inst.note.textContent = data.note || "";
-  inst.label.textContent = data.label || "";
-  const D = inst.net.D;
-  const signature = `${D}|${data.range}|${data.dir_range}|` + JSON.stringify(data.directions);
-  if (inst.signature !== signature) buildSliders(inst, data, D);
-  if (inst.base === null && !inst.dragging) {  // not in the middle of a drag: take Python's point
-    inst.z = Array.from({ length: D }, (_, i) => Number(data.z[i] ?? 0));
-    inst.showValues();
-  }
-  inst.draw();
-
-  const api = {
-    decode: (z) => Array.from(decode(inst.net, z)),
-    renders: () => inst.renders,
-    ready: () => inst.net !== null,
-    z: () => inst.z.slice(),
-  };
-  globalThis.__latentDecoders = globalThis.__latentDecoders || {};
-  globalThis.__latentDecoders[data.instance] = api;
-  globalThis.__latentDecode = api.decode;
-}
-"""
+HTML = (
+    '<div class="le-root"><div><canvas class="le-canvas" width="28" height="28"></canvas>'
+    '<div class="le-label"></div><div class="le-note"></div></div><div class="le-sliders"></div></div>'
+)
+ASSETS = Path(__file__).resolve().parent / "assets"  # live_decoder.js and live_decoder.css, shipped as package data
 
 
 def preview(key: str) -> list[float] | None:
@@ -254,7 +45,10 @@ def preview(key: str) -> list[float] | None:
 
 @lru_cache(maxsize=1)
 def _component():
-    return st.components.v2.component(COMPONENT_NAME, html=HTML, css=CSS, js=JS)
+    """The component, registered on first use with its JS and CSS read from ``assets/``."""
+    css = (ASSETS / "live_decoder.css").read_text(encoding="utf-8")
+    js = (ASSETS / "live_decoder.js").read_text(encoding="utf-8")
+    return st.components.v2.component(COMPONENT_NAME, html=HTML, css=css, js=js)
 
 
 def decoder_weights(vae) -> dict[str, np.ndarray]:
@@ -307,7 +101,7 @@ def live_generator(
     key: str,
     directions: Sequence[tuple[str, Sequence[float]]] = (),
     note: str = "",
-    z_range: float = Z_RANGE,
+    z_range: float = Z_LIMIT,
     direction_range: float = DIRECTION_RANGE,
     preview_ms: int | None = None,
     label: Callable[[np.ndarray], str] | None = None,

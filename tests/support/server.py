@@ -1,11 +1,12 @@
 """Run a Streamlit app as a child process on a free loopback port, and the headless Chromium that drives it: for
-the browser tests and benchmarks.
+the browser tests and the benchmarks (which put the repository root on ``sys.path`` to import this).
 
 The server gets its own process group, so stopping it stops exactly what was started here.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -18,6 +19,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent.parent
 CHROMIUM = "/usr/bin/chromium"  # Debian's package: no browser is ever downloaded
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+NO_CHROMIUM = f"{CHROMIUM} is missing: install it with `sudo apt-get install chromium` (no browser is ever downloaded)"
+# True when the page's script run has ended (Streamlit's own marker on the app's root element).
+IDLE_JS = "() => document.querySelector('[data-testid=stApp]')?.getAttribute('data-test-script-state') === 'notRunning'"
 # In a page showing the latent map: the page position of the map point nearest a fraction [fx, fy] of the plot area
 # (from Plotly's own axes), and its item id; null without points.
 NEAREST_POINT_JS = """([fx, fy]) => {
@@ -65,13 +69,17 @@ def free_port() -> int:
 
 def start_server(script: str | Path, port: int, log: Path, env: dict | None = None) -> subprocess.Popen:
     """``streamlit run script`` headless on 127.0.0.1:``port``, output appended to ``log``."""
-    cmd = [sys.executable, "-m", "streamlit", "run", str(script), "--server.headless", "true",
-           "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
-           "--server.fileWatcherType", "none"]  # fmt: skip
+    options = {
+        "server.headless": "true",
+        "server.port": str(port),
+        "server.address": "127.0.0.1",
+        "browser.gatherUsageStats": "false",
+        "server.fileWatcherType": "none",
+    }
+    cmd = [sys.executable, "-m", "streamlit", "run", str(script)]
+    cmd += [arg for name, value in options.items() for arg in (f"--{name}", value)]
     with open(log, "ab") as out:  # the child keeps its own descriptor
-        return subprocess.Popen(
-            cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )  # fmt: skip
+        return subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
 
 
 def wait_healthy(url: str, proc: subprocess.Popen | None, timeout_s: float, poll_s: float = 0.3) -> None:
@@ -99,3 +107,54 @@ def stop_server(proc: subprocess.Popen, timeout_s: float = 15) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout_s)
+
+
+@contextlib.contextmanager
+def serve(script: str | Path, log: Path, env: dict | None = None, timeout_s: float = 90):
+    """``streamlit run script`` on a free 127.0.0.1 port -> its URL; stopped on exit, whatever happened.
+
+    RuntimeError with the end of the server's log when it does not become healthy within ``timeout_s``.
+    """
+    port = free_port()
+    proc = start_server(script, port, log, env=env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        try:
+            wait_healthy(url, proc, timeout_s)
+        except RuntimeError as e:
+            raise RuntimeError(
+                f"streamlit did not answer on {url} ({e}): {log.read_text(errors='replace')[-3000:]}"
+            ) from e
+        yield url
+    finally:
+        stop_server(proc)
+
+
+def launch_chromium(browser_type):
+    """The system Chromium, headless, from Playwright's ``p.chromium`` (sync or async API: what ``launch`` returns).
+
+    FileNotFoundError with the install command when /usr/bin/chromium is missing.
+    """
+    if not Path(CHROMIUM).exists():
+        raise FileNotFoundError(NO_CHROMIUM)
+    return browser_type.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+
+
+def sync_playwright():
+    """Playwright's synchronous API context manager; ImportError with the fix when playwright is not installed."""
+    try:
+        from playwright.sync_api import sync_playwright as start
+    except ImportError as e:
+        raise ImportError("playwright is not installed: pip install -r requirements.txt") from e
+    return start()
+
+
+@contextlib.contextmanager
+def chromium():
+    """The system Chromium, headless, driven through Playwright's synchronous API; closed on exit."""
+    with sync_playwright() as p:
+        browser = launch_chromium(p.chromium)
+        try:
+            yield browser
+        finally:
+            browser.close()
