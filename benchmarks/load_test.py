@@ -41,7 +41,7 @@ from tests.support import server  # noqa: E402
 THUMB = "input[type='range'], [role='slider']"
 SLIDER_KEYS = tuple(f"z{i}" for i in range(10)) + ("noise_amount",)
 START_WAIT_S = 120  # server start-up, first model loads included
-RERUN_START_WAIT_S = 1.5  # an action that starts no script run within this is "no rerun", not an error
+RERUN_START_WAIT_S = 5.0  # an action that starts no script run within this is "no rerun", not an error
 RUN_END_WAIT_S = 60  # a script run longer than this is an error
 SESSION_TTL_S = 30  # .streamlit/config.toml server.disconnectedSessionTTL: closed sessions expire after it
 TRIM_WAIT_S = 32  # the server collects garbage every 30 s and returns freed memory (explorer.ui.memory)
@@ -271,7 +271,8 @@ async def run_session(
         await asyncio.wait_for(ready.wait(), START_WAIT_S)  # the room is in: the measured minute starts
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
-            href = rng.choice(hrefs)
+            here = page.url.rstrip("/")
+            href = rng.choice([h for h in hrefs if h.rstrip("/") != here] or hrefs)  # the current page's link: no run
             await measured(page, stats, session, "page", lambda h=href: visit(page, h))
             for kind, act in (("variant", change_variant), ("slider", nudge_slider), ("map click", click_map)):
                 await think(rng, think_s, deadline)

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from explorer import clustering, compression
 from explorer.checkpoint import CheckpointError
-from explorer.commands import evaluate
+from explorer.commands import cluster, evaluate
+from explorer.commands import compress as compression
 
 LOADERS = [  # (file name under the checkpoints root, loader, error, command named in the message)
     (evaluate.GENERATION, evaluate.load_generation, CheckpointError, "evaluate --variant vae"),
@@ -29,8 +29,8 @@ def test_damaged_json_artefacts_name_the_fix(tmp_path, name, load, error, comman
 
 @pytest.mark.parametrize("content", [b"[1, 2]", b"{not json"], ids=["list", "bad"])
 def test_damaged_clustering_json_names_the_fix(tmp_path, content):
-    npz, js = clustering.paths(tmp_path)
+    npz, js = cluster.paths(tmp_path)
     npz.write_bytes(b"")
     js.write_bytes(content)
-    with pytest.raises(clustering.ClusteringError, match=r"clustering.json.*python -m explorer cluster"):
-        clustering.load_clustering(tmp_path)
+    with pytest.raises(cluster.ClusteringError, match=r"clustering.json.*python -m explorer cluster"):
+        cluster.load_clustering(tmp_path)

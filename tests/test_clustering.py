@@ -1,4 +1,3 @@
-import base64
 import json
 
 import numpy as np
@@ -8,6 +7,7 @@ import torch
 from explorer import clustering as cl
 from explorer.commands import cluster as cc
 from explorer.models import DenseConfig, get_variant
+from tests.support.plotly_arrays import decode
 
 
 def test_accuracy_and_nmi_of_hand_made_labellings():
@@ -214,10 +214,7 @@ def test_shipped_clustering_page_map_of_test_images_or_all(fmnist):
     assert not at.exception
 
     def map_points() -> int:  # the first chart is the map (the heatmap sits to its right)
-        def n(v) -> int:  # plotly sends numeric arrays as {"dtype", "bdata"} (base64)
-            return len(base64.b64decode(v["bdata"])) // np.dtype(v["dtype"]).itemsize if isinstance(v, dict) else len(v)
-
-        return sum(n(t["x"]) for t in json.loads(at.get("plotly_chart")[0].proto.spec)["data"])
+        return sum(len(decode(t["x"])) for t in json.loads(at.get("plotly_chart")[0].proto.spec)["data"])
 
     encoder = cc.method_encoder(shipped.info["primary"], shipped.info["encoder"])
     assert any("10,000 test images" in m.value and encoder in m.value.lower() for m in at.markdown)

@@ -8,7 +8,6 @@ selection handling is tested in test_views.py, and here through the panel functi
 
 from __future__ import annotations
 
-import base64
 import json
 import shutil
 from pathlib import Path
@@ -23,6 +22,7 @@ from explorer.data import CLASS_NAMES
 from explorer.models import VARIANTS, variants_with
 from tests.support.imports import imported_packages
 from tests.support.pages import switch_page
+from tests.support.plotly_arrays import decode
 
 REPO = Path(__file__).resolve().parent.parent
 APP = str(REPO / "dashboard.py")
@@ -52,14 +52,6 @@ def spec(at: AppTest, key: str) -> dict:
     charts = [c for c in at.get("plotly_chart") if c.proto.id.endswith(key)]
     assert charts, f"no plotly chart with key {key!r}"
     return json.loads(charts[0].proto.spec)
-
-
-def decode(arr) -> np.ndarray:
-    """A Plotly JSON array: a list, or a typed array {"dtype", "bdata"[, "shape"]}."""
-    if not isinstance(arr, dict):
-        return np.asarray(arr)
-    a = np.frombuffer(base64.b64decode(arr["bdata"]), dtype=np.dtype(arr["dtype"]))
-    return a.reshape([int(n) for n in str(arr["shape"]).split(",")]) if "shape" in arr else a
 
 
 def texts(elements) -> str:

@@ -27,8 +27,8 @@ def digits_npz(tmp_path_factory):
 
     d = load_digits()
     path = tmp_path_factory.mktemp("src") / "digits.npz"
-    np.savez(path, x=(d.images * (255 / 16)).round().astype(np.uint8), y=d.target,
-             class_names=np.array([str(c) for c in range(10)]))  # fmt: skip
+    x = (d.images * (255 / 16)).round().astype(np.uint8)
+    np.savez(path, x=x, y=d.target, class_names=np.array([str(c) for c in range(10)]))
     return path
 
 
@@ -115,27 +115,39 @@ def _assert_nothing_left(root):
     assert not root.exists() or [p.name for p in root.iterdir()] == []
 
 
-@pytest.mark.parametrize(
-    "make, message",
-    [
-        (lambda p: p / "missing", "does not exist"),
-        (lambda p: (p / "empty").mkdir() or p / "empty", "no files found"),
-        (lambda p: (p / "one" / "shoes").mkdir(parents=True) or p / "one", "one class folder"),
-        (lambda p: ((p / "txt").mkdir(), (p / "txt" / "a.txt").write_text("x"))[0] or p / "txt", "none of its 1 files"),
-        (lambda p: (np.savez(p / "nox.npz", images=np.zeros((3, 8, 8))), p / "nox.npz")[1], "no array named 'x'"),
-        (lambda p: (np.savez(p / "len.npz", x=np.zeros((4, 8, 8), np.uint8), y=[0, 1, 0]), p / "len.npz")[1],
-         "3 labels for 4 images"),
-        (lambda p: (np.savez(p / "one.npz", x=np.zeros((4, 8, 8), np.uint8), y=[1, 1, 1, 1]), p / "one.npz")[1],
-         "at least two classes"),
-        (lambda p: (np.savez(p / "tiny.npz", x=np.zeros((4, 4, 4), np.uint8)), p / "tiny.npz")[1], "must be >= 8"),
-        (lambda p: (np.savez(p / "hot.npz", x=np.full((4, 8, 8), 2.0)), p / "hot.npz")[1], r"in \[0, 1\]"),
-        (lambda p: ((p / "x.csv").write_text("1,2"), p / "x.csv")[1], "must be an .npz"),
-        (lambda p: ((p / "bad.npz").write_bytes(b"PK junk"), p / "bad.npz")[1], "not a readable .npz"),
-    ],
-    ids=["missing", "empty", "single-class", "non-images", "npz-no-x", "label-length", "single-label", "too-small",
-         "float-range", "other-file", "corrupt-npz"],
-)  # fmt: skip
-def test_bad_sources_say_what_to_do_and_leave_nothing(tmp_path, make, message):
+def _npz(tmp, **arrays):
+    np.savez(tmp / "src.npz", **arrays)
+    return tmp / "src.npz"
+
+
+def _folder(tmp, *files: str, text: str = "x"):
+    """A folder with the given (relative) files, or empty subfolders for names ending in '/'."""
+    root = tmp / "src"
+    root.mkdir()
+    for f in files:
+        (root / f).mkdir(parents=True) if f.endswith("/") else (root / f).write_text(text)
+    return root
+
+
+ZEROS = np.zeros((4, 8, 8), np.uint8)
+BAD_SOURCES = {  # case -> (make the source in a tmp folder, the message's gist)
+    "missing": (lambda t: t / "missing", "does not exist"),
+    "empty-folder": (lambda t: _folder(t), "no files found"),
+    "single-class": (lambda t: _folder(t, "shoes/"), "one class folder"),
+    "non-images": (lambda t: _folder(t, "a.txt"), "none of its 1 files"),
+    "npz-without-x": (lambda t: _npz(t, images=ZEROS), "no array named 'x'"),
+    "labels-wrong-length": (lambda t: _npz(t, x=ZEROS, y=[0, 1, 0]), "3 labels for 4 images"),
+    "single-label": (lambda t: _npz(t, x=ZEROS, y=[1, 1, 1, 1]), "at least two classes"),
+    "too-small": (lambda t: _npz(t, x=np.zeros((4, 4, 4), np.uint8)), "must be >= 8"),
+    "floats-out-of-range": (lambda t: _npz(t, x=np.full((4, 8, 8), 2.0)), r"in \[0, 1\]"),
+    "other-file": (lambda t: _folder(t, "x.csv") / "x.csv", "must be an .npz"),
+    "corrupt-npz": (lambda t: _folder(t, "bad.npz", text="PK junk") / "bad.npz", "not a readable .npz"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_SOURCES)
+def test_bad_sources_say_what_to_do_and_leave_nothing(tmp_path, case):
+    make, message = BAD_SOURCES[case]
     source = make(tmp_path)
     with pytest.raises(DatasetError, match=message):
         add_dataset("bad", source, tmp_path / "reg")

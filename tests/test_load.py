@@ -28,6 +28,10 @@ def test_three_sessions_for_fifteen_seconds(tmp_path):
         "15",
         "--settle",
         "2",
+        "--think",
+        "0.5,1",  # short pauses: a few actions per session in the 15 s
+        "--pages",
+        "map,similar,denoiser",  # pages with a picker to change and, on the map, points to click
     ]
     proc = subprocess.run(
         [*cmd, "--json-out", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=420, env=dict(os.environ)

@@ -7,7 +7,6 @@ Tests that need a trained model use the checkpoints the repository ships in the 
 from __future__ import annotations
 
 import ast
-import base64
 import io
 import json
 import subprocess
@@ -27,6 +26,7 @@ from explorer.metrics import median3
 from explorer.projection import load_projection as _projection
 from explorer.upload import prepare_upload, upload_view
 from tests.support.imports import imported_packages
+from tests.support.plotly_arrays import decode
 
 REPO = Path(__file__).resolve().parent.parent
 CORE = sorted(p for p in (REPO / "explorer").rglob("*.py") if "ui" not in p.relative_to(REPO / "explorer").parts)
@@ -236,14 +236,6 @@ def test_annotated_grid_and_png(fmnist):
 # ------------------------------------------------------------------------------------------ figures
 
 
-def _decode(arr):
-    """A plotly JSON array: a list, or a typed array {"dtype", "bdata", "shape"}."""
-    if isinstance(arr, dict):
-        a = np.frombuffer(base64.b64decode(arr["bdata"]), dtype=np.dtype(arr["dtype"]))
-        return a.reshape([int(s) for s in str(arr.get("shape", len(a))).split(",")]) if "shape" in arr else a
-    return np.asarray(arr)
-
-
 def test_latent_map_carries_global_ids(fmnist):
     rng = np.random.default_rng(0)
     labels = fmnist.test.labels[:2000]
@@ -253,12 +245,12 @@ def test_latent_map_carries_global_ids(fmnist):
     assert [t["name"] for t in fig["data"]] == list(CLASS_NAMES)
     assert all(t["type"] == "scattergl" for t in fig["data"])
     sneakers = fig["data"][7]
-    custom = _decode(sneakers["customdata"])
+    custom = decode(sneakers["customdata"])
     assert np.array_equal(custom[:, 0], ids[labels == 7])  # a point's id whatever its index in its trace
     assert sneakers["marker"]["color"] == figures.CLASS_COLORS[7]
 
     err = json.loads(figures.latent_map(coords, labels, errors, "error", ids=ids).to_json())
-    assert len(err["data"]) == 1 and _decode(err["data"][0]["customdata"]).shape == (2000, 2)
+    assert len(err["data"]) == 1 and decode(err["data"][0]["customdata"]).shape == (2000, 2)
     with pytest.raises(ValueError, match="color_by == 'size'"):
         figures.latent_map(coords, labels, errors, "size")
     with pytest.raises(ValueError, match="need"):
