@@ -71,3 +71,20 @@ def test_baselines_are_stored():
     assert 16 < base["pca10"]["psnr"] < base["pca32"]["psnr"] < 21  # the issue measured 16.70 and 18.97 dB
     assert base["noisy_input"]["psnr"] < base["median3"]["psnr"] < base["adaptive_median"]["psnr"]
     assert {"pca10", "pca32", "raw_pixels", "noisy_input", "median3", "adaptive_median"} <= set(base)
+
+
+def test_evaluation_md_and_the_readme_are_the_report_of_the_stored_measurements():
+    """``evaluate`` writes checkpoints/evaluation.md and the README's table from the stored measurements: rendering
+    them again must give the same text (a changed report or a stale file fails here)."""
+    from pathlib import Path
+
+    from explorer import report
+    from explorer.commands.evaluate import NOISE_AMOUNT
+
+    metrics = {name: load_metrics(name) for name in VARIANTS}
+    table = report.render_table(metrics, load_baselines(), check_bars(metrics), NOISE_AMOUNT)
+    table += report.render_generation_section(load_generation())
+    assert table == (default_root() / "evaluation.md").read_text()
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    assert f"<!-- evaluation:start -->\n{table}<!-- evaluation:end -->" in readme
+    assert f"<!-- training:start -->\n{report.render_training_table()}<!-- training:end -->" in readme
