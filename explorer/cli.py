@@ -44,7 +44,36 @@ def cmd_train(args) -> int:
         batch_size=args.batch_size,
         limit=args.limit,
         threads=threads,
+        assignments=args.set,
     )
+    return 0
+
+
+def cmd_dataset(args) -> int:
+    from .datasets import add_dataset, default_root, list_datasets
+
+    if args.action == "add":
+        if not args.name or not args.path:
+            raise ValueError("dataset add needs a NAME and a PATH: latent-explorer dataset add digits digits.npz")
+        from tqdm import tqdm
+
+        d = add_dataset(args.name, args.path, args.datasets, args.overwrite, lambda it: tqdm(it, desc="reading"))
+        labels = f"{len(d.class_names)} classes" if d.has_labels else "no labels"
+        print(f"{d.name}: {len(d):,} images of {'×'.join(map(str, d.shape))}, {labels}, {d.n_test:,} for test")
+        for notice in d.info["notices"]:
+            print(f"  note: {notice}")
+        print(f"  sha256 {d.sha256[:16]}… -> {args.datasets or default_root()}/{d.name}")
+        return 0
+    rows = list_datasets(args.datasets)
+    if not rows:
+        print(f"No datasets registered in {args.datasets or default_root()}: latent-explorer dataset add NAME PATH")
+    for r in rows:
+        if "problem" in r:
+            print(f"{r['name']}: {r['problem']}")
+            continue
+        labels = f"{len(r['class_names'])} classes" if r.get("class_names") else "no labels"
+        shape = "×".join(map(str, r["shape"]))
+        print(f"{r['name']}: {r['n_items']:,} images of {shape}, {labels}, {r['n_test']:,} test ({r['source_kind']})")
     return 0
 
 
@@ -129,7 +158,22 @@ def build_parser() -> argparse.ArgumentParser:
     common(t)
     training(t)
     t.add_argument("--batch-size", type=int, default=None)
+    t.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config or recipe field, e.g. --set latent=2 --set epochs=5 (latent: any variant's code size)",
+    )
     t.set_defaults(func=cmd_train)
+
+    ds = sub.add_parser("dataset", help="register an image dataset of your own (IDX folder, image folder, .npz)")
+    ds.add_argument("action", choices=("add", "list"))
+    ds.add_argument("name", nargs="?", help="the dataset's name (lower-case letters, digits, - and _)")
+    ds.add_argument("path", nargs="?", help="an .npz (x, y, class_names), a folder of IDX files or of images")
+    ds.add_argument("--datasets", default=None, help="datasets root (default: $LATENT_EXPLORER_DATASETS or cache)")
+    ds.add_argument("--overwrite", action="store_true", help="replace a dataset of the same name")
+    ds.set_defaults(func=cmd_dataset)
 
     e = sub.add_parser("evaluate", help="measure checkpoints and baselines on the test split; write metrics.json")
     common(e)

@@ -183,3 +183,19 @@ def test_read_source_never_unpickles(tmp_path):
     np.savez(tmp_path / "obj.npz", x=np.array([object()], dtype=object))
     with pytest.raises(DatasetError, match="without pickled objects"):
         read_source(tmp_path / "obj.npz").images  # noqa: B018
+
+
+def test_dataset_commands_add_and_list(tmp_path, digits_npz, capsys):
+    from explorer.cli import main
+
+    root = str(tmp_path / "reg")
+    assert main(["dataset", "list", "--datasets", root]) == 0
+    assert "No datasets registered" in capsys.readouterr().out
+    assert main(["dataset", "add", "digits", str(digits_npz), "--datasets", root]) == 0
+    assert "digits: 1,797 images of 1×8×8, 10 classes, 359 for test" in capsys.readouterr().out
+    assert main(["dataset", "add", "digits", str(digits_npz), "--datasets", root]) == 2
+    assert "exists already" in capsys.readouterr().err
+    assert main(["dataset", "list", "--datasets", root]) == 0
+    assert "digits: 1,797 images of 1×8×8, 10 classes, 359 test (npz)" in capsys.readouterr().out
+    assert main(["dataset", "add", "--datasets", root]) == 2
+    assert "needs a NAME and a PATH" in capsys.readouterr().err

@@ -49,3 +49,26 @@ def test_bad_overrides_name_the_key_and_the_fix(items, message):
 def test_latent_on_a_variant_without_one_says_so():
     with pytest.raises(OverrideError, match="has no latent size to set"):
         _apply("unet", "latent=4")
+
+
+def test_train_command_checks_overrides_before_loading_anything(tmp_path, capsys):
+    from explorer.cli import main
+
+    assert main(["train", "--variant", "dense,vae", "--set", "l1_weight=1", "--out", str(tmp_path)]) == 2
+    assert "vae: --set l1_weight: unknown key; valid keys are" in capsys.readouterr().err
+    assert main(["train", "--variant", "vae", "--set", "latent=0", "--out", str(tmp_path)]) == 2
+    assert "latent_dim == 0, must be a positive integer" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+def test_train_command_with_overrides_writes_a_checkpoint_that_loads_as_set(tmp_path):
+    from explorer.checkpoint import load_model, read_config
+    from explorer.cli import main
+
+    args = ["train", "--variant", "dense", "--out", str(tmp_path), "--limit", "300", "--threads", "1"]
+    sets = ["--set", "hidden=64,32", "--set", "latent=2", "--set", "epochs=1", "--set", "lr=2e-3"]
+    assert main([*args, *sets]) == 0
+    model = load_model("dense", tmp_path)
+    assert model.code_dim == 2 and model.config.hidden == (64, 32)
+    config = read_config("dense", tmp_path)
+    assert config["recipe"]["epochs"] == 1 and config["recipe"]["lr"] == 2e-3 and config["model"]["code_dim"] == 2

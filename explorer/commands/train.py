@@ -50,6 +50,24 @@ def fit_and_save(
     return result, out
 
 
+def plan(names, epochs: int | None = None, batch_size: int | None = None, assignments=()) -> list[tuple]:
+    """Each variant's (name, config, recipe, applied overrides): the registry's, with ``--epochs``,
+    ``--batch-size`` and every ``--set key=value`` applied and checked, before any data is loaded."""
+    from ..overrides import OverrideError, apply, parse_assignments
+
+    sets = parse_assignments(assignments)
+    sets = {**{k: str(v) for k, v in {"epochs": epochs, "batch_size": batch_size}.items() if v}, **sets}
+    out = []
+    for name in names:
+        variant = get_variant(name)
+        try:
+            config, recipe, applied = apply(variant.config, variant.recipe, sets)
+        except OverrideError as e:
+            raise OverrideError(f"{name}: {e}") from None
+        out.append((name, config, recipe, applied))
+    return out
+
+
 def run_training(
     names,
     data_dir=None,
@@ -59,18 +77,21 @@ def run_training(
     batch_size: int | None = None,
     limit: int | None = None,
     threads: int | None = None,
+    assignments=(),
 ) -> None:
-    """The ``train`` command: each variant from its registry recipe (``epochs``/``batch_size`` override it)."""
+    """The ``train`` command: each variant from its registry config and recipe, with the overrides applied
+    (``--epochs``, ``--batch-size``, ``--set key=value``; checked before any data is loaded)."""
     from ..data import load_fashion_mnist
 
+    jobs = plan(names, epochs, batch_size, assignments)
     dev = pick_device(device)
     data = load_fashion_mnist(data_dir, download_if_missing=True)
-    for name in names:
+    for name, config, recipe, applied in jobs:
         variant = get_variant(name)
-        overrides = {k: v for k, v in {"epochs": epochs, "batch_size": batch_size}.items() if v}
-        recipe = dataclasses.replace(variant.recipe, **overrides)
+        if applied:
+            print(f"{name}: " + ", ".join(f"{k}={v}" for k, v in applied.items()))
         torch.manual_seed(recipe.seed)  # weight initialisation
-        model = variant.build()
+        model = variant.build(config)
         if recipe.init_from:
             start = load_model(recipe.init_from, root)
             if type(start) is not type(model) or start.code_dim != model.code_dim:
