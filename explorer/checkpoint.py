@@ -122,33 +122,14 @@ def write_checkpoint(
     return directory
 
 
-def save_checkpoint(
-    model: nn.Module,
-    name: str,
-    root: str | os.PathLike | None = None,
-    *,
-    recipe: dict | None = None,
-    training: dict | None = None,
-    history: list[dict] | None = None,
-    dataset_sha256: str | None = None,
-    dtype: torch.dtype = torch.float16,
-) -> Path:
+def save_checkpoint(model: nn.Module, name: str, root: str | os.PathLike | None = None, **provenance) -> Path:
     """Write folder ``name`` (a variant's, with a "variant" key in its config, or the judge's): ``config.json``,
-    ``model.safetensors`` (``dtype`` storage) and ``history.json``."""
+    ``model.safetensors`` and ``history.json``. ``provenance``: ``write_checkpoint``'s keywords (``recipe``,
+    ``training``, ``history``, ``dataset_sha256``, ``dtype``)."""
     if name != JUDGE:
         get_variant(name)
     header = {} if name == JUDGE else {"variant": name}
-    return write_checkpoint(
-        model,
-        checkpoint_dir(name, root),
-        header,
-        config_to_dict(model.config),
-        recipe=recipe,
-        training=training,
-        history=history,
-        dataset_sha256=dataset_sha256,
-        dtype=dtype,
-    )
+    return write_checkpoint(model, checkpoint_dir(name, root), header, config_to_dict(model.config), **provenance)
 
 
 def read_json_or_fix(path: Path, fix: str, error: type[Exception] = CheckpointError) -> dict:
