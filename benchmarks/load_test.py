@@ -11,7 +11,8 @@ Every session first opens the app (its "first load", reported apart: ten at once
 when all are in, each acts for S seconds, pausing 1-3 s between actions as people do (``--think``; ``--think 0``
 hammers). Latency of an interaction: from the action to the end of the script run it caused, read in the page
 from the ``data-test-script-state`` attribute of ``stApp`` (the app's "running" state). Errors: any
-``stException`` element, page errors and console errors. Server memory: resident set size from /proc (psutil if
+``stException`` element, page errors and console errors; an action that times out (a starved browser) is
+counted apart, as a timeout. Server memory: resident set size from /proc (psutil if
 installed) sampled every 0.25 s: at start, after a warm-up visit of every page with every variant, its peak, and
 after all sessions closed (their TTL, 30 s, then one short visit, since Streamlit reaps expired sessions
 on its next session write, then the server's memory trimming). Prints a JSON summary; exit
@@ -119,9 +120,13 @@ class Stats:
         self.no_rerun: dict[str, int] = {}
         self.skipped: dict[str, int] = {}
         self.errors: list[str] = []
+        self.timeouts: list[str] = []  # an action the browser could not finish in time: slowness, not a failure
 
     def error(self, session: int, what: str) -> None:
         self.errors.append(f"session {session}: {what[:300]}")
+
+    def timeout(self, session: int, what: str) -> None:
+        self.timeouts.append(f"session {session}: {what[:300]}")
 
 
 async def wait_idle(page, t0: float) -> float | None:
@@ -149,7 +154,8 @@ async def measured(page, stats: Stats, session: int, kind: str, action) -> None:
             return
         ms = await wait_idle(page, t0)
     except Exception as e:
-        stats.error(session, f"{kind}: {type(e).__name__}: {e}")
+        record = stats.timeout if "Timeout" in type(e).__name__ else stats.error
+        record(session, f"{kind}: {type(e).__name__}: {e}")
         return
     if ms is None:
         stats.no_rerun[kind] = stats.no_rerun.get(kind, 0) + 1
@@ -381,6 +387,8 @@ def summary(args, stats: Stats, mem: dict, wall_s: float) -> dict:
         },
         "errors": len(stats.errors),
         "error_samples": stats.errors[:10],
+        "timeouts": len(stats.timeouts),
+        "timeout_samples": stats.timeouts[:5],
         "server_rss_mb": {k: None if v is None else round(v, 1) for k, v in mem.items()},
         "rss_growth_mb": None if growth is None else round(growth, 1),
         "rss_fell_back": fell_back,
@@ -486,7 +494,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         p95 = result["latency_ms"]["p95"]
         growth = result["rss_growth_mb"]
-        ok = result["errors"] == 0 and p95 is not None and p95 <= 1000 and (growth is None or growth <= 200)
+        ok = result["errors"] == 0 and result["timeouts"] == 0 and p95 is not None and p95 <= 1000 and (growth is None or growth <= 200)
         ok = ok and result["rss_fell_back"] is not False
         return 0 if ok else 1
     return 0

@@ -38,6 +38,8 @@ def test_three_sessions_for_fifteen_seconds(tmp_path):
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     result = json.loads(out.read_text())
+    # A smoke test, without timing assertions: no exception, page or console error; a click that a starved
+    # browser could not finish in time is counted apart ("timeouts") and does not fail it.
     assert result["errors"] == 0, json.dumps(result, indent=2)
     assert result["interactions"] >= 3, json.dumps(result, indent=2)  # every session did something
     assert result["server_rss_mb"]["peak"] is not None
