@@ -494,7 +494,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         p95 = result["latency_ms"]["p95"]
         growth = result["rss_growth_mb"]
-        ok = result["errors"] == 0 and result["timeouts"] == 0 and p95 is not None and p95 <= 1000 and (growth is None or growth <= 200)
+        ok = result["errors"] == 0 and result["timeouts"] == 0 and p95 is not None and p95 <= 1000
+        ok = ok and (growth is None or growth <= 200)
         ok = ok and result["rss_fell_back"] is not False
         return 0 if ok else 1
     return 0
