@@ -7,8 +7,8 @@ items only, whose ids are their row indices too.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -163,3 +163,73 @@ def selection_export(model, ids, labels: np.ndarray, images: np.ndarray, test_co
     ids = np.asarray(ids, dtype=np.int64).ravel()
     codes = item_codes(model, ids, test_codes, images)
     return selection_csv(ids, np.asarray(labels)[ids], np.asarray(map_coords)[ids], codes)
+
+
+@dataclass(frozen=True)
+class MapSelection:
+    """The map's selection across reruns, kept apart from the chart (whose own selection a redraw loses).
+
+    A new colour, variant or split redraws the chart as a new element, empty of any selection: the ids that are on
+    the new map are ``restored`` (drawn as selected points), and only what the person then does on that chart
+    replaces them. ``seen``: what the chart as drawn reported last, so an unchanged report is not a new selection.
+    """
+
+    view: tuple = ()  # what the chart shows: (variant, split, colour, …)
+    ids: tuple[int, ...] = ()  # the selected item ids, in selection order
+    restored: tuple[int, ...] = ()  # ids drawn as selected when the chart was drawn for this view
+    seen: tuple[int, ...] = ()  # the chart's own selection, as last reported
+
+
+def redraw(state: MapSelection, view: tuple, n_rows: int) -> MapSelection:
+    """Before drawing the chart for ``view`` (a map of ``n_rows`` rows, row index = item id): the same view keeps
+    everything; a new one re-applies the ids that are on its map and drops the rest (training items, on the
+    test map)."""
+    if view == state.view:
+        return state
+    kept = tuple(i for i in state.ids if 0 <= i < n_rows)
+    return MapSelection(view, kept, kept, ())
+
+
+def chart_reported(state: MapSelection, event_ids: Sequence[int]) -> MapSelection:
+    """After drawing: the chart's selection (``selected_ids`` of its event). A change is what the person did (a
+    click, a lasso, a double-click that cleared it) and becomes the selection; the same report changes nothing."""
+    event_ids = tuple(int(i) for i in event_ids)
+    if event_ids == state.seen:
+        return state
+    return replace(state, ids=event_ids, seen=event_ids)
+
+
+def cleared(state: MapSelection) -> MapSelection:
+    """Nothing selected, and nothing re-applied (a chart drawn with restored points cannot clear them itself)."""
+    return replace(state, ids=(), restored=(), seen=())
+
+
+def seeded(ids: Sequence[int]) -> MapSelection:
+    """A selection not yet drawn (e.g. a link's item): re-applied on the first chart, whatever its view."""
+    return MapSelection(view=("unseen",), ids=tuple(int(i) for i in ids))
+
+
+def selected_points(traces: Sequence[Mapping], ids: Sequence[int]) -> list[list[int] | None]:
+    """Per trace, the point indices whose id (``customdata[:, 0]``) is in ``ids``, for Plotly's ``selectedpoints``;
+    None for a trace without customdata (an overlay marker). Empty ``ids``: None everywhere (no dimming)."""
+    wanted = np.asarray(sorted(set(int(i) for i in ids)), dtype=np.int64)
+    out: list[list[int] | None] = []
+    for t in traces:
+        custom = t.get("customdata")
+        if custom is None or not len(wanted):
+            out.append(None)
+            continue
+        row_ids = np.rint(_plotly_array(custom).astype(np.float64)[:, 0]).astype(np.int64)
+        out.append(np.flatnonzero(np.isin(row_ids, wanted)).tolist())
+    return out
+
+
+def _plotly_array(a) -> np.ndarray:
+    """A figure dict's array: a list, an ndarray, or the typed array ``to_dict()`` makes of one
+    (``{"dtype", "bdata"[, "shape"]}``: base64 bytes, shape as "rows, cols")."""
+    if not isinstance(a, Mapping):
+        return np.asarray(a)
+    import base64
+
+    out = np.frombuffer(base64.b64decode(a["bdata"]), dtype=np.dtype(a["dtype"]))
+    return out.reshape([int(n) for n in str(a["shape"]).split(",")]) if "shape" in a else out

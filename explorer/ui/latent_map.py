@@ -14,6 +14,8 @@ from explorer.upload import UploadView, upload_view
 
 PANEL_LIMIT = 30  # items in the image panel; a lasso can hold thousands of points
 SELECTION_CAP = 5000  # item ids kept in session state for the other pages
+SELECTION_KEY = "map_selection"  # the ids, for the other pages (the Similar page's query)
+STATE_KEY = "_map_selection_state"  # explorer.selection.MapSelection: the selection across redraws of the chart
 COLOR_LABELS = {"class": "class", "error": "reconstruction error"}
 UPLOAD_NEIGHBOURS = 10
 
@@ -23,7 +25,7 @@ def page() -> None:
         "Latent map",
         "Each dot is a test image, placed by UMAP so that images with nearby latent codes sit together. "
         "Click a dot, or pick the lasso or box tool beside the map and draw around a region, to see the images "
-        "and the model's reconstructions. Drag to pan, scroll to zoom.",
+        "and the model's reconstructions. Drag to pan; zoom with the + and − buttons beside the map.",
         common.MAPPED,
         columns=(2, 2, 1),
     )
@@ -36,7 +38,6 @@ def page() -> None:
     with c3:
         common.default("map_all", False)
         want_all = st.toggle("All 70k images", key="map_all", help="Also the 60,000 training images.")
-    urlsync.write_url_state(urlsync.current_state("map", name))
     st.caption(f"**{REGISTRY[name].title}**: {REGISTRY[name].job}.")
 
     model = common.require_model(name)
@@ -58,25 +59,35 @@ def page() -> None:
     if prepared is not None:
         coords = selection.coords_of_test_items(common.proj(name, split).value.coords)
         upload = upload_view(model, prepared.image, common.proj(name).value, UPLOAD_NEIGHBOURS, coords)
-    fig = common.map_figure(name, split, color_by)
-    if upload is not None:
-        star = figures.marker_trace(upload.xy, "your picture", "star", 22)
-        fig = figures.overlay(common.map_dict(name, split, color_by), [star])
+    view = (name, split, color_by, None if upload is None else tuple(np.round(upload.xy, 6)))
+    sel = selection.redraw(_selection_state(), view, len(common.proj(name, split).value.coords))
+    base = common.map_dict(name, split, color_by)
+    traces = base["data"]
+    if sel.restored:  # a redrawn chart has lost its selection: ours is drawn as its selected points
+        picked = selection.selected_points(traces, sel.restored)
+        traces = [t if p is None else {**t, "selectedpoints": p} for t, p in zip(traces, picked, strict=True)]
+    marks = [figures.marker_trace(upload.xy, "your picture", "star", 22)] if upload is not None else []
+    fig = figures.overlay({"data": traces, "layout": base["layout"]}, marks)
     with left:
         event = st.plotly_chart(
             fig,
             key="map_chart",
             on_select="rerun",
             selection_mode=("points", "box", "lasso"),
-            config={"displaylogo": False, "scrollZoom": True},
+            # The wheel scrolls the page; the mode bar's + and − zoom (Plotly cannot tie wheel zoom to focus).
+            config={"displaylogo": False, "scrollZoom": False, "displayModeBar": True},
         )
-    ids = selection.selected_ids(event)
-    st.session_state["map_selection"] = ids[:SELECTION_CAP]
+    sel = selection.chart_reported(sel, selection.selected_ids(event))
+    _keep_selection(sel)
+    ids = list(sel.ids)
+    urlsync.write_url_state(urlsync.current_state("map", name))
     with left:
         downloads_row(model, name, split, fig, ids)
     with right:
         if upload is not None:
             show_upload(items, upload)
+        if ids:
+            st.button("Clear selection", key="map_clear", on_click=_clear_selection, icon=":material/deselect:")
         errors = None
         if ids and color_by == "error":  # exploring errors: the worst of the selection first
             errors = common.proj(name, split).value.recon_mse[np.asarray(ids)]  # a map's row index is the item id
@@ -84,6 +95,28 @@ def page() -> None:
         if errors is None and len(ids) > PANEL_LIMIT:
             how = ", a random sample"
         show_panel(model, items, ids, selection.display_order(ids, PANEL_LIMIT, errors), how)
+
+
+def _selection_state() -> selection.MapSelection:
+    """The map's selection so far; a session's first map opens with its link's item selected, if it gave one."""
+    if STATE_KEY not in st.session_state:
+        linked = urlsync.linked("item") and urlsync.ITEM_KEY in st.session_state
+        ids = [int(st.session_state[urlsync.ITEM_KEY])] if linked else []
+        st.session_state[STATE_KEY] = selection.seeded(ids)
+    return st.session_state[STATE_KEY]
+
+
+def _keep_selection(sel: selection.MapSelection) -> None:
+    """Store the selection; a new one names the page's item (the URL's ``item``, the Similar page's query)."""
+    if sel.ids and sel.ids != st.session_state[STATE_KEY].ids:
+        st.session_state[urlsync.ITEM_KEY] = int(sel.ids[0])
+    st.session_state[STATE_KEY] = sel
+    st.session_state[SELECTION_KEY] = list(sel.ids[:SELECTION_CAP])
+
+
+def _clear_selection() -> None:
+    st.session_state[STATE_KEY] = selection.cleared(st.session_state[STATE_KEY])
+    st.session_state[SELECTION_KEY] = []
 
 
 def downloads_row(model, name: str, split: str, fig, ids: list[int]) -> None:

@@ -21,9 +21,15 @@ def _use_selection_item() -> None:
 
 
 def _random_item(labels: np.ndarray) -> None:
+    """A random test item of the class box's class as the query (never the item already shown)."""
     st.session_state["_draws"] = st.session_state.get("_draws", 0) + 1
     cls = st.session_state.get("query_class", 0)
-    st.session_state["item_index"] = random_of_class(labels, cls, seed=st.session_state["_draws"])
+    current = st.session_state.get("item_index")
+    for extra in range(10):  # never the item already shown
+        pick = random_of_class(labels, cls, seed=st.session_state["_draws"] + 1000 * extra)
+        if pick != current:
+            break
+    st.session_state["item_index"] = pick
 
 
 def _precision(name: str) -> str:
@@ -64,9 +70,24 @@ def page() -> None:
             )
         )
     with c4:
-        st.selectbox("Class", range(len(CLASS_NAMES)), key="query_class", format_func=CLASS_NAMES.__getitem__)
+        # Not the query's class (the caption under the query says that): the class the button draws from.
+        st.selectbox(
+            "Draw from class",
+            range(len(CLASS_NAMES)),
+            key="query_class",
+            format_func=CLASS_NAMES.__getitem__,
+            help="The Draw button picks a random test item of this class as the query",
+        )
     with c5:
-        st.button("Random of this class", key="random_item", on_click=_random_item, args=(items.test_labels,))
+        st.button(
+            "Draw",
+            key="random_item",
+            on_click=_random_item,
+            args=(items.test_labels,),
+            icon=":material/shuffle:",
+            help="A random test item of the class on the left as the query",
+            width="stretch",
+        )
     if len(selection) > 1:
         st.selectbox(
             f"Or one of the {len(selection):,} items selected on the map",

@@ -24,7 +24,7 @@ Z_KEYS = tuple(f"z{i}" for i in range(N_Z))
 VARIANT_MEMORY = {"denoiser": "_denoiser_variant", "generator": "_generator_variant"}
 DEFAULT_VARIANT_MEMORY = "_variant"
 
-_STATE, _PAGE, _UNANNOUNCED = "_url_state", "_url_page", "_url_unannounced"
+_STATE, _PAGE, _UNANNOUNCED, _GIVEN = "_url_state", "_url_page", "_url_unannounced", "_url_given"
 _MAX_TOASTS = 4
 
 
@@ -55,6 +55,7 @@ def read_url_state(
         notices += more
     st.session_state[_STATE] = state
     st.session_state[_PAGE] = state.page if "page" in params else None
+    st.session_state[_GIVEN] = tuple(params)
     apply_to_widgets(state, given=params)
     st.session_state[_UNANNOUNCED] = notices
     if toast:
@@ -72,6 +73,11 @@ def announce() -> None:
         st.toast(f"Link: {more} more problem{'s' * (more > 1)}, listed in the sidebar.", duration="long")
         with st.sidebar.expander(f"Link: {len(notices)} problems", icon=":material/link_off:"):
             st.markdown("\n".join(f"- {notice}" for notice in notices))  # quoted safely by explorer.urlstate
+
+
+def linked(field: str) -> bool:
+    """Whether the session's link gave ``field`` (e.g. "item": the map then opens with that item selected)."""
+    return field in st.session_state.get(_GIVEN, ())
 
 
 def link_page() -> str | None:
