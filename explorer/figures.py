@@ -122,10 +122,14 @@ def latent_map(
 
 
 def marker_trace(xy: np.ndarray, name: str, symbol="star", size=18, color="#111111", line=False) -> dict:
-    """A trace (as a plain dict) drawing points [M, 2] (or one [2]) over a map, e.g. a generated point."""
+    """A trace (as a plain dict) drawing points [M, 2] (or one [2]) over a map, e.g. a generated point.
+
+    WebGL ("scattergl"), like the map's dots: Plotly draws every WebGL trace above every SVG one, so an SVG marker
+    would hide under the dots; among WebGL traces the later one draws on top.
+    """
     xy = np.atleast_2d(np.asarray(xy, dtype=np.float64))
     return dict(
-        type="scatter",
+        type="scattergl",
         x=xy[:, 0].tolist(),
         y=xy[:, 1].tolist(),
         name=name,
@@ -138,15 +142,26 @@ def marker_trace(xy: np.ndarray, name: str, symbol="star", size=18, color="#1111
 
 
 def overlay(base: dict, traces: list[dict], **layout):
-    """A figure of ``base`` (a valid figure's ``to_dict()``, left unchanged) plus ``traces`` and layout updates.
+    """A figure of ``base`` (a valid figure's ``to_dict()``, left unchanged) plus ``traces`` drawn over it, and
+    layout updates.
 
     Skips plotly's validation: a validated copy of a 10k-point map costs ~150 ms, this ~1 ms, which keeps a
     slider that moves a marker interactive. Only trusted input belongs here: ``base`` came from a valid figure,
-    the traces from ``marker_trace``.
+    the traces from ``marker_trace`` (WebGL, so that they draw above the map's WebGL dots).
     """
     import plotly.graph_objects as go
 
     return go.Figure({"data": [*base["data"], *traces], "layout": {**base["layout"], **layout}}, _validate=False)
+
+
+def generator_map(base: dict, star_xy, path_xy=None, height: int = 480, star_name: str = "generated"):
+    """The Generator's map: ``base`` (a class-coloured ``latent_map`` as a dict) with its class legend, the
+    interpolation path [M, 2] (if any) over the dots and the latent point's star [2] over everything."""
+    traces = [] if path_xy is None else [marker_trace(path_xy, "interpolation", "circle", 7, line=True)]
+    traces.append(marker_trace(star_xy, star_name, "star", 20))
+    # Room above the plot for the legend's rows (five classes a row in a narrow column).
+    margin = {**base["layout"].get("margin", {}), "t": 70}
+    return overlay(base, traces, height=height, showlegend=True, margin=margin)
 
 
 def training_curves(histories: Mapping[str, Sequence[Mapping]], titles: Mapping[str, str] | None = None, height=300):

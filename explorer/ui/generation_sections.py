@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from explorer import exports, generation, inference, report
+from explorer import exports, generation, images, inference, report
 from explorer.checkpoint import JUDGE, fix_command
 from explorer.data import CLASS_NAMES
 from explorer.ui import common
@@ -34,6 +34,8 @@ def directions(name: str) -> list[tuple[str, np.ndarray]]:
     return generation.labelled_directions(codes, labels)
 
 
+GRID_PX = 720  # the manifold grid's width on screen (narrower columns shrink it)
+
 weights = common.of_model(decoder_weights, resource=True)
 axis_grid = common.of_model(generation.axis_grid)
 
@@ -55,21 +57,24 @@ def judge_text(probabilities: np.ndarray) -> str:
     )
 
 
-def live_section(name: str, with_directions: bool = True, preview_ms: int | None = 250) -> None:
+def live_section(
+    name: str, with_directions: bool = True, preview_ms: int | None = 250, chart: dict | None = None
+) -> None:
     """The browser-decoded image with its sliders (+ direction sliders) and the judge's label under the image.
 
     Replaces the page's ten ``st.slider`` widgets and its ``st.image``. It runs as a fragment: while a slider
     moves, the browser decodes every frame, and every ``preview_ms`` the point goes to the server for the
     judge's label, which reruns this fragment only. On release the point is written to
     ``st.session_state["z0"..]`` (clipped to ±3, as the page's buttons do) and the whole page reruns, so the
-    map marker and the share link follow. Read the point afterwards with ``current_z(dim)``.
+    map marker and the share link follow. Read the point afterwards with ``current_z(dim)``. ``chart``: a map
+    whose marker the browser moves while a slider moves (see ``live_decoder.live_generator``).
     """
     common.require_model(name)  # outside the fragment: a missing model stops the whole page
-    _live_fragment(name, with_directions, preview_ms)
+    _live_fragment(name, with_directions, preview_ms, chart)
 
 
 @st.fragment
-def _live_fragment(name: str, with_directions: bool, preview_ms: int | None) -> None:
+def _live_fragment(name: str, with_directions: bool, preview_ms: int | None, chart: dict | None = None) -> None:
     model = common.require_model(name)
     loaded = common.judge()
 
@@ -86,6 +91,7 @@ def _live_fragment(name: str, with_directions: bool, preview_ms: int | None) -> 
         note="decoded in your browser as you drag",
         preview_ms=preview_ms,
         label=label,
+        chart=chart,
     )
     if new is not None:
         for i, v in enumerate(generation.clip_z(np.asarray(new, dtype=np.float32))):
@@ -131,49 +137,59 @@ def manifold_section(name: str, item_images: np.ndarray, z: np.ndarray | None = 
     for k, item in zip(("grid_item_a", "grid_item_b", "grid_item_c"), (0, 1, 2), strict=True):
         common.default(k, item)
 
-    plane = st.radio(
-        "Plane",
-        ("dims", "items"),
-        key="grid_plane",
-        horizontal=True,
-        format_func={"dims": "two latent dimensions", "items": "through three items"}.get,
-    )
-    c = st.columns(4, vertical_alignment="bottom")
-    n = int(c[0].slider("Grid size N", 3, 25, key="grid_n"))
+    # The controls in a narrow column, the grid beside them at GRID_PX: at 28 px a cell (420 px for 15×15) it was a
+    # stamp in a 1,840 px column; much wider and it no longer fits a 1080-px-high screen.
+    controls, picture = st.columns([1, 2], gap="large")
+    with controls:
+        plane = st.radio(
+            "Plane",
+            ("dims", "items"),
+            key="grid_plane",
+            horizontal=True,
+            format_func={"dims": "two latent dimensions", "items": "through three items"}.get,
+        )
+        n = int(st.slider("Grid size N", 3, 25, key="grid_n"))
+        c = st.columns(2, vertical_alignment="bottom")
     try:
         if plane == "dims":
-            i = int(c[1].selectbox("Across: z", range(dim), key="grid_i"))
-            j = int(c[2].selectbox("Down: z", range(dim), key="grid_j"))
-            span = float(c[3].number_input("Span ±", 0.5, 6.0, step=0.5, key="grid_span"))
-            through = st.toggle(
-                "Through the sliders' point (else through the origin)",
-                key="grid_through_point",
-                help="The other dimensions keep the sliders' values",
-            )
+            i = int(c[0].selectbox("Across: z", range(dim), key="grid_i"))
+            j = int(c[1].selectbox("Down: z", range(dim), key="grid_j"))
+            with controls:
+                span = float(st.number_input("Span ±", 0.5, 6.0, step=0.5, key="grid_span"))
+                through = st.toggle(
+                    "Through the sliders' point (else through the origin)",
+                    key="grid_through_point",
+                    help="The other dimensions keep the sliders' values",
+                )
             through_z = tuple(map(float, z)) if through and z is not None else None
             grid = axis_grid(name, i, j, n, span, through_z)
             caption = f"z{i} from {-span:g} to {span:g} across, z{j} downwards"
         else:
             last = len(item_images) - 1
+            slots = [c[0], c[1], controls]
             ids = [
-                int(c[k + 1].number_input(f"Item {'ABC'[k]}", 0, last, step=1, key=f"grid_item_{'abc'[k]}"))
+                int(slots[k].number_input(f"Item {'ABC'[k]}", 0, last, step=1, key=f"grid_item_{'abc'[k]}"))
                 for k in range(3)
             ]
             grid = generation.items_grid(model, item_images[ids], n)
             caption = f"items {ids[0]}, {ids[1]}, {ids[2]} near the top left, top right and bottom left corners"
     except ValueError as e:
-        st.error(str(e), icon="⚠️")
+        with controls:
+            st.error(str(e), icon="⚠️")
         return None
-    st.image(grid, caption=f"{n}×{n} decoded points: {caption}")
-    st.download_button(
-        "Download PNG",
-        data=lambda: exports.png_bytes(grid),
-        file_name=f"{name}-manifold-{n}x{n}.png",
-        mime="image/png",
-        icon=":material/download:",
-        key="grid_download",
-        on_click="ignore",
-    )
+    with picture:
+        shown = images.upscale(grid, max(1, -(-GRID_PX // grid.shape[-1])))  # crisp cells, scaled down to GRID_PX
+        st.image(shown, caption=f"{n}×{n} decoded points: {caption}", width=GRID_PX)
+    with controls:
+        st.download_button(
+            "Download PNG",
+            data=lambda: exports.png_bytes(grid),
+            file_name=f"{name}-manifold-{n}x{n}.png",
+            mime="image/png",
+            icon=":material/download:",
+            key="grid_download",
+            on_click="ignore",
+        )
     return grid
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
+
 import numpy as np
 import streamlit as st
 
@@ -13,6 +15,10 @@ from explorer.ui import common, downloads, urlsync
 from explorer.ui import generation_sections as sections
 
 GENERATIVE = variants_with("generative")
+# The page opens on (and "Reset" returns to) this test item's posterior mean: a T-shirt/top near its class's mean
+# code, which the judge calls a T-shirt/top at 99.9 % (z = 0, the prior's mean, decodes to a grey blob).
+OPENING_ITEM = 264
+MAP_KEY, STAR = "generator_map", "generated"  # the map's widget key, the star's trace name (the browser moves it)
 
 
 def _set_z(z: np.ndarray) -> None:
@@ -21,12 +27,25 @@ def _set_z(z: np.ndarray) -> None:
 
 
 def _random_sample(dim: int) -> None:
+    # One seed per session, drawn from the OS: every visitor sees other samples; within a session the n-th draw is
+    # reproducible from (seed, n).
+    seed = st.session_state.setdefault("_z_seed", secrets.randbits(64))
     st.session_state["_z_draws"] = st.session_state.get("_z_draws", 0) + 1
-    _set_z(np.random.default_rng(st.session_state["_z_draws"]).standard_normal(dim))
+    _set_z(np.random.default_rng([seed, st.session_state["_z_draws"]]).standard_normal(dim))
 
 
-def _reset(dim: int) -> None:
-    _set_z(np.zeros(dim))
+def opening_z(name: str) -> np.ndarray:
+    """The point the page opens on: ``OPENING_ITEM``'s posterior mean (clipped to the sliders' range)."""
+    return generation.clip_z(_opening_code(name))
+
+
+@common.of_model
+def _opening_code(model) -> np.ndarray:
+    return inference.encode(model, common.items().test_images[OPENING_ITEM])[0]
+
+
+def _reset(name: str) -> None:
+    _set_z(opening_z(name))
 
 
 def _from_item(name: str, item_images: np.ndarray) -> None:
@@ -46,8 +65,9 @@ def page() -> None:
     )
     items = common.items()
     model = common.require_model(name)
-    for i in range(model.code_dim):
-        common.default(f"z{i}", 0.0)
+    if any(f"z{i}" not in st.session_state for i in range(model.code_dim)):  # a link's z, if any, came first
+        for i, v in enumerate(opening_z(name)):
+            common.default(f"z{i}", float(v))
     common.default("from_item_index", 0)
     common.default("interp_a", int(np.flatnonzero(items.test_labels == 5)[0]))  # a sandal …
     common.default("interp_b", int(np.flatnonzero(items.test_labels == 9)[0]))  # … to an ankle boot
@@ -101,8 +121,14 @@ def explore(name: str, item_images: np.ndarray, path_xy: np.ndarray | None) -> N
         _explore_server(name, item_images, path_xy)
 
 
-def _buttons(name: str, item_images: np.ndarray, dim: int) -> None:
-    b1, b2 = st.columns(2)
+def _buttons(name: str, item_images: np.ndarray, dim: int, one_row: bool = False) -> None:
+    """Random sample, Reset, the item picker and "Start from this item": in one row across the page (live mode,
+    above the sliders and the map) or two rows in a column (server mode). The live toggle is ``_live_toggle``."""
+    if one_row:
+        b1, b2, n1, n2 = st.columns(4, vertical_alignment="bottom")
+    else:
+        b1, b2 = st.columns(2)
+        n1, n2 = st.columns([1, 1], vertical_alignment="bottom")
     b1.button(
         "Random sample",
         key="random_sample",
@@ -112,8 +138,15 @@ def _buttons(name: str, item_images: np.ndarray, dim: int) -> None:
         width="stretch",
         help="Draw z from the prior N(0, I)",
     )
-    b2.button("Reset", key="reset", on_click=_reset, args=(dim,), icon=":material/restart_alt:", width="stretch")
-    n1, n2 = st.columns([1, 1], vertical_alignment="bottom")
+    b2.button(
+        "Reset",
+        key="reset",
+        on_click=_reset,
+        args=(name,),
+        icon=":material/restart_alt:",
+        width="stretch",
+        help=f"Back to the opening point: test item {OPENING_ITEM}'s posterior mean",
+    )
     n1.number_input(
         "Item",
         0,
@@ -123,13 +156,16 @@ def _buttons(name: str, item_images: np.ndarray, dim: int) -> None:
         help="0–9,999: test images; 10,000–69,999: training images",
     )
     n2.button(
-        "Start from this item",
+        "Start from item",
         key="from_item",
         on_click=_from_item,
         args=(name, item_images),
         width="stretch",
         help="Set the sliders to the item's posterior mean μ",
     )
+
+
+def _live_toggle() -> None:
     st.toggle(
         "Live: decode in the browser while dragging",
         key="live_decode",
@@ -138,20 +174,35 @@ def _buttons(name: str, item_images: np.ndarray, dim: int) -> None:
 
 
 def _explore_live(name: str, item_images: np.ndarray, path_xy: np.ndarray | None) -> None:
+    # The sliders first, right under the header (at 1280×800 they start above the fold); the buttons and the map
+    # beside them. While a slider moves, the browser moves the map's star too (``live_section(chart=...)``).
     model = common.require_model(name)
     dim = model.code_dim
-    controls, chart = st.columns([5, 3], gap="large")
+    _buttons(name, item_images, dim, one_row=True)
+    controls, chart = st.columns([5, 3], gap="medium")
     with controls:
-        _buttons(name, item_images, dim)
-        sections.live_section(name)
+        sections.live_section(name, chart=_live_chart(name))
     z = sections.current_z(dim)
     generated = images.to_uint8(inference.decode(model, z)[0])
     st.session_state["generated"] = generated
     urlsync.write_url_state(urlsync.current_state("generator", name))
     with controls:
-        downloads.image_button(generated, "generated.png", "download_generated", "Download PNG")
+        d1, d2 = st.columns(2, vertical_alignment="center")
+        with d1:
+            downloads.image_button(generated, "generated.png", "download_generated", "Download PNG")
+        with d2:
+            _live_toggle()
     with chart:
         _map(name, z, path_xy)
+
+
+def _live_chart(name: str) -> dict | None:
+    """What the browser needs to move the map's star while a slider moves: the map's key, the star's trace name
+    and the test codes and map coordinates ``projection.place`` interpolates between (None without a map)."""
+    loaded = common.proj(name)
+    if not loaded.ok or loaded.value.codes is None:
+        return None
+    return {"key": MAP_KEY, "trace": STAR, "codes": loaded.value.codes, "coords": loaded.value.coords}
 
 
 @st.fragment
@@ -162,6 +213,7 @@ def _explore_server(name: str, item_images: np.ndarray, path_xy: np.ndarray | No
     sliders, picture, chart = st.columns([3, 2, 3], gap="large")
     with sliders:
         _buttons(name, item_images, dim)
+        _live_toggle()
         halves = st.columns(2)
         for i in range(dim):
             with halves[i % 2]:
@@ -185,9 +237,8 @@ def _map(name: str, z: np.ndarray, path_xy: np.ndarray | None) -> None:
         st.info("The map is not available for this model yet. Create it with:")
         st.code(projection.fix_command(name), language="bash")
         return
-    traces = [figures.marker_trace(projection.place(z, loaded.value), "generated", "star", 20)]
-    if path_xy is not None:
-        traces.insert(0, figures.marker_trace(path_xy, "interpolation", "circle", 7, line=True))
-    fig = figures.overlay(common.map_dict(name), traces, height=460, showlegend=False)
-    st.plotly_chart(fig, key="generator_map", config={"displaylogo": False})
+    fig = figures.generator_map(
+        common.map_dict(name), projection.place(z, loaded.value), path_xy, height=440, star_name=STAR
+    )
+    st.plotly_chart(fig, key=MAP_KEY, config={"displaylogo": False})
     st.caption("Dots: the test images, by class. Dotted line: the interpolation. Star: the sliders' point.")

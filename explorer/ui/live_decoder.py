@@ -11,8 +11,15 @@ Weights travel exactly: when every value is a float16 (the shipped checkpoints s
 sent as float16 bits and widened exactly in JS; otherwise as float32. JS accumulates in float64, so the
 browser's image matches PyTorch's float32 decoder to ~1e-7 (the browser test checks <= 1e-4).
 
-For tests, each instance exposes ``window.__latentDecoders[key]`` = {decode(z) -> 784 floats, renders(),
-ready()} and ``window.__latentDecode`` (the last mounted instance's decode).
+With ``chart``, the browser also moves a marker of a Plotly map on the page while a slider moves: it places the
+point on the map as ``explorer.projection.place`` does (the inverse-distance-weighted mean of the k nearest test
+codes' map coordinates; the codes and coordinates, 10,000 x (D + 2) float32, are sent once per session) and draws
+a star there over the chart, on Plotly's own axes, while the trace's star stays faded where it was (restyling the
+trace would redraw every WebGL dot at each frame). On release the page redraws the map with the star at that
+point, and the overlay goes.
+
+For tests, each instance exposes ``window.__latentDecoders[key]`` = {decode(z) -> 784 floats, place(z) -> [x, y]
+or null, renders(), ready(), z()} and ``window.__latentDecode`` (the last mounted instance's decode).
 """
 
 from __future__ import annotations
@@ -29,10 +36,11 @@ import streamlit as st
 from explorer.generation import Z_LIMIT  # latent sliders span ±Z_LIMIT prior standard deviations
 
 COMPONENT_NAME = "latent_explorer.live_decoder"
+PLACE_K = 10  # neighbours a point is placed from, as explorer.projection.place's default
 DIRECTION_RANGE = 1.5  # a direction slider at 1 moves the point from class a's mean code to class b's
 
 HTML = (
-    '<div class="le-root"><div><canvas class="le-canvas" width="28" height="28"></canvas>'
+    '<div class="le-root"><div class="le-picture"><canvas class="le-canvas" width="28" height="28"></canvas>'
     '<div class="le-label"></div><div class="le-note"></div></div><div class="le-sliders"></div></div>'
 )
 ASSETS = Path(__file__).resolve().parent / "assets"  # live_decoder.js and live_decoder.css, shipped as package data
@@ -95,6 +103,29 @@ def pack_weights(weights: dict[str, np.ndarray]) -> tuple[str, dict]:
     return key, _PACKED[key]
 
 
+_PLACES: dict[str, dict] = {}
+
+
+def pack_places(codes: np.ndarray, coords: np.ndarray) -> tuple[str, dict]:
+    """(content hash, JSON-ready codes [N, D] and map coordinates [N, 2] as float32 bits) for placing in JS."""
+    codes = np.ascontiguousarray(codes, dtype=np.float32)
+    coords = np.ascontiguousarray(coords, dtype=np.float32)
+    if codes.ndim != 2 or coords.shape != (len(codes), 2) or len(codes) <= PLACE_K:
+        raise ValueError(f"codes {codes.shape} and coords {coords.shape}: need [N, D] and [N, 2], N > {PLACE_K}.")
+    key = hashlib.sha256(codes.tobytes() + coords.tobytes()).hexdigest()[:16]
+    if key not in _PLACES:
+        _PLACES.clear()
+        _PLACES[key] = {
+            name: {
+                "dtype": "float32",
+                "shape": list(a.shape),
+                "b64": base64.b64encode(a.astype("<f4").tobytes()).decode(),
+            }
+            for name, a in (("codes", codes), ("coords", coords))
+        }
+    return key, _PLACES[key]
+
+
 def live_generator(
     weights: dict[str, np.ndarray],
     z_init: Sequence[float],
@@ -105,6 +136,7 @@ def live_generator(
     direction_range: float = DIRECTION_RANGE,
     preview_ms: int | None = None,
     label: Callable[[np.ndarray], str] | None = None,
+    chart: dict | None = None,
 ) -> list[float] | None:
     """Draw the live generator; returns the latent the user released a slider at (in that run only), else None.
 
@@ -114,6 +146,8 @@ def live_generator(
     every that many milliseconds while a slider moves (a rerun each; read it with ``preview(key)``), e.g. to keep
     a server-side label in step; None sends only on release. ``label(z) -> str``: text shown under the image,
     computed in Python for the point shown (the previewed one while dragging), e.g. the judge's verdict.
+    ``chart``: {"key": a ``st.plotly_chart``'s key, "trace": the name of its marker trace, "codes": [N, D],
+    "coords": [N, 2]}: while a slider moves, a star follows on that chart, placed from ``codes`` onto ``coords``.
     """
     wkey, packed = pack_weights(weights)
     dim = packed["w1"]["shape"][1]
@@ -154,6 +188,24 @@ def live_generator(
     if st.session_state.pop(need_key, False):  # the browser lost the decoder (e.g. its scripts reloaded)
         st.session_state.pop(sent_flag, None)
     send = st.session_state.get(sent_flag) != wkey
+    places = None
+    if chart is not None:
+        pkey, packed_places = pack_places(chart["codes"], chart["coords"])
+        if packed_places["codes"]["shape"][1] != dim:
+            raise ValueError(
+                f"chart codes have {packed_places['codes']['shape'][1]} dimensions, the decoder takes {dim}."
+            )
+        places_flag = f"_{key}__places_sent"
+        if send:  # a browser that lost the decoder lost the codes too
+            st.session_state.pop(places_flag, None)
+        places = {
+            "chart": str(chart["key"]),
+            "trace": str(chart["trace"]),
+            "k": PLACE_K,
+            "hash": pkey,
+            "arrays": packed_places if st.session_state.get(places_flag) != pkey else None,
+        }
+        st.session_state[places_flag] = pkey
     data = {
         "instance": key,
         "hash": wkey,
@@ -165,6 +217,7 @@ def live_generator(
         "note": note,
         "preview_ms": int(preview_ms or 0),
         "label": label(np.asarray(committed or previewed or z, dtype=np.float32)) if label is not None else "",
+        "places": places,
     }
     result = _component()(
         key=key,

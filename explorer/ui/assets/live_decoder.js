@@ -2,6 +2,7 @@
 // VAE's latent in the browser on every slider input, at most once per animation frame, and reports the point
 // back to Python on release (a "commit" trigger) or, optionally, every previewMs while dragging ("preview").
 const WEIGHTS = (globalThis.__latentWeightCache = globalThis.__latentWeightCache || new Map());
+const PLACES = (globalThis.__latentPlaceCache = globalThis.__latentPlaceCache || new Map());
 const INSTANCES = new WeakMap();
 
 function b64bytes(s) {
@@ -57,10 +58,95 @@ function decode(net, z) {
   return out;
 }
 
+// A latent point z (D numbers) -> its map position [x, y], as explorer.projection.place: the k nearest test
+// codes (Euclidean), weighted by 1 / (distance + 1e-6).
+function place(p, z, k) {
+  const { codes, coords, N, D } = p;
+  const best = new Float64Array(k).fill(Infinity), idx = new Int32Array(k).fill(-1);
+  for (let n = 0; n < N; n++) {
+    let d2 = 0;
+    for (let d = 0; d < D; d++) { const t = codes[n * D + d] - z[d]; d2 += t * t; }
+    if (d2 >= best[k - 1]) continue;
+    let j = k - 1;
+    while (j > 0 && best[j - 1] > d2) { best[j] = best[j - 1]; idx[j] = idx[j - 1]; j--; }
+    best[j] = d2; idx[j] = n;
+  }
+  let x = 0, y = 0, total = 0;
+  for (let j = 0; j < k; j++) {
+    const w = 1 / (Math.sqrt(best[j]) + 1e-6);
+    x += w * coords[2 * idx[j]]; y += w * coords[2 * idx[j] + 1]; total += w;
+  }
+  return [x / total, y / total];
+}
+
+// While a slider moves, the map's marker follows as a DOM star laid over the Plotly chart (the chart with Streamlit
+// key `chart`, its trace named `trace`), placed with Plotly's own axes. Restyling the trace instead would redraw
+// all 10,000 WebGL dots at every frame (~150 ms each in a software-GL browser). The trace's own star is faded
+// meanwhile; after the release the page redraws the map with the star where the overlay was, and the overlay goes.
+const STAR_SVG = '<svg style="display:block" width="24" height="24" viewBox="-12 -12 24 24"><path d="M0,-10.5 L2.6,-3.6 L10,-3.3 ' +
+  'L4.2,1.4 L6.2,8.6 L0,4.5 L-6.2,8.6 L-4.2,1.4 L-10,-3.3 L-2.6,-3.6 Z" fill="#111111" stroke="white" ' +
+  'stroke-width="1.5"/></svg>';
+
+function chartOf(inst) {
+  const gd = document.querySelector(`.st-key-${inst.placesChart} .js-plotly-plot`);
+  if (!gd || !gd.data || !gd._fullLayout || !gd._fullLayout.xaxis) return null;
+  const i = gd.data.findIndex((t) => t.name === inst.placesTrace);
+  return i < 0 ? null : { gd, i };
+}
+
+function showMarker(inst, xy) {
+  const c = chartOf(inst);
+  if (!c) return false;
+  const { gd, i } = c, xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
+  let el = inst.marker;
+  if (!el || !gd.contains(el)) {
+    el = document.createElement("div");
+    el.className = "le-map-marker";
+    el.innerHTML = STAR_SVG;
+    Object.assign(el.style, { position: "absolute", left: "0", top: "0", width: "24px", height: "24px",
+      lineHeight: "0", pointerEvents: "none", zIndex: "10" });
+    if (getComputedStyle(gd).position === "static") gd.style.position = "relative";
+    gd.appendChild(el);
+    inst.marker = el;
+  }
+  if (inst.faded !== gd && globalThis.Plotly) {  // once a drag: the trace's star stays, faded, where it was
+    globalThis.Plotly.restyle(gd, { "marker.opacity": 0.3 }, [i]);
+    inst.faded = gd;
+  }
+  const px = xa._offset + xa.l2p(xy[0]), py = ya._offset + ya.l2p(xy[1]);
+  const inside = px >= xa._offset && px <= xa._offset + xa._length && py >= ya._offset && py <= ya._offset + ya._length;
+  el.style.display = inside ? "block" : "none";  // zoomed in: off the plot area, no star
+  el.style.transform = `translate(${px - 12}px, ${py - 12}px)`;
+  el.dataset.x = String(xy[0]);
+  el.dataset.y = String(xy[1]);
+  if (!gd.__leAfterplot && gd.on) {  // the server's redraw: drop the overlay once the trace shows its point
+    gd.__leAfterplot = true;
+    gd.on("plotly_afterplot", () => { for (const f of gd.__leSettle || []) f(); });
+  }
+  gd.__leSettle = [() => settleMarker(inst)];
+  return true;
+}
+
+// After a release: once the server has redrawn the map (its trace no longer faded), or at once where the trace's
+// star already stands where the overlay is (a release that did not move the point), the overlay goes.
+function settleMarker(inst) {
+  const el = inst.marker, c = chartOf(inst);
+  if (!el || !c || inst.dragging || inst.base !== null) return;
+  const t = c.gd.data[c.i];
+  const redrawn = !(t.marker && t.marker.opacity < 1);
+  const same = Math.abs(t.x[0] - Number(el.dataset.x)) < 1e-3 && Math.abs(t.y[0] - Number(el.dataset.y)) < 1e-3;
+  if (!redrawn && !same) return;  // the server's redraw is still to come
+  if (!redrawn && globalThis.Plotly) globalThis.Plotly.restyle(c.gd, { "marker.opacity": 1 }, [c.i]);
+  inst.faded = null;
+  el.remove();
+  inst.marker = null;
+}
+
 function fmt(v) { return (v >= 0 ? "+" : "") + v.toFixed(2); }
 
 function makeInstance(root) {
-  const inst = { root, z: [], base: null, dirs: [], net: null, renders: 0, pending: false, api: {} };
+  const inst = { root, z: [], base: null, dirs: [], net: null, renders: 0, pending: false, api: {}, moves: 0 };
+  inst.places = null; inst.placed = null;
   inst.canvas = root.querySelector(".le-canvas");
   inst.ctx = inst.canvas.getContext("2d");
   inst.image = inst.ctx.createImageData(28, 28);
@@ -81,6 +167,11 @@ function makeInstance(root) {
     }
     inst.ctx.putImageData(inst.image, 0, 0);
     inst.renders += 1;
+    // While a slider moves, the map's marker follows (after a release the page redraws the map itself).
+    if (inst.places && (inst.dragging || inst.base !== null)) {
+      inst.placed = place(inst.places, inst.z, inst.placesK);
+      if (showMarker(inst, inst.placed)) inst.moves += 1;
+    }
   };
   inst.lastPreview = 0;
   inst.schedule = () => {
@@ -98,7 +189,10 @@ function makeInstance(root) {
       inst.zLabels[i].textContent = fmt(inst.z[i]);
     });
   };
-  inst.commit = () => inst.api.setTriggerValue("commit", inst.z.map(Number));
+  inst.commit = () => {
+    inst.api.setTriggerValue("commit", inst.z.map(Number));
+    if (inst.marker) setTimeout(() => settleMarker(inst), 0);  // released where the map already has its star
+  };
   return inst;
 }
 
@@ -110,6 +204,7 @@ function buildSliders(inst, data, D) {
     const input = document.createElement("input");
     const v = document.createElement("span");
     l.textContent = label;
+    if (cls === "le-dir") l.className = "le-dir-label";
     Object.assign(input, { type: "range", min: String(min), max: String(max), step: String(step) });
     input.value = String(value);
     input.className = cls;
@@ -123,6 +218,7 @@ function buildSliders(inst, data, D) {
     const [input, v] = row(`z${i}`, -data.range, data.range, 0.01, 0, "le-z");
     input.dataset.index = String(i);
     input.addEventListener("input", () => {
+      inst.dragging = true;  // a keyboard step too: its marker moves like a drag's
       inst.z[i] = Number(input.value);
       v.textContent = fmt(inst.z[i]);
       inst.schedule();
@@ -177,8 +273,20 @@ export default function (component) {
     setTriggerValue("need_weights", data.hash);  // e.g. after the browser reloaded the page's scripts
     return;
   }
+  const pl = data.places;
+  if (pl && pl.arrays) {
+    const codes = unpack(pl.arrays.codes), coords = unpack(pl.arrays.coords);
+    const [N, Dc] = pl.arrays.codes.shape;
+    PLACES.set(pl.hash, { codes, coords, N, D: Dc });
+  }
+  inst.places = pl ? PLACES.get(pl.hash) || null : null;
+  if (pl && !inst.places) {
+    setTriggerValue("need_weights", data.hash);  // the codes went missing with the scripts: send both again
+  }
+  if (pl) { inst.placesChart = pl.chart; inst.placesTrace = pl.trace; inst.placesK = pl.k; }
   inst.note.textContent = data.note || "";
   inst.label.textContent = data.label || "";
+  inst.label.title = data.label || "";  // the box has a fixed size: the full text on hover
   const D = inst.net.D;
   const signature = `${D}|${data.range}|${data.dir_range}|` + JSON.stringify(data.directions);
   if (inst.signature !== signature) buildSliders(inst, data, D);
@@ -192,6 +300,8 @@ export default function (component) {
     decode: (z) => Array.from(decode(inst.net, z)),
     renders: () => inst.renders,
     ready: () => inst.net !== null,
+    place: (z) => (inst.places ? place(inst.places, z, inst.placesK) : null),
+    moves: () => inst.moves,
     z: () => inst.z.slice(),
   };
   globalThis.__latentDecoders = globalThis.__latentDecoders || {};
