@@ -200,6 +200,7 @@ def test_generator_live_slider_redraws_and_reaches_python(page):
     assert page.locator("canvas.le-canvas").count(), "the generator does not decode in the browser by default"
     page.wait_for_function("() => Object.values(globalThis.__latentDecoders ?? {}).some(d => d.ready())")
     canvas = page.locator("canvas.le-canvas").first.element_handle()  # in the component's shadow root
+    page.wait_for_function(STAR_JS)  # the map is drawn after the run: wait for its star
     before, star = canvas.evaluate("c => c.toDataURL()"), page.evaluate(STAR_JS)
     assert star, "no star on the generator's map"
     thumb = page.locator("input.le-z").first
