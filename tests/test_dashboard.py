@@ -206,12 +206,14 @@ def _scores(at):
 def test_denoiser_page():
     at = open_page("denoiser")
     assert_clean(at)
-    assert at.selectbox(key="variant").value == "denoising"
     assert at.slider(key="noise_amount").value == pytest.approx(0.2)
     before = _scores(at)
-    assert before.shape == (6, 10) and np.isfinite(before).all()
-    labels = [m.label for m in at.metric]
-    assert "Autoencoder PSNR" in labels and "3×3 median PSNR" in labels
+    assert before.shape == (8, 10) and np.isfinite(before).all()
+    # Both denoisers beside the median, the better one (the U-Net, by its stored score) first
+    headings = [m.value for m in at.markdown if m.value.startswith("**")]
+    assert headings[:3] == ["**U-Net denoiser**", "**Denoising conv autoencoder**", "**3×3 median filter**"]
+    assert [m.label for m in at.metric] == ["PSNR", "SSIM"] * 3
+    assert at.query_params["variant"] == "unet"
 
     at.slider(key="noise_amount").set_value(0.4).run()
     heavier = _scores(at)
@@ -392,11 +394,11 @@ def test_a_link_restores_the_denoiser_and_its_noise(fmnist):
     from explorer.denoise import denoise
     from explorer.neighbours import sample_per_class
 
-    at = open_link({"page": "denoiser", "variant": "dense", "noise": "0.35", "seed": "3"})
+    at = open_link({"page": "denoiser", "noise": "0.35", "seed": "3"})
     assert_clean(at)
-    assert at.selectbox(key="variant").value == "dense" and at.slider(key="noise_amount").value == pytest.approx(0.35)
+    assert at.slider(key="noise_amount").value == pytest.approx(0.35)
     ids = sample_per_class(fmnist.test.labels, per_class=1, seed=0)
-    expected = denoise(load_model("dense"), fmnist.test.images[ids], 0.35, seed=3)  # the link's noise, exactly
+    expected = denoise(load_model("unet"), fmnist.test.images[ids], 0.35, seed=3)  # the link's noise, exactly
     assert at.metric[0].value == f"{expected.psnr_model.mean():.2f} dB"
 
 
