@@ -156,7 +156,13 @@ def training_curves(histories: Mapping[str, Sequence[Mapping]], titles: Mapping[
 
     names = list(histories)
     titles = titles or {}
-    fig = make_subplots(rows=1, cols=max(len(names), 1), subplot_titles=[titles.get(n, n) for n in names])
+    # Room between panels for each one's own y tick labels (the losses differ by panel, so the axes are not shared).
+    fig = make_subplots(
+        rows=1,
+        cols=max(len(names), 1),
+        subplot_titles=[titles.get(n, n) for n in names],
+        horizontal_spacing=0.3 / max(len(names), 1),
+    )
     for col, name in enumerate(names, start=1):
         rows = [r for r in histories[name] if "epoch" in r]
         epochs = [r["epoch"] for r in rows]
@@ -190,13 +196,17 @@ def training_curves(histories: Mapping[str, Sequence[Mapping]], titles: Mapping[
                 row=1,
                 col=col,
             )
-        fig.update_xaxes(title_text="epoch", row=1, col=col)
-    fig.update_yaxes(type="log")
+        fig.update_xaxes(title_text="epoch", title_standoff=8, row=1, col=col)
+    # A few ticks per log axis, each label short; automargin keeps the labels and titles inside the image.
+    fig.update_yaxes(type="log", nticks=5, tickformat=".3~g", automargin=True)
+    fig.update_xaxes(nticks=5, automargin=True)
+    fig.update_yaxes(title_text="loss (log scale)", title_standoff=4, row=1, col=1)
     fig.update_layout(
         height=height,
-        margin=dict(l=10, r=10, t=40, b=10),
-        legend=dict(orientation="h", yanchor="bottom", y=1.12, x=0),
+        margin=dict(l=60, r=20, t=60, b=50),
+        legend=dict(orientation="h", yanchor="bottom", y=1.15, x=0),
         plot_bgcolor="white",
+        font=dict(size=13),
     )
     fig.update_xaxes(showgrid=True, gridcolor="#eee")
     fig.update_yaxes(showgrid=True, gridcolor="#eee")
