@@ -296,7 +296,7 @@ def test_compare_page():
     assert "Scores missing" not in texts(at.info)
     table = at.dataframe[0].value
     assert {REGISTRY[v].title for v in VARIANTS} | {"PCA, 10 components", "3×3 median filter"} <= set(table.index)
-    assert table.loc["Dense autoencoder", "PSNR (dB)"] != "–"
+    assert table.loc["Dense autoencoder", "PSNR"] != "–"
     curves = spec(at, "curves")
     assert {a["text"].split()[0] for a in curves["layout"]["annotations"]} >= set(TUTORIAL)
     assert len(at.get("image")) == 1  # every variant's reconstructions in one grid
