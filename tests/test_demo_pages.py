@@ -20,3 +20,29 @@ def test_the_compare_table_titles_are_short_and_each_explained():
 
     assert {title for _, title in METRIC_COLUMNS} == set(COLUMNS)  # every column gets a short title and a help text
     assert all(len(short) <= 9 for short, _ in COLUMNS.values()) and len(COLUMN_HELP) == len(COLUMNS)
+
+
+def test_the_rate_distortion_chart_reads_on_a_projector():
+    from explorer import checkpoint, figures
+    from explorer.commands import compress
+
+    rows = compress.load_compression(str(checkpoint.default_root()))["rows"]
+    fig = figures.rd_figure(rows)
+    assert fig.layout.font.size >= 13 and fig.layout.xaxis.tickfont.size >= 13 and fig.layout.yaxis.tickfont.size >= 13
+    callouts = [a for a in fig.layout.annotations if a.showarrow is not False and a.arrowcolor]
+    assert callouts, "the sparse-vs-dense callouts are gone"
+    line_colours = {t.line.color for t in fig.data}
+    assert all(a.arrowcolor not in line_colours and a.arrowwidth <= 1 and a.bgcolor for a in callouts)
+
+
+def test_the_compression_demo_shows_every_image_at_one_size():
+    from streamlit.testing.v1 import AppTest
+
+    from tests.support.pages import switch_page
+
+    at = AppTest.from_file("../dashboard.py", default_timeout=60)
+    at.run()
+    switch_page(at, "compression").run()
+    assert not at.exception
+    demo = at.get("image")  # original, receiver, WebP and JPEG: one grid, so one scale for all four
+    assert len(demo) == 1
