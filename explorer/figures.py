@@ -323,8 +323,12 @@ def rd_figure(rows: list[dict], height: int = 520):
     return fig
 
 
-def confusion_figure(y_true, y_pred, height: int = 460):
-    """Heatmap clusters (rows, ordered by matched class) × classes (columns), counts as text."""
+def confusion_figure(y_true, y_pred, height: int = 520):
+    """Heatmap clusters (rows, ordered by matched class) × classes (columns), counts as text.
+
+    Meant for a full-width column: horizontal class labels, one per column (two-word names on two lines), and
+    counts at 13 px, legible at 800-1920 px wide.
+    """
     import plotly.graph_objects as go
 
     from .clustering import cluster_summary, contingency
@@ -333,24 +337,37 @@ def confusion_figure(y_true, y_pred, height: int = 460):
     summary = cluster_summary(y_true, y_pred)
     order = [r["cluster"] for r in summary]
     z = m[order][:, : len(CLASS_NAMES)]
-    ylabels = [f"cluster {r['cluster']} → {r['class_name']}" for r in summary]
+    ylabels = [f"{r['cluster']} → {r['class_name']}" for r in summary]
+    classes = list(CLASS_NAMES[: z.shape[1]])
     fig = go.Figure(
         go.Heatmap(
             z=z,
-            x=list(CLASS_NAMES[: z.shape[1]]),
+            x=classes,
             y=ylabels,
             colorscale="Blues",
             text=z,
             texttemplate="%{text}",
-            hovertemplate="%{y}<br>class %{x}: %{z} images<extra></extra>",
+            textfont=dict(size=13),
+            hovertemplate="cluster %{y}<br>class %{x}: %{z} images<extra></extra>",
             showscale=False,
+            xgap=1,
+            ygap=1,
         )
     )
     fig.update_layout(
         height=height,
         margin=dict(l=10, r=10, t=30, b=10),
-        yaxis=dict(autorange="reversed"),
-        xaxis=dict(title="true class", side="top"),
+        font=dict(size=13),
+        yaxis=dict(autorange="reversed", title="cluster → matched class", automargin=True),
+        xaxis=dict(
+            title="true class",
+            side="top",
+            tickangle=0,
+            tickmode="array",
+            tickvals=classes,
+            ticktext=[c.replace(" ", "<br>").replace("/", "/<br>") for c in classes],
+            automargin=True,
+        ),
     )
     return fig
 

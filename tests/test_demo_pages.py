@@ -46,3 +46,14 @@ def test_the_compression_demo_shows_every_image_at_one_size():
     assert not at.exception
     demo = at.get("image")  # original, receiver, WebP and JPEG: one grid, so one scale for all four
     assert len(demo) == 1
+
+
+def test_the_cluster_heatmap_labels_sit_on_their_columns_and_its_counts_are_legible():
+    from explorer import figures
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 10, 500)
+    fig = figures.confusion_figure(y, (y + rng.integers(0, 2, 500)) % 10)
+    heat = fig.data[0]
+    assert heat.textfont.size >= 13 and fig.layout.xaxis.tickangle == 0  # horizontal, centred on each column
+    assert list(fig.layout.xaxis.tickvals) == list(heat.x)
