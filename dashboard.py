@@ -53,6 +53,34 @@ PAGE_VARIANTS = {
 LINK_LIMITS = {"k": (4, 20)}
 
 
+def one_notice_per_parameter(notices: list[str]) -> list[str]:
+    """A link's notices with one per parameter: the last, which names the value the page actually uses (``k=999``
+    is first clamped to the link format's 1-50, then to the slider's 4-20: only "using 20" is true)."""
+    merged: dict[str, str] = {}
+    for notice in notices:
+        name = notice.split(" ", 1)[0]  # each notice starts with the parameter's quoted name
+        before = merged.get(name)
+        if before and " is " in before and " is " in notice:
+            # the value the link gave (from the first notice), with what was finally done to it (from the last)
+            notice = before.split(" is ", 1)[0] + " is " + notice.split(" is ", 1)[1]
+        merged[name] = notice
+    return list(merged.values())
+
+
+def show_link_notices() -> None:
+    """The link's problems, once per session, as one notice at the top of the page: it pushes the page down instead
+    of covering its controls, as toasts in the top-right corner did."""
+    notices = one_notice_per_parameter(st.session_state.pop(urlsync._UNANNOUNCED, None) or [])
+    if not notices:
+        return
+    if len(notices) == 1:
+        st.warning(f"Link: {notices[0]}", icon=":material/link_off:")
+    else:  # quoted safely by explorer.urlstate
+        st.warning(
+            f"Link: {len(notices)} problems\n" + "\n".join(f"- {n}" for n in notices), icon=":material/link_off:"
+        )
+
+
 def main() -> None:
     st.set_page_config(page_title="Latent Explorer", page_icon="🧭", layout="wide")
     common.configure_torch()
@@ -75,7 +103,7 @@ def main() -> None:
         asked = urlsync.link_page()
         if asked and asked != shown:
             st.switch_page(pages[asked])  # a rerun on that page (not caught below: it is no Exception)
-        urlsync.announce()
+        show_link_notices()
         with st.sidebar:
             st.caption("Autoencoders trained on Fashion-MNIST, and the tools to look inside them.")
             common.sidebar_status()

@@ -436,16 +436,25 @@ def test_a_bad_link_shows_a_notice_and_a_working_page(query, page, values, notic
     assert at.title[0].value == TITLES[page]
     for key, value in values.items():
         assert at.session_state[key] == value, key
-    toasts = texts(at.toast)
-    assert notice in toasts and all(t.value.startswith("Link: ") for t in at.toast)
-    assert "<" not in toasts  # user text is quoted in a safe alphabet
+    assert not at.toast  # toasts covered the top-right controls: one notice on the page instead
+    shown = texts(at.warning)
+    assert len(at.warning) == 1 and notice in shown and shown.startswith("Link: ")
+    assert "<" not in shown  # user text is quoted in a safe alphabet
 
 
-def test_many_link_problems_are_listed_in_the_sidebar():
+def test_many_link_problems_are_listed_in_one_notice():
     at = open_link({"item": "x", "noise": "y", "seed": "z", "k": "w", "z": "q", "variant": "v"})
     assert_clean(at)
-    assert len(at.toast) == 5 and "more problems, listed in the sidebar" in at.toast[-1].value
-    assert texts(at.sidebar.expander[0].markdown).count("\n- ") >= 5
+    assert len(at.warning) == 1 and at.warning[0].value.count("\n- ") >= 5 and not at.toast
+
+
+def test_an_out_of_range_link_value_gets_one_notice_with_the_value_used():
+    at = open_link({"page": "similar", "k": "999"})
+    assert_clean(at)
+    assert at.slider(key="k").value == 20
+    shown = texts(at.warning)
+    assert len(at.warning) == 1 and shown.count("`k`") == 1 and "`999`" in shown
+    assert "using `20`" in shown and "50" not in shown
 
 
 # ----------------------------------------------------------------------------- your own picture
