@@ -53,6 +53,31 @@ PAGE_VARIANTS = {
 LINK_LIMITS = {"k": (4, 20)}
 
 
+# Below this width the sidebar starts collapsed. Streamlit's "auto" collapses it only at <= 768 px (its md
+# breakpoint), so at 800 px it squeezed every page to ~500 px: metric values and buttons were cut to "19.7…".
+NARROW_PX = 1100
+COLLAPSE_WHEN_NARROW = f"""<script>
+(() => {{
+  if (window.innerWidth >= {NARROW_PX}) return;
+  const collapse = (tries) => {{
+    const bar = document.querySelector('[data-testid=stSidebar]');
+    const button = document.querySelector(
+      '[data-testid=stSidebarCollapseButton] button, button[data-testid=stSidebarCollapseButton]');
+    if (bar && button && bar.getBoundingClientRect().width > 50) button.click();
+    else if (tries > 0) setTimeout(() => collapse(tries - 1), 100);
+  }};
+  collapse(30);
+}})();
+</script>"""
+
+
+def collapse_sidebar_when_narrow() -> None:
+    """On a session's first run only: a visitor who opens the sidebar again keeps it open."""
+    if not st.session_state.get("_sidebar_checked"):
+        st.session_state["_sidebar_checked"] = True
+        st.sidebar.html(COLLAPSE_WHEN_NARROW, unsafe_allow_javascript=True)
+
+
 def one_notice_per_parameter(notices: list[str]) -> list[str]:
     """A link's notices with one per parameter: the last, which names the value the page actually uses (``k=999``
     is first clamped to the link format's 1-50, then to the slider's 4-20: only "using 20" is true)."""
@@ -82,7 +107,7 @@ def show_link_notices() -> None:
 
 
 def main() -> None:
-    st.set_page_config(page_title="Latent Explorer", page_icon="🧭", layout="wide")
+    st.set_page_config(page_title="Latent Explorer", page_icon="🧭", layout="wide", initial_sidebar_state="auto")
     common.configure_torch()
     common.start_memory_trimmer()
     common.keep_widget_state()
@@ -104,6 +129,7 @@ def main() -> None:
         if asked and asked != shown:
             st.switch_page(pages[asked])  # a rerun on that page (not caught below: it is no Exception)
         show_link_notices()
+        collapse_sidebar_when_narrow()
         with st.sidebar:
             st.caption("Autoencoders trained on Fashion-MNIST, and the tools to look inside them.")
             common.sidebar_status()

@@ -3,9 +3,15 @@ test that opens every page at 800, 1280 and 1920 px and looks for truncated numb
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
+
 import numpy as np
+import pytest
 
 from explorer.denoise import best_first
+
+REPO = Path(__file__).resolve().parent.parent
 
 
 def test_the_better_denoiser_comes_first():
@@ -57,3 +63,59 @@ def test_the_cluster_heatmap_labels_sit_on_their_columns_and_its_counts_are_legi
     heat = fig.data[0]
     assert heat.textfont.size >= 13 and fig.layout.xaxis.tickangle == 0  # horizontal, centred on each column
     assert list(fig.layout.xaxis.tickvals) == list(heat.x)
+
+
+# ------------------------------------------------------------------------------------------- the browser
+
+WIDTHS = (800, 1280, 1920)
+# Elements cut with an ellipsis (or clipped): metric values and labels, button labels, widget labels; and tables
+# wider than their frame, whose clipped columns have no scroll cue. -> "what (its text)" for each.
+TRUNCATED_JS = """() => {
+  const out = [];
+  const visible = e => e.offsetParent !== null && e.getBoundingClientRect().width > 0;
+  const cut = e => e.scrollWidth > e.clientWidth + 1;
+  const check = (what, sel) => document.querySelectorAll(sel).forEach(e => {
+    if (visible(e) && (cut(e) || [...e.querySelectorAll('*')].some(c => visible(c) && cut(c))))
+      out.push(`${what} (${e.innerText.trim().slice(0, 40)})`);
+  });
+  check('metric value', '[data-testid=stMetricValue]');
+  check('metric label', '[data-testid=stMetricLabel]');
+  check('button', '[data-testid=stButton] button, [data-testid=stDownloadButton] button');
+  check('widget label', '[data-testid=stWidgetLabel]');
+  document.querySelectorAll('[data-testid=stDataFrame]').forEach(f => {
+    const frame = f.getBoundingClientRect();
+    const main = document.querySelector('[data-testid=stMain]').getBoundingClientRect();
+    if (visible(f) && frame.right > main.right + 1) out.push(`table past the page's edge`);
+  });
+  return out;
+}"""
+
+
+@pytest.fixture(scope="module")
+def demo_url(tmp_path_factory):
+    from tests.support.server import serve
+
+    with serve(REPO / "dashboard.py", tmp_path_factory.mktemp("demo") / "server.log") as url:
+        yield url
+
+
+@pytest.mark.browser
+def test_every_page_is_readable_at_800_1280_and_1920(demo_url):
+    """No truncated number, button or label, and no table past the page's edge, on any page at any width."""
+    import dashboard
+    from tests.support.server import IDLE_JS, chromium
+
+    problems = []
+    with chromium() as browser:
+        for width in WIDTHS:
+            context = browser.new_context(viewport={"width": width, "height": 900})
+            page = context.new_page()
+            for *_, path in dashboard.PAGES:
+                page.goto(f"{demo_url}/{path}")
+                page.locator("h1").first.wait_for(timeout=60_000)
+                for _ in range(2):  # a run can follow a run
+                    page.wait_for_function(IDLE_JS, timeout=60_000)
+                    time.sleep(0.4)
+                problems += [f"{path} at {width} px: {p}" for p in page.evaluate(TRUNCATED_JS)]
+            context.close()
+    assert not problems, "\n".join(problems)
