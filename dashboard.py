@@ -16,12 +16,25 @@ Where each page's code lives:
 """
 
 import logging
+import sys
 
 import streamlit as st
 
-from explorer.data import N_TEST, N_TRAIN
-from explorer.models import VARIANTS, variants_with
-from explorer.ui import (
+PAGE_CONFIG = dict(page_title="Latent Explorer", page_icon="🧭", layout="wide", initial_sidebar_state="auto")
+# A fresh server's first visitor pays torch's import (several seconds on 2 cores) before any element could be
+# drawn: a white page. Until then, a notice with a spinner, drawn before the heavy imports below (later runs find
+# torch imported and skip it).
+_starting = None
+if __name__ == "__main__" and "torch" not in sys.modules:
+    st.set_page_config(**PAGE_CONFIG)
+    _starting = st.empty()
+    with _starting.container():
+        st.title("Latent Explorer")
+        st.status("Starting: loading the models' libraries, once per server (a few seconds)…", state="running")
+
+from explorer.data import N_TEST, N_TRAIN  # noqa: E402 (after the start-up notice)
+from explorer.models import VARIANTS, variants_with  # noqa: E402
+from explorer.ui import (  # noqa: E402
     clustering_page,
     common,
     compare,
@@ -32,7 +45,7 @@ from explorer.ui import (
     similar,
     urlsync,
 )
-from explorer.urlstate import ViewState
+from explorer.urlstate import ViewState  # noqa: E402
 
 PAGES = (
     # (page function, title, Material icon, URL path)
@@ -107,7 +120,9 @@ def show_link_notices() -> None:
 
 
 def main() -> None:
-    st.set_page_config(page_title="Latent Explorer", page_icon="🧭", layout="wide", initial_sidebar_state="auto")
+    st.set_page_config(**PAGE_CONFIG)
+    if _starting is not None:
+        _starting.empty()
     common.configure_torch()
     common.start_memory_trimmer()
     common.keep_widget_state()
