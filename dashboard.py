@@ -16,12 +16,25 @@ Where each page's code lives:
 """
 
 import logging
+import sys
 
 import streamlit as st
 
-from explorer.data import N_TEST, N_TRAIN
-from explorer.models import VARIANTS, variants_with
-from explorer.ui import (
+PAGE_CONFIG = dict(page_title="Latent Explorer", page_icon="🧭", layout="wide", initial_sidebar_state="auto")
+# A fresh server's first visitor pays torch's import (several seconds on 2 cores) before any element could be
+# drawn: a white page. Until then, a notice with a spinner, drawn before the heavy imports below (later runs find
+# torch imported and skip it).
+_starting = None
+if __name__ == "__main__" and "torch" not in sys.modules:
+    st.set_page_config(**PAGE_CONFIG)
+    _starting = st.empty()
+    with _starting.container():
+        st.title("Latent Explorer")
+        st.status("Starting: loading the models' libraries, once per server (a few seconds)…", state="running")
+
+from explorer.data import N_TEST, N_TRAIN  # noqa: E402 (after the start-up notice)
+from explorer.models import VARIANTS, variants_with  # noqa: E402
+from explorer.ui import (  # noqa: E402
     clustering_page,
     common,
     compare,
@@ -32,7 +45,7 @@ from explorer.ui import (
     similar,
     urlsync,
 )
-from explorer.urlstate import ViewState
+from explorer.urlstate import ViewState  # noqa: E402
 
 PAGES = (
     # (page function, title, Material icon, URL path)
@@ -53,8 +66,63 @@ PAGE_VARIANTS = {
 LINK_LIMITS = {"k": (4, 20)}
 
 
+# Below this width the sidebar starts collapsed. Streamlit's "auto" collapses it only at <= 768 px (its md
+# breakpoint), so at 800 px it squeezed every page to ~500 px: metric values and buttons were cut to "19.7…".
+NARROW_PX = 1100
+COLLAPSE_WHEN_NARROW = f"""<script>
+(() => {{
+  if (window.innerWidth >= {NARROW_PX}) return;
+  const collapse = (tries) => {{
+    const bar = document.querySelector('[data-testid=stSidebar]');
+    const button = document.querySelector(
+      '[data-testid=stSidebarCollapseButton] button, button[data-testid=stSidebarCollapseButton]');
+    if (bar && button && bar.getBoundingClientRect().width > 50) button.click();
+    else if (tries > 0) setTimeout(() => collapse(tries - 1), 100);
+  }};
+  collapse(30);
+}})();
+</script>"""
+
+
+def collapse_sidebar_when_narrow() -> None:
+    """On a session's first run only: a visitor who opens the sidebar again keeps it open."""
+    if not st.session_state.get("_sidebar_checked"):
+        st.session_state["_sidebar_checked"] = True
+        st.sidebar.html(COLLAPSE_WHEN_NARROW, unsafe_allow_javascript=True)
+
+
+def one_notice_per_parameter(notices: list[str]) -> list[str]:
+    """A link's notices with one per parameter: the last, which names the value the page actually uses (``k=999``
+    is first clamped to the link format's 1-50, then to the slider's 4-20: only "using 20" is true)."""
+    merged: dict[str, str] = {}
+    for notice in notices:
+        name = notice.split(" ", 1)[0]  # each notice starts with the parameter's quoted name
+        before = merged.get(name)
+        if before and " is " in before and " is " in notice:
+            # the value the link gave (from the first notice), with what was finally done to it (from the last)
+            notice = before.split(" is ", 1)[0] + " is " + notice.split(" is ", 1)[1]
+        merged[name] = notice
+    return list(merged.values())
+
+
+def show_link_notices() -> None:
+    """The link's problems, once per session, as one notice at the top of the page: it pushes the page down instead
+    of covering its controls, as toasts in the top-right corner did."""
+    notices = one_notice_per_parameter(st.session_state.pop(urlsync._UNANNOUNCED, None) or [])
+    if not notices:
+        return
+    if len(notices) == 1:
+        st.warning(f"Link: {notices[0]}", icon=":material/link_off:")
+    else:  # quoted safely by explorer.urlstate
+        st.warning(
+            f"Link: {len(notices)} problems\n" + "\n".join(f"- {n}" for n in notices), icon=":material/link_off:"
+        )
+
+
 def main() -> None:
-    st.set_page_config(page_title="Latent Explorer", page_icon="🧭", layout="wide")
+    st.set_page_config(**PAGE_CONFIG)
+    if _starting is not None:
+        _starting.empty()
     common.configure_torch()
     common.start_memory_trimmer()
     common.keep_widget_state()
@@ -75,7 +143,8 @@ def main() -> None:
         asked = urlsync.link_page()
         if asked and asked != shown:
             st.switch_page(pages[asked])  # a rerun on that page (not caught below: it is no Exception)
-        urlsync.announce()
+        show_link_notices()
+        collapse_sidebar_when_narrow()
         with st.sidebar:
             st.caption("Autoencoders trained on Fashion-MNIST, and the tools to look inside them.")
             common.sidebar_status()

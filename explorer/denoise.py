@@ -63,3 +63,15 @@ def denoise(model, clean: np.ndarray, amount: float, seed: int) -> DenoiseResult
         ssim_model=ssim_per_image(out, x),
         ssim_median=ssim_per_image(med, x),
     )
+
+
+def best_first(names, stored, key: str = "denoise_psnr") -> list[str]:
+    """``names`` ordered by their stored score ``stored[name][key]``, best first (higher is better); a variant
+    without that score (no metrics yet) comes last, in the given order."""
+    names = list(names)
+
+    def score(name: str) -> float:
+        value = (stored.get(name) or {}).get(key)
+        return -float(value) if value is not None and np.isfinite(value) else np.inf
+
+    return sorted(names, key=lambda n: (score(n), names.index(n)))

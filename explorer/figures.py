@@ -171,7 +171,13 @@ def training_curves(histories: Mapping[str, Sequence[Mapping]], titles: Mapping[
 
     names = list(histories)
     titles = titles or {}
-    fig = make_subplots(rows=1, cols=max(len(names), 1), subplot_titles=[titles.get(n, n) for n in names])
+    # Room between panels for each one's own y tick labels (the losses differ by panel, so the axes are not shared).
+    fig = make_subplots(
+        rows=1,
+        cols=max(len(names), 1),
+        subplot_titles=[titles.get(n, n) for n in names],
+        horizontal_spacing=0.3 / max(len(names), 1),
+    )
     for col, name in enumerate(names, start=1):
         rows = [r for r in histories[name] if "epoch" in r]
         epochs = [r["epoch"] for r in rows]
@@ -205,13 +211,17 @@ def training_curves(histories: Mapping[str, Sequence[Mapping]], titles: Mapping[
                 row=1,
                 col=col,
             )
-        fig.update_xaxes(title_text="epoch", row=1, col=col)
-    fig.update_yaxes(type="log")
+        fig.update_xaxes(title_text="epoch", title_standoff=8, row=1, col=col)
+    # A few ticks per log axis, each label short; automargin keeps the labels and titles inside the image.
+    fig.update_yaxes(type="log", nticks=5, tickformat=".3~g", automargin=True)
+    fig.update_xaxes(nticks=5, automargin=True)
+    fig.update_yaxes(title_text="loss (log scale)", title_standoff=4, row=1, col=1)
     fig.update_layout(
         height=height,
-        margin=dict(l=10, r=10, t=40, b=10),
-        legend=dict(orientation="h", yanchor="bottom", y=1.12, x=0),
+        margin=dict(l=60, r=20, t=60, b=50),
+        legend=dict(orientation="h", yanchor="bottom", y=1.15, x=0),
         plot_bgcolor="white",
+        font=dict(size=13),
     )
     fig.update_xaxes(showgrid=True, gridcolor="#eee")
     fig.update_yaxes(showgrid=True, gridcolor="#eee")
@@ -292,10 +302,17 @@ def rd_figure(rows: list[dict], height: int = 520):
             x=np.log10(s["sparse_bytes"]),
             y=s["sparse_psnr"],
             ax=90,
-            ay=-70 - 24 * shown,
-            arrowhead=2,
-            arrowcolor=FAMILY_STYLE["sparse"],
-            font=dict(color=FAMILY_STYLE["sparse"], size=11),
+            ay=-70 - 30 * shown,
+            # A callout, not a curve: a thin grey pointer to a boxed label (a coloured arrow reads as a data line).
+            arrowhead=6,
+            arrowsize=1,
+            arrowwidth=1,
+            arrowcolor="#9ca3af",
+            standoff=4,
+            font=dict(color="#374151", size=13),
+            bgcolor="rgba(255,255,255,0.9)",
+            bordercolor="#d1d5db",
+            borderpad=3,
             text=f"sparse {s['bits']} bit {verdict} vs dense at {s['sparse_psnr']:.1f} dB",
             xanchor="left",
         )
@@ -304,20 +321,29 @@ def rd_figure(rows: list[dict], height: int = 520):
         height=height,
         margin=dict(l=10, r=10, t=30, b=10),
         plot_bgcolor="white",
+        font=dict(size=14),  # ticks and legend legible on a projector (Plotly's default ticks come out at ~9 px)
         xaxis=dict(
+            tickfont=dict(size=13),
+            tickvals=[2, 5, 10, 20, 50, 100, 200, 500],  # labelled decades and halves only: no 9 px minor labels
             type="log",
             title="bytes per image, everything a receiver needs (log scale)",
             gridcolor="#eee",
             range=[np.log10(2), np.log10(800)],
         ),
-        yaxis=dict(title="mean PSNR on the 10k test images (dB)", gridcolor="#eee", range=[12, 40]),
+        yaxis=dict(
+            title="mean PSNR on the 10k test images (dB)", gridcolor="#eee", range=[12, 40], tickfont=dict(size=13)
+        ),
         legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0, title=None),
     )
     return fig
 
 
-def confusion_figure(y_true, y_pred, height: int = 460):
-    """Heatmap clusters (rows, ordered by matched class) × classes (columns), counts as text."""
+def confusion_figure(y_true, y_pred, height: int = 520):
+    """Heatmap clusters (rows, ordered by matched class) × classes (columns), counts as text.
+
+    Meant for a full-width column: horizontal class labels, one per column (two-word names on two lines), and
+    counts at 13 px, legible at 800-1920 px wide.
+    """
     import plotly.graph_objects as go
 
     from .clustering import cluster_summary, contingency
@@ -326,24 +352,37 @@ def confusion_figure(y_true, y_pred, height: int = 460):
     summary = cluster_summary(y_true, y_pred)
     order = [r["cluster"] for r in summary]
     z = m[order][:, : len(CLASS_NAMES)]
-    ylabels = [f"cluster {r['cluster']} → {r['class_name']}" for r in summary]
+    ylabels = [f"{r['cluster']} → {r['class_name']}" for r in summary]
+    classes = list(CLASS_NAMES[: z.shape[1]])
     fig = go.Figure(
         go.Heatmap(
             z=z,
-            x=list(CLASS_NAMES[: z.shape[1]]),
+            x=classes,
             y=ylabels,
             colorscale="Blues",
             text=z,
             texttemplate="%{text}",
-            hovertemplate="%{y}<br>class %{x}: %{z} images<extra></extra>",
+            textfont=dict(size=13),
+            hovertemplate="cluster %{y}<br>class %{x}: %{z} images<extra></extra>",
             showscale=False,
+            xgap=1,
+            ygap=1,
         )
     )
     fig.update_layout(
         height=height,
         margin=dict(l=10, r=10, t=30, b=10),
-        yaxis=dict(autorange="reversed"),
-        xaxis=dict(title="true class", side="top"),
+        font=dict(size=13),
+        yaxis=dict(autorange="reversed", title="cluster → matched class", automargin=True),
+        xaxis=dict(
+            title="true class",
+            side="top",
+            tickangle=0,
+            tickmode="array",
+            tickvals=classes,
+            ticktext=[c.replace(" ", "<br>").replace("/", "/<br>") for c in classes],
+            automargin=True,
+        ),
     )
     return fig
 

@@ -35,6 +35,15 @@ ACCEPTED = "PNG, JPEG, WebP, GIF, BMP or TIFF"
 # The paper trims edges "close to the colour of the corner pixels ... within 5% of the maximum intensity".
 TRIM_TOLERANCE = 0.05
 
+# A plain background (product photo, scan) has a border of nearly one colour: its 10th-90th percentile spread is a
+# few % of the range even in a JPEG. A photo's gradient, shadow or room spans far more, and survives as a haze.
+CLUTTER_SPREAD = 0.25
+CLUTTERED = (
+    "The background is not plain (its edges vary from dark to light): the models expect a single item on a plain "
+    "background, as in Fashion-MNIST, so expect a haze and a poor match. Crop to the item or photograph it on a "
+    "plain sheet; below is what the model actually sees."
+)
+
 _open_lock = threading.Lock()  # warnings.catch_warnings is process-wide state: one thread at a time in it
 
 
@@ -51,6 +60,7 @@ class PreparedImage:
     notices: list[str] = field(default_factory=list)
     original_size: tuple[int, int] = (0, 0)  # (width, height) as stored in the file
     format: str = ""
+    cluttered: bool = False  # the background is not plain (``background_spread``): the result is unreliable
 
 
 def _mb(n: int) -> str:
@@ -210,6 +220,13 @@ def _border(a: np.ndarray) -> np.ndarray:
     return np.concatenate([a[:t].ravel(), a[-t:].ravel(), a[:, :t].ravel(), a[:, -t:].ravel()])
 
 
+def background_spread(grey: np.ndarray) -> float:
+    """How much the picture's border varies, greyscale [H, W] in [0, 1]: the 10th-90th percentile range of its
+    outer ring (0 for a plain background; above ``CLUTTER_SPREAD``, a cluttered one)."""
+    lo, hi = np.percentile(_border(grey), [10, 90])
+    return float(hi - lo)
+
+
 def _object_light_on_dark(grey: np.ndarray, alpha: np.ndarray | None, notices: list[str]) -> np.ndarray:
     """Intensity with the background at 0 and the object bright, float32 [H, W] in [0, 1]."""
     if alpha is not None:
@@ -277,13 +294,14 @@ def prepare_upload(data: bytes, filename: str | None = None, max_bytes: int = MA
         grey, alpha, preview = _grey_alpha(im, mode, notices)
     finally:
         im.close()
+    cluttered = alpha is None and background_spread(grey) > CLUTTER_SPREAD
     v = _object_light_on_dark(grey, alpha, notices)
     if float(v.max()) <= 2 * TRIM_TOLERANCE:
         raise UploadError(
             f"The image {name}({size[0]}×{size[1]} px) is one flat colour: there is no object to encode. Upload a "
             "picture of a garment, shoe or bag."
         )
-    return PreparedImage(_fit(v, notices), preview, notices, size, fmt)
+    return PreparedImage(_fit(v, notices), preview, notices, size, fmt, cluttered)
 
 
 # ------------------------------------------------------------------------------ through a model

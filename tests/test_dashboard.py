@@ -206,12 +206,14 @@ def _scores(at):
 def test_denoiser_page():
     at = open_page("denoiser")
     assert_clean(at)
-    assert at.selectbox(key="variant").value == "denoising"
     assert at.slider(key="noise_amount").value == pytest.approx(0.2)
     before = _scores(at)
-    assert before.shape == (6, 10) and np.isfinite(before).all()
-    labels = [m.label for m in at.metric]
-    assert "Autoencoder PSNR" in labels and "3×3 median PSNR" in labels
+    assert before.shape == (8, 10) and np.isfinite(before).all()
+    # Both denoisers beside the median, the better one (the U-Net, by its stored score) first
+    headings = [m.value for m in at.markdown if m.value.startswith("**")]
+    assert headings[:3] == ["**U-Net denoiser**", "**Denoising conv autoencoder**", "**3×3 median filter**"]
+    assert [m.label for m in at.metric] == ["PSNR", "SSIM"] * 3
+    assert at.query_params["variant"] == "unet"
 
     at.slider(key="noise_amount").set_value(0.4).run()
     heavier = _scores(at)
@@ -294,7 +296,7 @@ def test_compare_page():
     assert "Scores missing" not in texts(at.info)
     table = at.dataframe[0].value
     assert {REGISTRY[v].title for v in VARIANTS} | {"PCA, 10 components", "3×3 median filter"} <= set(table.index)
-    assert table.loc["Dense autoencoder", "PSNR (dB)"] != "–"
+    assert table.loc["Dense autoencoder", "PSNR"] != "–"
     curves = spec(at, "curves")
     assert {a["text"].split()[0] for a in curves["layout"]["annotations"]} >= set(TUTORIAL)
     assert len(at.get("image")) == 1  # every variant's reconstructions in one grid
@@ -392,11 +394,11 @@ def test_a_link_restores_the_denoiser_and_its_noise(fmnist):
     from explorer.denoise import denoise
     from explorer.neighbours import sample_per_class
 
-    at = open_link({"page": "denoiser", "variant": "dense", "noise": "0.35", "seed": "3"})
+    at = open_link({"page": "denoiser", "noise": "0.35", "seed": "3"})
     assert_clean(at)
-    assert at.selectbox(key="variant").value == "dense" and at.slider(key="noise_amount").value == pytest.approx(0.35)
+    assert at.slider(key="noise_amount").value == pytest.approx(0.35)
     ids = sample_per_class(fmnist.test.labels, per_class=1, seed=0)
-    expected = denoise(load_model("dense"), fmnist.test.images[ids], 0.35, seed=3)  # the link's noise, exactly
+    expected = denoise(load_model("unet"), fmnist.test.images[ids], 0.35, seed=3)  # the link's noise, exactly
     assert at.metric[0].value == f"{expected.psnr_model.mean():.2f} dB"
 
 
@@ -434,16 +436,25 @@ def test_a_bad_link_shows_a_notice_and_a_working_page(query, page, values, notic
     assert at.title[0].value == TITLES[page]
     for key, value in values.items():
         assert at.session_state[key] == value, key
-    toasts = texts(at.toast)
-    assert notice in toasts and all(t.value.startswith("Link: ") for t in at.toast)
-    assert "<" not in toasts  # user text is quoted in a safe alphabet
+    assert not at.toast  # toasts covered the top-right controls: one notice on the page instead
+    shown = texts(at.warning)
+    assert len(at.warning) == 1 and notice in shown and shown.startswith("Link: ")
+    assert "<" not in shown  # user text is quoted in a safe alphabet
 
 
-def test_many_link_problems_are_listed_in_the_sidebar():
+def test_many_link_problems_are_listed_in_one_notice():
     at = open_link({"item": "x", "noise": "y", "seed": "z", "k": "w", "z": "q", "variant": "v"})
     assert_clean(at)
-    assert len(at.toast) == 5 and "more problems, listed in the sidebar" in at.toast[-1].value
-    assert texts(at.sidebar.expander[0].markdown).count("\n- ") >= 5
+    assert len(at.warning) == 1 and at.warning[0].value.count("\n- ") >= 5 and not at.toast
+
+
+def test_an_out_of_range_link_value_gets_one_notice_with_the_value_used():
+    at = open_link({"page": "similar", "k": "999"})
+    assert_clean(at)
+    assert at.slider(key="k").value == 20
+    shown = texts(at.warning)
+    assert len(at.warning) == 1 and shown.count("`k`") == 1 and "`999`" in shown
+    assert "using `20`" in shown and "50" not in shown
 
 
 # ----------------------------------------------------------------------------- your own picture

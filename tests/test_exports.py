@@ -92,3 +92,24 @@ def test_figure_png_with_local_chromium():
     img = read_png(exports.figure_png(small_figure(), width=300, height=200, scale=1))
     assert img.shape[:2] == (200, 300)
     assert len(np.unique(img.reshape(-1, img.shape[-1]), axis=0)) > 10  # drawn, not a blank page
+
+
+@pytest.mark.browser
+def test_the_training_curves_png_keeps_its_labels_inside():
+    """The exported curves: nothing drawn at the image's edges (labels cut off) and the x tick labels clear of the
+    'epoch' titles below them (a white band between the two)."""
+    from explorer import checkpoint, compare, figures
+
+    problem = exports.png_export_problem()
+    if problem:
+        pytest.skip(problem)
+    histories = compare.histories(str(checkpoint.default_root()))
+    fig = figures.training_curves(histories, compare.curve_titles(histories))
+    assert fig.layout.margin.l >= 40 and fig.layout.yaxis.automargin and fig.layout.xaxis.title.standoff
+    img = read_png(exports.figure_png(fig, scale=1))[..., :3].astype(int)
+    ink = (255 - img.min(axis=-1)) > 60  # text and lines, not the light grid
+    assert not ink[:, :4].any() and not ink[:, -4:].any() and not ink[-4:].any(), "something is cut at an edge"
+    # Under the plots: the rows with ink form at least two bands (tick labels, then titles), not one merged block.
+    bottom = ink[int(0.85 * len(ink)) :].any(axis=1)
+    bands = np.count_nonzero(np.diff(bottom.astype(int)) == 1) + int(bottom[0])
+    assert bands >= 2, "the x tick labels touch the axis titles"

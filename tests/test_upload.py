@@ -351,3 +351,24 @@ def test_default_limit_is_five_megabytes():
     data = np.random.default_rng(1).integers(0, 256, 5 * 2**20 + 1, dtype=np.uint8).tobytes()
     with pytest.raises(UploadError, match=r"5\.0 MB, over the 5\.0 MB limit"):
         prepare_upload(data)
+
+
+def gradient_photo(fmnist) -> bytes:
+    """Test item 3 as a phone photo: dark on a background that goes from dark grey to white, as a JPEG."""
+    garment = 255 - np.kron(fmnist.test.images[3], np.ones((8, 8), np.uint8)).astype(float)
+    h, w = garment.shape[0] + 80, garment.shape[1] + 90
+    ramp = np.linspace(60, 250, w)[None, :] * np.linspace(0.8, 1.0, h)[:, None]
+    photo = ramp.copy()
+    obj = garment < 250
+    photo[40 : 40 + garment.shape[0], 45 : 45 + garment.shape[1]][obj] = garment[obj]
+    return encode(Image.fromarray(np.clip(photo, 0, 255).astype(np.uint8)), "JPEG", quality=85)
+
+
+def test_a_cluttered_background_is_detected(fmnist, photo_png):
+    from explorer.upload import CLUTTER_SPREAD, background_spread
+
+    cluttered = prepare_upload(gradient_photo(fmnist), "phone.jpg")
+    assert cluttered.cluttered
+    clean = prepare_upload(photo_png, "photo.png")
+    assert not clean.cluttered
+    assert background_spread(np.full((50, 60), 0.9)) == 0 < CLUTTER_SPREAD

@@ -75,12 +75,10 @@ def page() -> None:
     summary = common.artefact(_summary, method, fix=cc.FIX).value or []
     names = {r["cluster"]: f"{r['cluster']} → {r['class_name']} ({r['purity']:.0%})" for r in summary}
 
-    left, right = st.columns([3, 2], gap="large")
-    with left:
-        _map(assign, names, cc.method_encoder(method, c.info.get("encoder", "dense")) or "dense")
-    with right:
-        st.markdown("**Clusters × classes** (each cluster named by the class the best matching gives it)")
-        st.plotly_chart(figures.confusion_figure(c.labels, assign), key="cl_confusion", config={"displaylogo": False})
+    _map(assign, names, cc.method_encoder(method, c.info.get("encoder", "dense")) or "dense")
+    # Full width: in a side column its counts were unreadable at 1280 and its rotated labels drifted off their columns
+    st.markdown("**Clusters × classes** (each cluster named by the class the best matching gives it)")
+    st.plotly_chart(figures.confusion_figure(c.labels, assign), key="cl_confusion", config={"displaylogo": False})
 
     st.subheader("Sample images per cluster")
     samples = cl.samples_per_cluster(assign, per_cluster=16, seed=0)

@@ -12,19 +12,33 @@ from explorer.neighbours import sample_per_class
 from explorer.ui import common, downloads, urlsync
 from explorer.ui import generation_sections as sections
 
-COLUMN_HELP = {
-    "PSNR (dB)": "Reconstruction of the clean test images: peak signal-to-noise ratio, higher is better",
-    "SSIM": "Reconstruction of the clean test images: structural similarity, 1 is perfect",
-    "precision@10": "Share of same-class items among each test image's 10 nearest neighbours",
-    "denoise PSNR (dB)": "Cleaning salt-and-pepper noise (amount 0.2): PSNR against the clean image",
-    "denoise SSIM": "Cleaning salt-and-pepper noise (amount 0.2): SSIM against the clean image",
-    "code sparsity": "Share of code entries near zero (below 0.05)",
-    "code bytes/image": "Entropy of the 8-bit quantised code: bytes an ideal coder needs per image",
-    "−ELBO (nats)": "Negative evidence lower bound per image, lower is better",
+# The table's column titles, short so that all eight fit a 1280 px laptop: (title, unit and meaning on hover).
+COLUMNS = {
+    "PSNR (dB)": (
+        "PSNR",
+        "Reconstruction of the clean test images: PSNR in dB, higher is better",
+    ),
+    "SSIM": ("SSIM", "Reconstruction of the clean test images: structural similarity, 1 is perfect"),
+    "precision@10": ("P@10", "precision@10: share of same-class items among each test image's 10 nearest neighbours"),
+    "denoise PSNR (dB)": (
+        "den. PSNR",
+        "Cleaning salt-and-pepper noise (amount 0.2): PSNR (dB) vs the clean image",
+    ),
+    "denoise SSIM": ("den. SSIM", "Cleaning salt-and-pepper noise (amount 0.2): SSIM against the clean image"),
+    "code sparsity": ("sparsity", "Share of code entries near zero (below 0.05)"),
+    "code bytes/image": (
+        "bytes",
+        "Code bytes per image: entropy of the 8-bit quantised code (ideal coder)",
+    ),
+    "−ELBO (nats)": ("−ELBO", "Negative evidence lower bound per image in nats, lower is better"),
 }
+COLUMN_HELP = dict(COLUMNS.values())
+DIGITS = {"PSNR": 2, "den. PSNR": 2, "bytes": 1, "−ELBO": 1, "sparsity": 2}
 
 
-DIGITS = {"PSNR (dB)": 2, "denoise PSNR (dB)": 2, "code bytes/image": 1, "−ELBO (nats)": 1, "code sparsity": 2}
+def short_titles(table):
+    """The metrics table with the page's short column titles (``COLUMN_HELP`` says what each one measures)."""
+    return table.rename(columns={long: short for long, (short, _) in COLUMNS.items()})
 
 
 def style_table(table, highlight: str):
@@ -69,11 +83,12 @@ def page() -> None:
 
     st.subheader("Scores on the 10,000 test images")
     all_metrics = {v: common.metrics(v) for v in VARIANTS}
-    table = compare.metrics_table(all_metrics, common.baselines(), titles)
+    table = short_titles(compare.metrics_table(all_metrics, common.baselines(), titles))
     if table.shape[1] > 1:
         st.dataframe(
             style_table(table, titles[name]),
             height=35 * (len(table) + 1) + 3,  # every row, no inner scrolling
+            width="stretch",
             column_config={
                 c: st.column_config.Column(help=h, alignment="right") for c, h in COLUMN_HELP.items() if c in table
             },

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -20,8 +21,9 @@ SAVINGS_COLUMNS = {  # sparse_savings key -> column title
     "dense_bytes_same_psnr": "dense bytes, same PSNR",
     "dense_bytes_same_bits": "dense bytes, same bits",
     "dense_psnr_same_bits": "dense PSNR, same bits",
-    "note": "verdict",
+    "saved_same_psnr": "sparse saves, B",  # negative: the sparse code costs more than dense at its PSNR
 }
+DEMO_SCALE = 7  # 28 px -> 196 px cells in the sender/receiver demo
 ROW_COLUMNS = ("method", "family", "bits", "quality", "bytes", "bytes_max", "entropy_bytes", "raw_bytes", "psnr")
 
 
@@ -81,8 +83,12 @@ def _bar_and_claim(data: dict) -> None:
         )
         frame = pd.DataFrame(savings)[list(SAVINGS_COLUMNS)].rename(columns=SAVINGS_COLUMNS)
         two_places = st.column_config.NumberColumn(format="%.2f")
-        numbers = [title for key, title in SAVINGS_COLUMNS.items() if key not in ("bits", "note")]
-        st.dataframe(frame, hide_index=True, column_config=dict.fromkeys(numbers, two_places))
+        numbers = [title for key, title in SAVINGS_COLUMNS.items() if key != "bits"]
+        config = dict.fromkeys(numbers, two_places)
+        config["sparse saves, B"] = st.column_config.NumberColumn(
+            format="%+.2f", help="Bytes the sparse code saves against dense at the same PSNR; negative: it costs more"
+        )
+        st.dataframe(frame, hide_index=True, column_config=config, width="stretch")
 
 
 def _demo(data: dict, items: common.Items) -> None:
@@ -119,14 +125,19 @@ def _demo(data: dict, items: common.Items) -> None:
     st.code(message.hex(" "), language=None)
     shown = [
         ("original", original, "784 bytes of pixels"),
-        (f"receiver, {name}", sent["received"], f"{len(message)} B · {sent['psnr']:.1f} dB"),
+        (f"receiver ({name})", sent["received"], f"{len(message)} B · {sent['psnr']:.1f} dB"),
     ]
     for near in sent["classical"]:
-        title = f"{near['format'].upper()} q{near['quality']} (nearest size)"
+        title = f"{near['format'].upper()} q{near['quality']}, nearest size"
         shown.append((title, near["image"], f"{near['bytes']} B · {near['psnr']:.1f} dB"))
-    for col, (title, img, caption) in zip(st.columns(len(shown)), shown, strict=True):
-        with col:
-            st.image(images.upscale(images.to_uint8(img), 6), caption=f"{title}: {caption}")
+    # One image, every cell at the same scale: the 28×28 sources are compared at one size.
+    grid = images.annotated_grid(
+        [np.stack([images.to_uint8(img) for _, img, _ in shown])],
+        captions=[[f"{title}\n{caption}" for title, _, caption in shown]],
+        scale=DEMO_SCALE,
+        font_size=16,
+    )
+    st.image(grid)
     st.caption(
         "The receiver holds the model's decoder and the coder tables; from these bytes alone it decodes the "
         "symbols exactly, maps each to its bin's value and runs the decoder. JPEG and WebP cannot go as low: "

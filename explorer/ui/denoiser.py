@@ -1,41 +1,52 @@
-"""Page: salt-and-pepper noise removed by an autoencoder, beside a classical 3×3 median filter; also on your picture."""
+"""Page: salt-and-pepper noise removed by every denoising autoencoder (the best first), beside a 3×3 median
+filter; also on your picture."""
 
 from __future__ import annotations
+
+import textwrap
 
 import numpy as np
 import streamlit as st
 
 from explorer import images
 from explorer.data import CLASS_NAMES
-from explorer.denoise import DenoiseResult, denoise
-from explorer.models import variants_with
+from explorer.denoise import DenoiseResult, best_first, denoise
+from explorer.models import REGISTRY, variants_with
 from explorer.neighbours import sample_per_class
 from explorer.ui import common, urlsync
 from explorer.ui.upload_widget import upload_ui
 from explorer.upload import upload_view
 
-SCALE = 3  # 28 px -> 84 px cells
-# The picker's first choice: the first variant trained to remove noise.
-DEFAULT_DENOISER = next(iter(variants_with("denoiser")), None)
+SCALE = 4  # 28 px -> 112 px cells: the grid's text stays legible when the image is fitted to a projector's column
+FONT = 18
+DENOISERS = variants_with("denoiser")
 
 
 def _new_noise() -> None:
     st.session_state["noise_seed"] = st.session_state.get("noise_seed", 0) + 1
 
 
+def ranked_denoisers() -> list[str]:
+    """Every variant trained to remove noise that loads, best first by its stored denoising PSNR."""
+    ready = [n for n in DENOISERS if common.model(n).ok]
+    return best_first(ready, {n: common.metrics(n) for n in ready})
+
+
+def _label(name: str) -> str:
+    return textwrap.fill(REGISTRY[name].title, 16)
+
+
 def page() -> None:
     common.default("noise_amount", 0.2)
-    name, (c2, c3) = common.page_header(
+    common.header(
         "Denoiser",
-        "Salt-and-pepper noise on one test image of each class, cleaned by an autoencoder and, for comparison, "
-        "by a classical 3×3 median filter. Scores against the clean original: PSNR (dB) and SSIM, higher is better.",
-        default=DEFAULT_DENOISER,
-        memory="_denoiser_variant",
-        label="Denoiser",
-        columns=(2, 3, 1),
+        "Salt-and-pepper noise on one test image of each class, cleaned by each autoencoder trained for it (the best "
+        "first, by its stored test score) and, for comparison, by a classical 3×3 median filter. Scores against the "
+        "clean original: PSNR (dB) and SSIM, higher is better.",
     )
     items = common.items()
-    with c2:
+    c1, c2, _ = st.columns((3, 1, 2), vertical_alignment="bottom")
+    with c1:
         amount = st.slider(
             "Noise amount",
             0.0,
@@ -44,65 +55,90 @@ def page() -> None:
             key="noise_amount",
             help="Probability that a pixel is replaced by pure black or white",
         )
-    with c3:
+    with c2:
         st.button("New noise", key="new_noise", on_click=_new_noise, icon=":material/casino:")
-    urlsync.write_url_state(urlsync.current_state("denoiser", name))
-    model = common.require_model(name)
+    names = ranked_denoisers()
+    if not names:
+        for n in DENOISERS:
+            common.show_unavailable(n, common.model(n))
+        st.stop()
+    urlsync.write_url_state(urlsync.current_state("denoiser", names[0]))
 
     seed = st.session_state.get("noise_seed", 0)
     ids = sample_per_class(items.test_labels, per_class=1, seed=0)
-    res = denoise(model, items.test_images[ids], amount, seed=seed)
+    results = {n: denoise(common.model(n).value, items.test_images[ids], amount, seed=seed) for n in names}
+    first = results[names[0]]  # the noisy input and the median are the same for every model (same seed)
 
-    m1, m2, m3, m4 = st.columns(4)
-    d_psnr = res.psnr_model.mean() - res.psnr_median.mean()
-    d_ssim = res.ssim_model.mean() - res.ssim_median.mean()
-    m1.metric("Autoencoder PSNR", f"{res.psnr_model.mean():.2f} dB", f"{d_psnr:+.2f} dB vs median")
-    m2.metric("3×3 median PSNR", f"{res.psnr_median.mean():.2f} dB")
-    m3.metric("Autoencoder SSIM", f"{res.ssim_model.mean():.3f}", f"{d_ssim:+.3f} vs median")
-    m4.metric("3×3 median SSIM", f"{res.ssim_median.mean():.3f}")
+    columns = st.columns(len(names) + 1)
+    for col, n in zip(columns, names, strict=False):
+        res = results[n]
+        d_psnr = res.psnr_model.mean() - res.psnr_median.mean()
+        d_ssim = res.ssim_model.mean() - res.ssim_median.mean()
+        col.markdown(f"**{REGISTRY[n].title}**")
+        col.metric("PSNR", f"{res.psnr_model.mean():.2f} dB", f"{d_psnr:+.2f} dB vs median")
+        col.metric("SSIM", f"{res.ssim_model.mean():.3f}", f"{d_ssim:+.3f} vs median")
+    columns[-1].markdown("**3×3 median filter**")
+    columns[-1].metric("PSNR", f"{first.psnr_median.mean():.2f} dB")
+    columns[-1].metric("SSIM", f"{first.ssim_median.mean():.3f}")
 
     def scores(psnr, ssim):
         return [f"{p:.1f} dB\n{s:.3f}" for p, s in zip(psnr, ssim, strict=True)]
 
     labels = items.test_labels[ids]
     grid = images.annotated_grid(
-        [res.noisy, res.model, res.median, res.clean],
+        [first.noisy, *(results[n].model for n in names), first.median, first.clean],
         row_labels=[
-            f"Noisy input\namount {amount:.2f}\n{res.psnr_noisy.mean():.1f} dB",
-            f"Autoencoder\n{res.psnr_model.mean():.1f} dB",
-            f"3x3 median\n{res.psnr_median.mean():.1f} dB",  # the grid's bundled font has no ×
+            f"Noisy input\namount {amount:.2f}\n{first.psnr_noisy.mean():.1f} dB",
+            *(f"{_label(n)}\n{results[n].psnr_model.mean():.1f} dB" for n in names),
+            f"3x3 median\n{first.psnr_median.mean():.1f} dB",  # the grid's bundled font has no ×
             "Clean original",
         ],
         captions=[
-            scores(res.psnr_noisy, res.ssim_noisy),
-            scores(res.psnr_model, res.ssim_model),
-            scores(res.psnr_median, res.ssim_median),
+            scores(first.psnr_noisy, first.ssim_noisy),
+            *(scores(results[n].psnr_model, results[n].ssim_model) for n in names),
+            scores(first.psnr_median, first.ssim_median),
             [CLASS_NAMES[c] for c in labels],
         ],
         scale=SCALE,
+        font_size=FONT,
     )
-    st.image(grid)
+    st.image(grid, width="stretch")
     st.caption("Under each image: PSNR against the clean original and SSIM; row labels give the means.")
 
     with st.expander("Per-image scores"):
-        table = res.scores().T
+        table = score_table(results, names).T
         table.columns = [f"{CLASS_NAMES[c]} ({i})" for c, i in zip(labels, ids, strict=True)]
         st.dataframe(table.style.format("{:.3f}"))
 
     st.subheader("Your own picture")
     prepared = upload_ui("denoiser_upload", "Upload a picture to noise and clean")
     if prepared is not None:
-        show_upload(upload_view(model, prepared.image, noise=amount, seed=seed).denoised, amount)
+        views = {n: upload_view(common.model(n).value, prepared.image, noise=amount, seed=seed).denoised for n in names}
+        show_upload(views, names, amount)
 
 
-def show_upload(res: DenoiseResult, amount: float) -> None:
-    """An uploaded picture noised with the page's amount, cleaned by the model and by the median, with scores."""
-    cells = np.stack([res.noisy[0], res.model[0], res.median[0], res.clean[0]])
+def score_table(results: dict[str, DenoiseResult], names: list[str]):
+    """Per-image PSNR, then SSIM, of the noisy input, each model (in ``names``' order) and the median."""
+    import pandas as pd
+
+    first = results[names[0]]
+    columns = {"PSNR noisy (dB)": first.psnr_noisy}
+    columns |= {f"PSNR {n} (dB)": results[n].psnr_model for n in names}
+    columns |= {"PSNR median (dB)": first.psnr_median, "SSIM noisy": first.ssim_noisy}
+    columns |= {f"SSIM {n}": results[n].ssim_model for n in names}
+    columns["SSIM median"] = first.ssim_median
+    return pd.DataFrame(columns)
+
+
+def show_upload(views: dict[str, DenoiseResult], names: list[str], amount: float) -> None:
+    """An uploaded picture noised with the page's amount, cleaned by each model and by the median, with scores."""
+    first = views[names[0]]
+    cells = np.stack([first.noisy[0], *(views[n].model[0] for n in names), first.median[0], first.clean[0]])
     captions = [
-        f"Noisy, amount {amount:.2f}\n{res.psnr_noisy[0]:.1f} dB  {res.ssim_noisy[0]:.3f}",
-        f"Autoencoder\n{res.psnr_model[0]:.1f} dB  {res.ssim_model[0]:.3f}",
-        f"3x3 median\n{res.psnr_median[0]:.1f} dB  {res.ssim_median[0]:.3f}",
+        f"Noisy, amount {amount:.2f}\n{first.psnr_noisy[0]:.1f} dB  {first.ssim_noisy[0]:.3f}",
+        *(f"{REGISTRY[n].title}\n{views[n].psnr_model[0]:.1f} dB  {views[n].ssim_model[0]:.3f}" for n in names),
+        f"3x3 median\n{first.psnr_median[0]:.1f} dB  {first.ssim_median[0]:.3f}",
         "Your picture",
     ]
-    st.image(images.annotated_grid([cells], captions=[captions], scale=5))
+    st.image(images.annotated_grid([cells], captions=[captions], scale=6, font_size=FONT))
     st.caption("The same noise amount and seed as above. Under each image: PSNR and SSIM against your picture.")

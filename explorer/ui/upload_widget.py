@@ -11,7 +11,7 @@ import re
 import streamlit as st
 
 from explorer.images import to_uint8, upscale
-from explorer.upload import ACCEPTED, MAX_BYTES, PreparedImage, UploadError, prepare_upload
+from explorer.upload import ACCEPTED, CLUTTERED, MAX_BYTES, PreparedImage, UploadError, prepare_upload
 
 TYPES = ["png", "jpg", "jpeg", "webp", "gif", "bmp", "tif", "tiff"]
 
@@ -52,6 +52,8 @@ def upload_ui(key: str, label: str = "Or upload your own picture") -> PreparedIm
     except UploadError as e:
         st.error(str(e), icon="⚠️")
         return None
+    if prepared.cluttered:  # said before the pictures: the preview on the right is what the model will see
+        st.warning(CLUTTERED, icon=":material/wallpaper:")
     before, after = st.columns(2)
     width, height = prepared.original_size
     before.image(prepared.original_preview, caption=f"Your picture ({width}×{height} px)")

@@ -1,0 +1,127 @@
+"""What the demo pages show a person (issue 14): unit checks of the core functions they lay out, and one browser
+test that opens every page at 800, 1280 and 1920 px and looks for truncated numbers and buttons."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from explorer.denoise import best_first
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_the_better_denoiser_comes_first():
+    stored = {"denoising": {"denoise_psnr": 20.0}, "unet": {"denoise_psnr": 26.5}, "new": None}
+    assert best_first(["denoising", "unet", "new"], stored) == ["unet", "denoising", "new"]
+    assert best_first(["a", "b"], {"a": {"denoise_psnr": np.nan}, "b": {}}) == ["a", "b"]  # no score: given order
+
+
+def test_the_compare_table_titles_are_short_and_each_explained():
+    from explorer.compare import METRIC_COLUMNS
+    from explorer.ui.compare import COLUMN_HELP, COLUMNS
+
+    assert {title for _, title in METRIC_COLUMNS} == set(COLUMNS)  # every column gets a short title and a help text
+    assert all(len(short) <= 9 for short, _ in COLUMNS.values()) and len(COLUMN_HELP) == len(COLUMNS)
+
+
+def test_the_rate_distortion_chart_reads_on_a_projector():
+    from explorer import checkpoint, figures
+    from explorer.commands import compress
+
+    rows = compress.load_compression(str(checkpoint.default_root()))["rows"]
+    fig = figures.rd_figure(rows)
+    assert fig.layout.font.size >= 13 and fig.layout.xaxis.tickfont.size >= 13 and fig.layout.yaxis.tickfont.size >= 13
+    callouts = [a for a in fig.layout.annotations if a.showarrow is not False and a.arrowcolor]
+    assert callouts, "the sparse-vs-dense callouts are gone"
+    line_colours = {t.line.color for t in fig.data}
+    assert all(a.arrowcolor not in line_colours and a.arrowwidth <= 1 and a.bgcolor for a in callouts)
+
+
+def test_the_compression_demo_shows_every_image_at_one_size():
+    from streamlit.testing.v1 import AppTest
+
+    from tests.support.pages import switch_page
+
+    at = AppTest.from_file("../dashboard.py", default_timeout=60)
+    at.run()
+    switch_page(at, "compression").run()
+    assert not at.exception
+    demo = at.get("image")  # original, receiver, WebP and JPEG: one grid, so one scale for all four
+    assert len(demo) == 1
+
+
+def test_the_cluster_heatmap_labels_sit_on_their_columns_and_its_counts_are_legible():
+    from explorer import figures
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 10, 500)
+    fig = figures.confusion_figure(y, (y + rng.integers(0, 2, 500)) % 10)
+    heat = fig.data[0]
+    assert heat.textfont.size >= 13 and fig.layout.xaxis.tickangle == 0  # horizontal, centred on each column
+    assert list(fig.layout.xaxis.tickvals) == list(heat.x)
+
+
+# ------------------------------------------------------------------------------------------- the browser
+
+WIDTHS = (800, 1280, 1920)
+# Pages whose controls are being fixed under issue 14 item 13 in another branch: their problems make this test
+# xfail (listed) instead of fail; drop this once that branch is merged.
+OTHER_HELPERS_PAGES = {"map", "similar", "generator"}
+# Elements cut with an ellipsis (or clipped): metric values and labels, button labels, widget labels; and tables
+# wider than their frame, whose clipped columns have no scroll cue. -> "what (its text)" for each.
+TRUNCATED_JS = """() => {
+  const out = [];
+  const visible = e => e.offsetParent !== null && e.getBoundingClientRect().width > 0;
+  const cut = e => e.scrollWidth > e.clientWidth + 1;
+  const check = (what, sel) => document.querySelectorAll(sel).forEach(e => {
+    if (visible(e) && (cut(e) || [...e.querySelectorAll('*')].some(c => visible(c) && cut(c))))
+      out.push(`${what} (${e.innerText.trim().slice(0, 40)})`);
+  });
+  check('metric value', '[data-testid=stMetricValue]');
+  check('metric label', '[data-testid=stMetricLabel]');
+  check('button', '[data-testid=stButton] button, [data-testid=stDownloadButton] button');
+  check('widget label', '[data-testid=stWidgetLabel]');
+  document.querySelectorAll('[data-testid=stDataFrame]').forEach(f => {
+    const frame = f.getBoundingClientRect();
+    const main = document.querySelector('[data-testid=stMain]').getBoundingClientRect();
+    if (visible(f) && frame.right > main.right + 1) out.push(`table past the page's edge`);
+  });
+  return out;
+}"""
+
+
+@pytest.fixture(scope="module")
+def demo_url(tmp_path_factory):
+    from tests.support.server import serve
+
+    with serve(REPO / "dashboard.py", tmp_path_factory.mktemp("demo") / "server.log") as url:
+        yield url
+
+
+@pytest.mark.browser
+def test_every_page_is_readable_at_800_1280_and_1920(demo_url):
+    """No truncated number, button or label, and no table past the page's edge, on any page at any width."""
+    import dashboard
+    from tests.support.server import IDLE_JS, chromium
+
+    problems = []
+    with chromium() as browser:
+        for width in WIDTHS:
+            context = browser.new_context(viewport={"width": width, "height": 900})
+            page = context.new_page()
+            for *_, path in dashboard.PAGES:
+                page.goto(f"{demo_url}/{path}")
+                page.locator("h1").first.wait_for(timeout=60_000)
+                for _ in range(2):  # a run can follow a run
+                    page.wait_for_function(IDLE_JS, timeout=60_000)
+                    time.sleep(0.4)
+                problems += [f"{path} at {width} px: {p}" for p in page.evaluate(TRUNCATED_JS)]
+            context.close()
+    mine = [p for p in problems if p.split(" at ", 1)[0] not in OTHER_HELPERS_PAGES]
+    assert not mine, "\n".join(mine)
+    if problems:  # the pages another helper is fixing (issue 14 item 13): visible, not a red suite meanwhile
+        pytest.xfail("truncated on pages fixed elsewhere (issue 14 item 13):\n" + "\n".join(problems))
