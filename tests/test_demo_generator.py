@@ -1,4 +1,4 @@
-"""The Generator page as a demo shows it (issue 14): the star and the path over the map's dots, the star following a
+"""The Generator page as a demo shows it: the star and the path over the map's dots, the star following a
 live drag, an opening point that is apparel, random samples that differ between sessions, sliders that keep their
 place while the judge's label changes, a legend, a manifold grid worth looking at, and unbroken direction labels.
 

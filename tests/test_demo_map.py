@@ -1,4 +1,4 @@
-"""The map and Similar pages as a presenter shows them (issue 14): the link follows the clicked item, a selection
+"""The map and Similar pages as a presenter shows them: the link follows the clicked item, a selection
 survives a new colour, variant or split, the wheel scrolls the page, and no label is cut off at 1280 px.
 
 The server-side halves run in AppTest (a link's ``item=``; the Similar page's class box). AppTest cannot click a

@@ -1,4 +1,4 @@
-"""What the demo pages show a person (issue 14): unit checks of the core functions they lay out, and one browser
+"""What the demo pages show a person: unit checks of the core functions they lay out, and one browser
 test that opens every page at 800, 1280 and 1920 px and looks for truncated numbers and buttons."""
 
 from __future__ import annotations
@@ -68,9 +68,6 @@ def test_the_cluster_heatmap_labels_sit_on_their_columns_and_its_counts_are_legi
 # ------------------------------------------------------------------------------------------- the browser
 
 WIDTHS = (800, 1280, 1920)
-# Pages whose controls are being fixed under issue 14 item 13 in another branch: their problems make this test
-# xfail (listed) instead of fail; drop this once that branch is merged.
-OTHER_HELPERS_PAGES = {"map", "similar", "generator"}
 # Elements cut with an ellipsis (or clipped): metric values and labels, button labels, widget labels; and tables
 # wider than their frame, whose clipped columns have no scroll cue. -> "what (its text)" for each.
 TRUNCATED_JS = """() => {
@@ -121,7 +118,4 @@ def test_every_page_is_readable_at_800_1280_and_1920(demo_url):
                     time.sleep(0.4)
                 problems += [f"{path} at {width} px: {p}" for p in page.evaluate(TRUNCATED_JS)]
             context.close()
-    mine = [p for p in problems if p.split(" at ", 1)[0] not in OTHER_HELPERS_PAGES]
-    assert not mine, "\n".join(mine)
-    if problems:  # the pages another helper is fixing (issue 14 item 13): visible, not a red suite meanwhile
-        pytest.xfail("truncated on pages fixed elsewhere (issue 14 item 13):\n" + "\n".join(problems))
+    assert not problems, "\n".join(problems)

@@ -36,7 +36,7 @@ def image_button(image, file_name: str, key: str, label: str = "PNG", scale: int
 
 def figure_buttons(fig, stem: str, key: str) -> None:
     """Two buttons side by side: the Plotly figure as standalone HTML (interactive, offline) and as PNG."""
-    html, png = st.columns(2)
+    html = png = st.container(horizontal=True)  # side by side at their own width: labels are never cut
     offline = "The interactive figure as one HTML file that opens offline"
     button("HTML", lambda: exports.figure_html(fig), f"{stem}.html", "text/html", f"{key}_html", offline, where=html)
     problem = png_problem()

@@ -157,9 +157,9 @@ def manifold_section(name: str, item_images: np.ndarray, z: np.ndarray | None = 
             with controls:
                 span = float(st.number_input("Span ±", 0.5, 6.0, step=0.5, key="grid_span"))
                 through = st.toggle(
-                    "Through the sliders' point (else through the origin)",
+                    "Through the sliders' point",
                     key="grid_through_point",
-                    help="The other dimensions keep the sliders' values",
+                    help="On: the other dimensions keep the sliders' values. Off: the grid goes through the origin.",
                 )
             through_z = tuple(map(float, z)) if through and z is not None else None
             grid = axis_grid(name, i, j, n, span, through_z)

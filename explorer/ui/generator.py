@@ -167,9 +167,9 @@ def _buttons(name: str, item_images: np.ndarray, dim: int, one_row: bool = False
 
 def _live_toggle() -> None:
     st.toggle(
-        "Live: decode in the browser while dragging",
+        "Live decoding",
         key="live_decode",
-        help="On: the image follows the sliders at every frame. Off: the server decodes when a slider is released.",
+        help="On: the browser decodes the image at every frame of a drag. Off: the server decodes on release.",
     )
 
 

@@ -27,7 +27,7 @@ def page() -> None:
         "Click a dot, or pick the lasso or box tool beside the map and draw around a region, to see the images "
         "and the model's reconstructions. Drag to pan; zoom with the + and − buttons beside the map.",
         common.MAPPED,
-        columns=(2, 2, 1),
+        columns=(2, 2, 1.4),
     )
     items = common.items()
     with c2:
@@ -37,7 +37,7 @@ def page() -> None:
         )
     with c3:
         common.default("map_all", False)
-        want_all = st.toggle("All 70k images", key="map_all", help="Also the 60,000 training images.")
+        want_all = st.toggle("All 70k", key="map_all", help="All 70,000 images: the 60,000 training images too.")
     st.caption(f"**{REGISTRY[name].title}**: {REGISTRY[name].job}.")
 
     model = common.require_model(name)
