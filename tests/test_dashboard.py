@@ -21,7 +21,7 @@ from explorer.checkpoint import ENV_VAR, default_root
 from explorer.data import CLASS_NAMES
 from explorer.models import VARIANTS, variants_with
 from tests.support.imports import imported_packages
-from tests.support.pages import switch_page
+from tests.support.pages import open_link, switch_page
 from tests.support.plotly_arrays import decode
 
 REPO = Path(__file__).resolve().parent.parent
@@ -361,15 +361,6 @@ def test_missing_dataset_explains_the_fix(tmp_path, monkeypatch):
 # ------------------------------------------------------------------------------ shareable links
 
 TITLES = {"map": "Latent map", "similar": "Similar items", "denoiser": "Denoiser", "generator": "Generator"}
-
-
-def open_link(query: dict) -> AppTest:
-    """The app opened at the root URL with these query parameters (a value may be a list: a repeated key)."""
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.session_state["live_decode"] = False
-    for key, value in query.items():
-        at.query_params[key] = value
-    return at.run()
 
 
 def test_a_link_opens_its_page_with_its_view():

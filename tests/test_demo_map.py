@@ -13,9 +13,9 @@ import time
 from pathlib import Path
 
 import pytest
-from streamlit.testing.v1 import AppTest
 
 from explorer.data import CLASS_NAMES
+from tests.support.pages import open_link
 from tests.support.server import IDLE_JS, NEAREST_POINT_JS, chromium, serve
 
 REPO = Path(__file__).resolve().parent.parent
@@ -41,14 +41,6 @@ CLIPPED_JS = """() => [...document.querySelectorAll('[data-testid=stMain] button
   .filter(b => b.offsetParent !== null)
   .flatMap(b => [...b.querySelectorAll('p, span')].filter(e => e.scrollWidth > e.clientWidth + 1)
   .map(() => b.innerText.trim()))"""
-
-
-def open_link(query: dict) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.session_state["live_decode"] = False
-    for key, value in query.items():
-        at.query_params[key] = value
-    return at.run()
 
 
 # ------------------------------------------------------------------------------------------- AppTest

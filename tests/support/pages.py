@@ -18,3 +18,17 @@ def switch_page(at, url_path: str):
         raise ValueError(f"url_path == {url_path!r}: not a page the router registered ({', '.join(known)}).")
     at._page_hash = page_hash
     return at
+
+
+def open_link(query: dict, timeout_s: float = 60):
+    """The dashboard opened at its root URL with these query parameters (a value may be a list: a repeated key),
+    server-side sliders on (``live_decode`` off: AppTest has no browser to decode in), after its first run."""
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[2] / "dashboard.py"), default_timeout=timeout_s)
+    at.session_state["live_decode"] = False
+    for key, value in query.items():
+        at.query_params[key] = value
+    return at.run()
