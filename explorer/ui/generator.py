@@ -129,24 +129,11 @@ def _buttons(name: str, item_images: np.ndarray, dim: int, one_row: bool = False
     else:
         b1, b2 = st.columns(2)
         n1, n2 = st.columns([1, 1], vertical_alignment="bottom")
-    b1.button(
-        "Random sample",
-        key="random_sample",
-        on_click=_random_sample,
-        args=(dim,),
-        icon=":material/casino:",
-        width="stretch",
-        help="Draw z from the prior N(0, I)",
-    )
-    b2.button(
-        "Reset",
-        key="reset",
-        on_click=_reset,
-        args=(name,),
-        icon=":material/restart_alt:",
-        width="stretch",
-        help=f"Back to the opening point: test item {OPENING_ITEM}'s posterior mean",
-    )
+    wide = {"width": "stretch"}
+    prior = "Draw z from the prior N(0, I)"
+    b1.button("Random sample", "random_sample", prior, _random_sample, (dim,), icon=":material/casino:", **wide)
+    back = f"Back to the opening point: test item {OPENING_ITEM}'s posterior mean"
+    b2.button("Reset", "reset", back, _reset, (name,), icon=":material/restart_alt:", **wide)
     n1.number_input(
         "Item",
         0,
