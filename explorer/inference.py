@@ -98,8 +98,8 @@ def decode(model, z, batch_size: int = BATCH_SIZE) -> np.ndarray:
     if z.ndim != 2 or z.shape[1] != dim:
         raise ValueError(f"z has shape {z.shape}, the model decodes [N, {dim}].")
     _, h, w = _image_shape(model)
-    out = batched(lambda b: _to_images(model.decode(b)), torch.from_numpy(np.ascontiguousarray(z)), batch_size,
-                  _device(model))  # fmt: skip
+    points = torch.from_numpy(np.ascontiguousarray(z))
+    out = batched(lambda b: _to_images(model.decode(b)), points, batch_size, _device(model))
     return out if len(z) else np.zeros((0, h, w), np.float32)
 
 

@@ -38,8 +38,8 @@ def photo_png(fmnist) -> bytes:
 
     from PIL import Image
 
-    photo = np.pad(255 - np.kron(fmnist.test.images[3], np.ones((8, 8), np.uint8)), ((30, 50), (70, 20)),
-                   constant_values=255)  # fmt: skip
+    enlarged = 255 - np.kron(fmnist.test.images[3], np.ones((8, 8), np.uint8))
+    photo = np.pad(enlarged, ((30, 50), (70, 20)), constant_values=255)
     buf = io.BytesIO()
     Image.fromarray(photo).save(buf, format="PNG")
     return buf.getvalue()
