@@ -24,6 +24,7 @@ from .models import REGISTRY, Autoencoder, config_from_dict, config_to_dict, get
 
 FORMAT_VERSION = 1
 ENV_VAR = "LATENT_EXPLORER_CHECKPOINTS"
+RUNS_ENV_VAR = "LATENT_EXPLORER_RUNS"
 CONFIG, WEIGHTS, METRICS, HISTORY = "config.json", "model.safetensors", "metrics.json", "history.json"
 JUDGE = "judge"  # the judge's checkpoint folder, beside the variants'
 
@@ -37,13 +38,49 @@ def default_root() -> Path:
     return Path(os.environ.get(ENV_VAR) or Path(__file__).resolve().parent.parent / "checkpoints")
 
 
+def runs_root() -> Path:
+    """Where ``train --dataset … --name …`` writes runs: ``$LATENT_EXPLORER_RUNS`` or the repository's ``runs/``."""
+    return Path(os.environ.get(RUNS_ENV_VAR) or Path(__file__).resolve().parent.parent / "runs")
+
+
+def is_run_key(name: str) -> bool:
+    """``"<dataset>/<run>"`` (a run of one's own, or a shipped extra run) rather than a shipped variant's folder."""
+    return "/" in name
+
+
 def checkpoint_dir(name: str, root: str | os.PathLike | None = None) -> Path:
-    return Path(root) if root is not None and Path(root).name == name else Path(root or default_root()) / name
+    """The folder of checkpoint ``name``: a shipped variant's or the judge's (``<root>/<name>``), or a run's
+    (``"<dataset>/<run>"``: the first of ``root``, the runs root and the checkpoints root that holds it; where none
+    does, where it would be trained)."""
+    if not is_run_key(name):
+        return Path(root) if root is not None and Path(root).name == name else Path(root or default_root()) / name
+    roots = [Path(root)] if root is not None else [runs_root(), default_root()]
+    for r in roots:
+        if (r / name / CONFIG).is_file() or (r / name / WEIGHTS).is_file():
+            return r / name
+    return roots[0] / name
+
+
+def stored_variant(name: str, root=None) -> str | None:
+    """The registry variant a checkpoint folder says it holds (config.json's "variant"), or None if unreadable."""
+    if not is_run_key(name):
+        return name
+    try:
+        variant = json.loads((checkpoint_dir(name, root) / CONFIG).read_text()).get("variant")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return variant if isinstance(variant, str) else None
 
 
 def fix_command(name: str) -> str:
-    """The command that (re)creates checkpoint folder ``name``: a variant's or the judge's."""
-    return "python -m explorer train-judge" if name == JUDGE else f"python -m explorer train --variant {name}"
+    """The command that (re)creates checkpoint folder ``name``: a variant's, a run's or the judge's."""
+    if name == JUDGE:
+        return "python -m explorer train-judge"
+    if is_run_key(name):
+        dataset, run = name.split("/", 1)
+        variant = stored_variant(name) or "VARIANT"
+        return f"python -m explorer train --dataset {dataset} --variant {variant} --name {run} --overwrite"
+    return f"python -m explorer train --variant {name}"
 
 
 # Model classes a checkpoint may name in its "model_class", by class name. Each class has a ``config_class``
@@ -98,11 +135,13 @@ def write_checkpoint(
     from safetensors.torch import save_file
 
     directory.mkdir(parents=True, exist_ok=True)
+    weights_tmp = directory / f".{WEIGHTS}.tmp"
     state = {
         k: (v.detach().to("cpu", dtype) if v.is_floating_point() else v.detach().cpu()).contiguous()
         for k, v in model.state_dict().items()
     }
-    save_file(state, str(directory / WEIGHTS), metadata={k: str(v) for k, v in header.items()})
+    save_file(state, str(weights_tmp), metadata={k: str(v) for k, v in header.items()})
+    os.replace(weights_tmp, directory / WEIGHTS)  # atomic: a reader sees the old weights or the new, never half
     config = {
         "format_version": FORMAT_VERSION,
         **header,
@@ -115,21 +154,41 @@ def write_checkpoint(
         "dataset_sha256": dataset_sha256,
         "weights_sha256": file_sha256(directory / WEIGHTS),
     }
-    (directory / CONFIG).write_text(json.dumps(config, indent=2) + "\n")
+    write_json_atomic(directory / CONFIG, config)
     if history is not None:
-        (directory / HISTORY).write_text(json.dumps(history, indent=1) + "\n")
+        write_json_atomic(directory / HISTORY, history, indent=1)
     (directory / METRICS).unlink(missing_ok=True)  # metrics describe old weights: evaluate again
     return directory
 
 
-def save_checkpoint(model: nn.Module, name: str, root: str | os.PathLike | None = None, **provenance) -> Path:
-    """Write folder ``name`` (a variant's, with a "variant" key in its config, or the judge's): ``config.json``,
+def write_json_atomic(path: Path, data, indent: int = 2) -> Path:
+    """Write JSON through a temporary file and a rename: a reader never sees half a file."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=indent) + "\n")
+    os.replace(tmp, path)
+    return path
+
+
+def save_checkpoint(
+    model: nn.Module, name: str, root: str | os.PathLike | None = None, *, variant: str | None = None, **provenance
+) -> Path:
+    """Write folder ``name``: a shipped variant's (its config says "variant": name), a run's (``"<dataset>/<run>"``,
+    of registry ``variant``; its config says "variant", "dataset" and "run") or the judge's: ``config.json``,
     ``model.safetensors`` and ``history.json``. ``provenance``: ``write_checkpoint``'s keywords (``recipe``,
     ``training``, ``history``, ``dataset_sha256``, ``dtype``)."""
-    if name != JUDGE:
+    if name == JUDGE:
+        header = {}
+    elif is_run_key(name):
+        if variant is None:
+            raise ValueError(f"save_checkpoint({name!r}): a run needs its registry variant (variant=...).")
+        get_variant(variant)
+        dataset, run = name.split("/", 1)
+        header = {"variant": variant, "dataset": dataset, "run": run}
+    else:
         get_variant(name)
-    header = {} if name == JUDGE else {"variant": name}
-    return write_checkpoint(model, checkpoint_dir(name, root), header, config_to_dict(model.config), **provenance)
+        header = {"variant": name}
+    directory = checkpoint_dir(name, root) if not is_run_key(name) else Path(root or runs_root()) / name
+    return write_checkpoint(model, directory, header, config_to_dict(model.config), **provenance)
 
 
 def read_json_or_fix(path: Path, fix: str, error: type[Exception] = CheckpointError) -> dict:
@@ -195,10 +254,23 @@ def load_checkpoint(
 
 
 def load_model(name: str, root: str | os.PathLike | None = None, device: str | torch.device = "cpu") -> Autoencoder:
-    """The checkpoint of variant ``name``, rebuilt from its config, in eval mode (float32)."""
-    variant = get_variant(name)
-    expect = {"variant": name, "model_class": variant.model_class.__name__}
-    return load_checkpoint(checkpoint_dir(name, root), device, expect=expect, fix=fix_command(name))
+    """The checkpoint of variant ``name`` (or of run ``"<dataset>/<run>"``), rebuilt from its config, in eval mode
+    (float32)."""
+    directory, fix = checkpoint_dir(name, root), fix_command(name)
+    if is_run_key(name):
+        config = read_json_or_fix(directory / CONFIG, fix)
+        stored = config.get("variant")
+        if not isinstance(stored, str) or stored not in REGISTRY:
+            raise CheckpointError(
+                f"{directory / CONFIG} names variant {stored!r}, which is not registered here; known: "
+                f"{', '.join(REGISTRY)}. If it is a plugin's, start with `--plugin MODULE` or install its package."
+            )
+        variant = REGISTRY[stored]
+        expect = {"model_class": variant.model_class.__name__}
+    else:
+        variant = get_variant(name)
+        expect = {"variant": name, "model_class": variant.model_class.__name__}
+    return load_checkpoint(directory, device, expect=expect, fix=fix)
 
 
 def load_judge(root: str | os.PathLike | None = None, device: str | torch.device = "cpu") -> Judge:

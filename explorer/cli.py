@@ -32,9 +32,29 @@ def _variant_names(value: str) -> list[str]:
 
 
 def cmd_train(args) -> int:
-    from .commands.train import run_training
+    from .commands.train import run_training, train_run
 
     threads = _threads(args.threads)
+    if args.dataset or args.name:  # a run of one's own: runs/<dataset>/<name>/
+        variants = _variant_names(args.variant)
+        if len(variants) != 1:
+            raise ValueError("train --dataset/--name trains one run: give one --variant, e.g. --variant dense.")
+        train_run(
+            args.dataset or "fashion-mnist",
+            variants[0],
+            args.name,
+            runs=args.runs,
+            overwrite=args.overwrite,
+            datasets_root=args.datasets,
+            data_dir=args.data_dir,
+            device=args.device,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            limit=args.limit,
+            threads=threads,
+            assignments=args.set,
+        )
+        return 0
     run_training(
         _variant_names(args.variant),
         data_dir=args.data_dir,
@@ -74,6 +94,21 @@ def cmd_dataset(args) -> int:
         labels = f"{len(r['class_names'])} classes" if r.get("class_names") else "no labels"
         shape = "×".join(map(str, r["shape"]))
         print(f"{r['name']}: {r['n_items']:,} images of {shape}, {labels}, {r['n_test']:,} test ({r['source_kind']})")
+    return 0
+
+
+def cmd_prepare(args) -> int:
+    from .commands.prepare import run_prepare
+
+    _threads(args.threads)
+    splits = ("test", "all") if args.all else ("test",)
+    for key in args.run:
+        timings = run_prepare(key, args.runs, args.data_dir, args.datasets, args.force, splits)
+        print(
+            f"{key}: prepared in {sum(timings.values()):.1f} s ("
+            + ", ".join(f"{k} {v:.1f} s" for k, v in timings.items())
+            + ")"
+        )
     return 0
 
 
@@ -136,7 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = argparse.ArgumentParser(
         prog="latent-explorer",
-        description="Latent Explorer: train, evaluate and map autoencoders on Fashion-MNIST (also python -m explorer).",
+        description="Latent Explorer: train, prepare and map autoencoders on Fashion-MNIST or your own images.",
     )
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -165,7 +200,22 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="override a config or recipe field, e.g. --set latent=2 --set epochs=5 (latent: any variant's code size)",
     )
+    t.add_argument("--dataset", default=None, help="train a run on this dataset (fashion-mnist or one `dataset add`ed)")
+    t.add_argument("--name", default=None, help="the run's name (default: the variant's): runs/<dataset>/<name>/")
+    t.add_argument("--runs", default=None, help="runs root (default: $LATENT_EXPLORER_RUNS or ./runs)")
+    t.add_argument("--datasets", default=None, help="datasets root (default: $LATENT_EXPLORER_DATASETS or cache)")
+    t.add_argument("--overwrite", action="store_true", help="replace a run of the same name")
     t.set_defaults(func=cmd_train)
+
+    pp = sub.add_parser("prepare", help="compute a run's metrics, map and generation quality for the dashboard")
+    pp.add_argument("run", nargs="+", help="run keys: a shipped variant (dense) or <dataset>/<run> (digits/dense)")
+    pp.add_argument("--runs", default=None, help="runs root (default: $LATENT_EXPLORER_RUNS or ./runs)")
+    pp.add_argument("--datasets", default=None, help="datasets root (default: $LATENT_EXPLORER_DATASETS or cache)")
+    pp.add_argument("--data-dir", default=None, help="directory with the Fashion-MNIST IDX files")
+    pp.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
+    pp.add_argument("--force", action="store_true", help="recompute even what is up to date")
+    pp.add_argument("--all", action="store_true", help="also map the train split")
+    pp.set_defaults(func=cmd_prepare)
 
     ds = sub.add_parser("dataset", help="register an image dataset of your own (IDX folder, image folder, .npz)")
     ds.add_argument("action", choices=("add", "list"))

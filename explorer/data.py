@@ -73,29 +73,51 @@ class DatasetError(RuntimeError):
     """The dataset is missing, truncated or altered; the message says how to fix it."""
 
 
+FASHION_MNIST = "fashion-mnist"  # the default dataset's name: a registry key, a CLI value and a URL value
+
+
 @dataclass(frozen=True)
 class Split:
-    """One split: ``images`` uint8 [N, 28, 28], ``labels`` int64 [N]."""
+    """One split: ``images`` uint8 [N, H, W] (greyscale) or [N, C, H, W], ``labels`` int64 [N] or None (unlabelled)."""
 
     images: np.ndarray
-    labels: np.ndarray
+    labels: np.ndarray | None
 
     def __len__(self) -> int:
-        return len(self.labels)
+        return len(self.images)
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """(C, H, W) of each image."""
+        return (1, *self.images.shape[1:]) if self.images.ndim == 3 else tuple(self.images.shape[1:])
 
     def tensor(self, idx=slice(None)):
-        """Images as float32 torch tensor [N, 1, 28, 28] in [0, 1]."""
+        """Images as float32 torch tensor [N, C, H, W] in [0, 1]."""
         from .inference import as_batch
 
-        return as_batch(self.images[idx])
+        return as_batch(self.images[idx], self.image_shape)
 
 
 @dataclass(frozen=True)
 class FashionMNIST:
+    """Fashion-MNIST's two splits. Every dataset a run trains on offers this interface (``explorer.datasets``):
+    ``train``, ``test``, ``sha256``, ``name``, ``class_names``, ``image_shape``, ``has_labels``, ``all_images``,
+    ``all_labels``."""
+
     train: Split
     test: Split
     source: Path
     sha256: str  # one hash over the four files' hashes: names the exact data a model saw
+    name: str = FASHION_MNIST
+    class_names: tuple[str, ...] = CLASS_NAMES
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return self.test.image_shape
+
+    @property
+    def has_labels(self) -> bool:
+        return self.test.labels is not None
 
     # In item-id order (see N_TEST).
     @property
@@ -104,9 +126,9 @@ class FashionMNIST:
         return np.concatenate([self.test.images, self.train.images])
 
     @property
-    def all_labels(self) -> np.ndarray:
-        """int64 [70000], in ``all_images`` order."""
-        return np.concatenate([self.test.labels, self.train.labels])
+    def all_labels(self) -> np.ndarray | None:
+        """int64 [70000], in ``all_images`` order (None for a dataset without labels)."""
+        return None if not self.has_labels else np.concatenate([self.test.labels, self.train.labels])
 
 
 def parse_idx(raw: bytes, name: str = "IDX file") -> np.ndarray:

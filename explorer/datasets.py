@@ -426,3 +426,40 @@ def list_datasets(root: str | os.PathLike | None = None) -> list[dict]:
         except (OSError, ValueError) as e:
             out.append({"name": d.name, "problem": f"unreadable {INFO} ({e})"})
     return out
+
+
+# ------------------------------------------------------------------------------- what runs train on
+
+
+def as_splits(dataset: Dataset):
+    """A registered dataset in the interface training, evaluation and maps use (``explorer.data.FashionMNIST``'s):
+    ``train``/``test`` Splits (greyscale images [N, H, W], colour [N, C, H, W]), ``sha256``, ``name``,
+    ``class_names``, ``image_shape``."""
+    from .data import FashionMNIST, Split
+
+    images = dataset.images[:, 0] if dataset.shape[0] == 1 else dataset.images
+    labels = dataset.labels
+    test = Split(images[dataset.test], None if labels is None else labels[dataset.test])
+    train = Split(images[dataset.train], None if labels is None else labels[dataset.train])
+    source = Path(dataset.info.get("source") or dataset.name)
+    return FashionMNIST(train, test, source, dataset.sha256, dataset.name, dataset.class_names)
+
+
+def load_data(name: str, data_dir=None, root=None, download_if_missing: bool = False):
+    """The dataset a run names, in the training interface: ``fashion-mnist`` (the default, found as
+    ``explorer.data.load_fashion_mnist`` finds it) or a registered one (``load_dataset``)."""
+    from .data import FASHION_MNIST, load_fashion_mnist
+
+    if name == FASHION_MNIST:
+        return load_fashion_mnist(data_dir, download_if_missing=download_if_missing)
+    return as_splits(load_dataset(name, root))
+
+
+def dataset_names(root=None) -> list[str]:
+    """Fashion-MNIST, then every registered dataset that loads (by name)."""
+    from .data import FASHION_MNIST
+
+    return [
+        FASHION_MNIST,
+        *(r["name"] for r in list_datasets(root) if "problem" not in r and r["name"] != FASHION_MNIST),
+    ]

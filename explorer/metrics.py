@@ -8,28 +8,31 @@ from .codec import quantise
 
 
 def _as_batch(x: np.ndarray) -> np.ndarray:
-    """[N, 28, 28], [N, 1, 28, 28], [N, 784] or [28, 28] -> float64 [N, 28, 28] clipped to [0, 1]."""
+    """Greyscale [N, H, W], [N, 1, H, W], [N, 784] or one [H, W]; colour [N, 3, H, W] -> float64 clipped to [0, 1],
+    [N, H, W] (greyscale) or [N, 3, H, W] (colour)."""
     x = np.asarray(x, dtype=np.float64)
-    if x.ndim == 4:
+    if x.ndim == 4 and x.shape[1] == 1:
         x = x[:, 0]
     if x.ndim == 2:
-        # One image [28, 28], or a batch of flattened images [N, 784]: never one huge "image".
-        x = x[None] if x.shape == (28, 28) else x.reshape(len(x), 28, 28)
+        # A batch of flattened Fashion-MNIST images [N, 784], else one image [H, W]: never one huge "image".
+        x = x.reshape(len(x), 28, 28) if x.shape[1] == 784 and x.shape != (28, 28) else x[None]
     return np.clip(x, 0.0, 1.0)
 
 
 def psnr_per_image(pred: np.ndarray, target: np.ndarray) -> np.ndarray:
     """PSNR = 10·log10(1 / MSE) per image, outputs clipped to [0, 1]; capped at 100 dB for exact copies."""
-    mse = ((_as_batch(pred) - _as_batch(target)) ** 2).mean(axis=(1, 2))
+    p, t = _as_batch(pred), _as_batch(target)
+    mse = ((p - t) ** 2).mean(axis=tuple(range(1, p.ndim)))
     return 10.0 * np.log10(1.0 / np.maximum(mse, 1e-10))
 
 
 def ssim_per_image(pred: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """skimage ``structural_similarity(data_range=1)`` per image."""
+    """skimage ``structural_similarity(data_range=1)`` per image (colour: over the channel axis)."""
     from skimage.metrics import structural_similarity
 
     p, t = _as_batch(pred), _as_batch(target)
-    return np.array([structural_similarity(a, b, data_range=1.0) for a, b in zip(p, t, strict=True)])
+    colour = {"channel_axis": 0} if p.ndim == 4 else {}
+    return np.array([structural_similarity(a, b, data_range=1.0, **colour) for a, b in zip(p, t, strict=True)])
 
 
 def median3(x: np.ndarray) -> np.ndarray:
@@ -37,7 +40,7 @@ def median3(x: np.ndarray) -> np.ndarray:
     from scipy.ndimage import median_filter
 
     b = _as_batch(x)
-    return median_filter(b, size=(1, 3, 3), mode="reflect")
+    return median_filter(b, size=(1,) * (b.ndim - 2) + (3, 3), mode="reflect")
 
 
 def adaptive_median(x: np.ndarray, max_window: int = 7) -> np.ndarray:
@@ -52,7 +55,7 @@ def adaptive_median(x: np.ndarray, max_window: int = 7) -> np.ndarray:
     out = b.copy()
     done = np.zeros(b.shape, dtype=bool)
     for w in range(3, max_window + 1, 2):
-        size = (1, w, w)
+        size = (1,) * (b.ndim - 2) + (w, w)
         zmin = minimum_filter(b, size=size, mode="reflect")
         zmax = maximum_filter(b, size=size, mode="reflect")
         zmed = median_filter(b, size=size, mode="reflect")

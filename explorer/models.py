@@ -1,8 +1,8 @@
 """The autoencoders: the tutorial's four and their improvements, one contract, one registry.
 
-Contract (every variant):
-    encode(x: [B, 1, 28, 28] in [0, 1]) -> z: [B, code_dim]
-    decode(z: [B, code_dim]) -> x_hat: [B, 1, 28, 28]
+Contract (every variant; C×H×W is the config's ``image_shape``, the dataset's: (1, 28, 28) for Fashion-MNIST):
+    encode(x: [B, C, H, W] in [0, 1]) -> z: [B, code_dim]
+    decode(z: [B, code_dim]) -> x_hat: [B, C, H, W]
     reconstruct(x) -> x_hat                    (the denoiser: its clean estimate of a noisy x)
     loss(x, y=None, generator=None) -> dict    ("loss" is what training minimises; other keys are logged;
                                                 the labels y are for supervised models such as the judge)
@@ -20,8 +20,20 @@ from torch import nn
 
 from .data import salt_and_pepper
 
-IMAGE_SHAPE = (1, 28, 28)
+IMAGE_SHAPE = (1, 28, 28)  # Fashion-MNIST's, the default of every config's image_shape
 N_PIXELS = 784
+MIN_SIDE = 8  # the smallest image side a model takes (as explorer.datasets)
+
+
+def _check_shape(cfg) -> None:
+    """``cfg.image_shape`` as a (C, H, W) tuple of positive ints: C 1 or 3, sides from ``MIN_SIDE``."""
+    shape = tuple(cfg.image_shape)
+    object.__setattr__(cfg, "image_shape", shape)
+    ok = len(shape) == 3 and all(isinstance(s, int) for s in shape) and shape[0] in (1, 3)
+    if not ok or min(shape[1:]) < MIN_SIDE:
+        raise ValueError(
+            f"{type(cfg).__name__}.image_shape == {shape!r}, must be (C, H, W) with C 1 or 3 and H, W >= {MIN_SIDE}."
+        )
 
 
 def _check_positive(cfg, *names):
@@ -40,8 +52,10 @@ class DenseConfig:
     # effect, and 1e-4 on the three hidden layers kills every unit; on the 10-d code alone it makes
     # most code entries ~0 while costing under 1 dB of PSNR (the registry's sparse entry says which weight).
     l1_weight: float = 0.0
+    image_shape: tuple[int, ...] = IMAGE_SHAPE  # C, H, W: taken from the dataset
 
     def __post_init__(self):
+        _check_shape(self)
         object.__setattr__(self, "hidden", tuple(self.hidden))
         _check_positive(self, "code_dim")
         if not self.hidden or any(not isinstance(h, int) or h < 1 for h in self.hidden):
@@ -54,8 +68,10 @@ class DenseConfig:
 class ConvConfig:
     channels: tuple[int, ...] = (64, 32, 16)  # encoder convs; the decoder mirrors them
     noise_amount: float = 0.2  # salt-and-pepper probability used in training
+    image_shape: tuple[int, ...] = IMAGE_SHAPE
 
     def __post_init__(self):
+        _check_shape(self)
         object.__setattr__(self, "channels", tuple(self.channels))
         if len(self.channels) != 3 or any(not isinstance(c, int) or c < 1 for c in self.channels):
             raise ValueError(f"ConvConfig.channels == {self.channels!r}, must be three positive integers.")
@@ -67,8 +83,10 @@ class ConvConfig:
 class UNetConfig:
     channels: tuple[int, ...] = (16, 64, 64)  # at 28x28, 14x14, 7x7: few channels at full size keep it cheap
     noise_amount: float = 0.2
+    image_shape: tuple[int, ...] = IMAGE_SHAPE
 
     def __post_init__(self):
+        _check_shape(self)
         object.__setattr__(self, "channels", tuple(self.channels))
         if len(self.channels) != 3 or any(not isinstance(c, int) or c < 1 for c in self.channels):
             raise ValueError(f"UNetConfig.channels == {self.channels!r}, must be three positive integers.")
@@ -80,9 +98,16 @@ class UNetConfig:
 class VAEConfig:
     hidden: int = 500
     latent_dim: int = 10
+    # Weight of the KL term (β-VAE, Higgins et al. 2017): 1 is the ELBO; > 1 trades reconstruction for a
+    # smoother, more factorised latent space. The reported -ELBO always uses β = 1.
+    beta: float = 1.0
+    image_shape: tuple[int, ...] = IMAGE_SHAPE
 
     def __post_init__(self):
+        _check_shape(self)
         _check_positive(self, "hidden", "latent_dim")
+        if not (self.beta > 0 and math.isfinite(self.beta)):
+            raise ValueError(f"VAEConfig.beta == {self.beta!r}, must be a finite number > 0.")
 
 
 class Autoencoder(nn.Module):
@@ -103,6 +128,11 @@ class Autoencoder(nn.Module):
     def code_dim(self) -> int:
         raise NotImplementedError
 
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """(C, H, W) of the images the model takes and makes."""
+        return tuple(self.config.image_shape)
+
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
@@ -110,14 +140,14 @@ class Autoencoder(nn.Module):
         raise NotImplementedError
 
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
-        """x: [B, 1, 28, 28] -> x_hat: [B, 1, 28, 28]."""
+        """x: [B, C, H, W] -> x_hat: [B, C, H, W]."""
         return self.decode(self.encode(x))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.reconstruct(x)
 
     def loss(self, x: torch.Tensor, y=None, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
-        """x: [B, 1, 28, 28] -> {"loss": scalar, ...}; ``y`` (labels) is unused by an autoencoder."""
+        """x: [B, C, H, W] -> {"loss": scalar, ...}; ``y`` (labels) is unused by an autoencoder."""
         raise NotImplementedError
 
 
@@ -140,7 +170,7 @@ class DenseAutoencoder(Autoencoder):
 
     def __init__(self, config: DenseConfig):
         super().__init__(config)
-        sizes = [N_PIXELS, *config.hidden, config.code_dim]
+        sizes = [math.prod(config.image_shape), *config.hidden, config.code_dim]
         self.encoder = _mlp(sizes, nn.Sigmoid())
         self.decoder = _mlp(sizes[::-1], None)
 
@@ -149,12 +179,12 @@ class DenseAutoencoder(Autoencoder):
         return self.config.code_dim
 
     def encode(self, x):
-        """x: [B, 1, 28, 28] -> z: [B, code_dim] in (0, 1)."""
+        """x: [B, C, H, W] -> z: [B, code_dim] in (0, 1)."""
         return self.encoder(x.flatten(1))
 
     def decode(self, z):
-        """z: [B, code_dim] -> x_hat: [B, 1, 28, 28] (linear, not clipped)."""
-        return self.decoder(z).view(-1, *IMAGE_SHAPE)
+        """z: [B, code_dim] -> x_hat: [B, C, H, W] (linear, not clipped)."""
+        return self.decoder(z).view(-1, *self.image_shape)
 
     def loss(self, x, y=None, generator=None):
         z = self.encode(x)
@@ -169,6 +199,9 @@ class ConvDenoiser(Autoencoder):
     Keras' ``padding='same'`` pooling of 7 gives 4, hence ``ceil_mode=True``; the decoder's
     third conv is 'valid' (16 -> 14) so that the last upsampling lands on 28.
     Code: the 16×4×4 bottleneck, flattened to 256.
+
+    Other sizes: this geometry maps a side of 8k - 4 onto itself (28 = 8·4 - 4), so each side is zero-padded up to
+    the next such size and the output cropped back (28 is unchanged; 8 -> 12, 32 -> 36). Code: c3 × k_H × k_W.
     """
 
     config_class = ConvConfig
@@ -176,8 +209,9 @@ class ConvDenoiser(Autoencoder):
     def __init__(self, config: ConvConfig):
         super().__init__(config)
         c1, c2, c3 = config.channels
+        channels = config.image_shape[0]
         self.encoder = nn.Sequential(
-            nn.Conv2d(1, c1, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2, ceil_mode=True),
+            nn.Conv2d(channels, c1, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2, ceil_mode=True),
             nn.Conv2d(c1, c2, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2, ceil_mode=True),
             nn.Conv2d(c2, c3, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2, ceil_mode=True),
         )  # fmt: skip
@@ -185,20 +219,31 @@ class ConvDenoiser(Autoencoder):
             nn.Conv2d(c3, c3, 3, padding=1), nn.ReLU(), nn.Upsample(scale_factor=2),
             nn.Conv2d(c3, c2, 3, padding=1), nn.ReLU(), nn.Upsample(scale_factor=2),
             nn.Conv2d(c2, c1, 3), nn.ReLU(), nn.Upsample(scale_factor=2),
-            nn.Conv2d(c1, 1, 3, padding=1),
+            nn.Conv2d(c1, channels, 3, padding=1),
         )  # fmt: skip
 
     @property
+    def bottleneck(self) -> tuple[int, int]:
+        """(k_H, k_W): the bottleneck's size, a padded side of 8k - 4 pooled three times."""
+        return tuple((side + 4 + 7) // 8 for side in self.image_shape[1:])
+
+    @property
     def code_dim(self) -> int:
-        return self.config.channels[2] * 16
+        kh, kw = self.bottleneck
+        return self.config.channels[2] * kh * kw
 
     def encode(self, x):
-        """x: [B, 1, 28, 28] -> z: [B, 16*4*4]."""
+        """x: [B, C, H, W] -> z: [B, c3*k_H*k_W] (16*4*4 at 28x28)."""
+        _, h, w = self.image_shape
+        kh, kw = self.bottleneck
+        x = F.pad(x, (0, 8 * kw - 4 - w, 0, 8 * kh - 4 - h))
         return self.encoder(x).flatten(1)
 
     def decode(self, z):
-        """z: [B, 16*4*4] -> x_hat: [B, 1, 28, 28] (linear, not clipped)."""
-        return self.decoder(z.view(-1, self.config.channels[2], 4, 4))
+        """z: [B, c3*k_H*k_W] -> x_hat: [B, C, H, W] (linear, not clipped)."""
+        _, h, w = self.image_shape
+        out = self.decoder(z.view(-1, self.config.channels[2], *self.bottleneck))
+        return out[..., :h, :w]
 
     def loss(self, x, y=None, generator=None):
         noisy = salt_and_pepper(x, self.config.noise_amount, generator)
@@ -220,38 +265,48 @@ class UNetDenoiser(Autoencoder):
     def __init__(self, config: UNetConfig):
         super().__init__(config)
         c1, c2, c3 = config.channels
-        self.enc1 = nn.Conv2d(1, c1, 3, padding=1)  # 28x28
+        channels = config.image_shape[0]
+        self.enc1 = nn.Conv2d(channels, c1, 3, padding=1)  # 28x28
         self.enc2 = nn.Conv2d(c1, c2, 3, padding=1)  # 14x14
         self.enc3 = nn.Conv2d(c2, c3, 3, padding=1)  # 7x7: the bottleneck
         self.fuse2 = nn.Conv2d(c3 + c2, 2 * c1, 1)  # 1x1 mixing keeps the 14x14 stage cheap
         self.dec2 = nn.Conv2d(2 * c1, 2 * c1, 3, padding=1)
         self.dec1 = nn.Conv2d(2 * c1 + c1, c1, 3, padding=1)
-        self.out = nn.Conv2d(c1, 1, 3, padding=1)
+        self.out = nn.Conv2d(c1, channels, 3, padding=1)
+
+    @property
+    def _padded(self) -> tuple[int, int]:
+        """Each side zero-padded up to a multiple of 4, so that both poolings halve it exactly (28 stays 28)."""
+        return tuple(-(-side // 4) * 4 for side in self.image_shape[1:])
 
     @property
     def code_dim(self) -> int:
-        return self.config.channels[2] * 49
+        ph, pw = self._padded
+        return self.config.channels[2] * (ph // 4) * (pw // 4)
 
     def _features(self, x):
+        (_, h, w), (ph, pw) = self.image_shape, self._padded
+        x = F.pad(x, (0, pw - w, 0, ph - h))
         e1 = F.relu(self.enc1(x))
         e2 = F.relu(self.enc2(F.max_pool2d(e1, 2)))
         e3 = F.relu(self.enc3(F.max_pool2d(e2, 2)))
         return e1, e2, e3
 
     def encode(self, x):
-        """x: [B, 1, 28, 28] -> bottleneck features [B, c3*7*7] (the skips are not part of it)."""
+        """x: [B, C, H, W] -> bottleneck features [B, c3*(H/4)*(W/4)] (the skips are not part of it)."""
         return self._features(x)[2].flatten(1)
 
     def decode(self, z):
         raise NotImplementedError("The U-Net's output needs its skip features: call reconstruct(x), not decode(z).")
 
     def reconstruct(self, x):
-        """x: [B, 1, 28, 28] (noisy) -> clean estimate [B, 1, 28, 28] (linear, not clipped)."""
+        """x: [B, C, H, W] (noisy) -> clean estimate [B, C, H, W] (linear, not clipped)."""
+        _, h, w = self.image_shape
         e1, e2, e3 = self._features(x)
         d = torch.cat([F.interpolate(e3, scale_factor=2), e2], 1)
         d = F.relu(self.dec2(F.relu(self.fuse2(d))))
         d = torch.cat([F.interpolate(d, scale_factor=2), e1], 1)
-        return self.out(F.relu(self.dec1(d)))
+        return self.out(F.relu(self.dec1(d)))[..., :h, :w]
 
     def loss(self, x, y=None, generator=None):
         noisy = salt_and_pepper(x, self.config.noise_amount, generator)
@@ -260,17 +315,18 @@ class UNetDenoiser(Autoencoder):
 
 
 class VAE(Autoencoder):
-    """784-500-(μ, log σ²) ∈ R^10, decoder 10-500-784 sigmoid; Bernoulli likelihood + KL (Kingma & Welling 2014)."""
+    """784-500-(μ, log σ²) ∈ R^10, decoder 10-500-784 sigmoid; Bernoulli likelihood + β·KL (Kingma & Welling 2014)."""
 
     config_class = VAEConfig
 
     def __init__(self, config: VAEConfig):
         super().__init__(config)
-        self.encoder = nn.Sequential(nn.Linear(N_PIXELS, config.hidden), nn.ReLU())
+        pixels = math.prod(config.image_shape)
+        self.encoder = nn.Sequential(nn.Linear(pixels, config.hidden), nn.ReLU())
         self.mu = nn.Linear(config.hidden, config.latent_dim)
         self.logvar = nn.Linear(config.hidden, config.latent_dim)
         self.decoder = nn.Sequential(
-            nn.Linear(config.latent_dim, config.hidden), nn.ReLU(), nn.Linear(config.hidden, N_PIXELS)
+            nn.Linear(config.latent_dim, config.hidden), nn.ReLU(), nn.Linear(config.hidden, pixels)
         )
 
     @property
@@ -278,7 +334,7 @@ class VAE(Autoencoder):
         return self.config.latent_dim
 
     def posterior(self, x):
-        """x: [B, 1, 28, 28] -> (μ, log σ²), each [B, latent_dim]."""
+        """x: [B, C, H, W] -> (μ, log σ²), each [B, latent_dim]."""
         h = self.encoder(x.flatten(1))
         return self.mu(h), self.logvar(h)
 
@@ -287,15 +343,15 @@ class VAE(Autoencoder):
         return self.posterior(x)[0]
 
     def decode_logits(self, z):
-        """z: [B, latent_dim] -> Bernoulli logits [B, 1, 28, 28]."""
-        return self.decoder(z).view(-1, *IMAGE_SHAPE)
+        """z: [B, latent_dim] -> Bernoulli logits [B, C, H, W]."""
+        return self.decoder(z).view(-1, *self.image_shape)
 
     def decode(self, z):
-        """z: [B, latent_dim] -> Bernoulli means [B, 1, 28, 28] in (0, 1)."""
+        """z: [B, latent_dim] -> Bernoulli means [B, C, H, W] in (0, 1)."""
         return torch.sigmoid(self.decode_logits(z))
 
     def loss(self, x, y=None, generator=None):
-        """Negative ELBO per image, in nats (1-sample estimate)."""
+        """Negative ELBO per image, in nats (1-sample estimate); "loss" weighs the KL by β (β = 1: the -ELBO)."""
         mu, logvar = self.posterior(x)
         eps = torch.randn(mu.shape, generator=generator, device=mu.device)
         z = mu + torch.exp(0.5 * logvar) * eps  # reparameterisation trick
@@ -303,7 +359,12 @@ class VAE(Autoencoder):
         nll = F.binary_cross_entropy_with_logits(self.decode_logits(z), x, reduction="none").flatten(1).sum(1)
         # KL(N(μ, σ²) || N(0, I)) in closed form, Kingma & Welling (2014), Appendix B.
         kl = -0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(1)
-        return {"loss": (nll + kl).mean(), "nll": nll.mean(), "kl": kl.mean()}
+        return {
+            "loss": (nll + self.config.beta * kl).mean(),
+            "nll": nll.mean(),
+            "kl": kl.mean(),
+            "neg_elbo": (nll + kl).mean(),
+        }
 
 
 @dataclass(frozen=True)
@@ -417,12 +478,17 @@ def config_to_dict(config) -> dict:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(config).items()}
 
 
+# Fields added after the shipped checkpoints were written: a config.json without them means their default
+# (Fashion-MNIST's 1x28x28, the plain VAE's beta 1). Any other missing field is an error.
+ADDED_FIELDS = frozenset({"image_shape", "beta"})
+
+
 def config_from_dict(config_class: type, d: dict):
     """Rebuild a config dataclass; unknown or missing keys are errors, not silently ignored or defaulted."""
     if not isinstance(d, dict):
         raise ValueError(f"a {config_class.__name__} must be a JSON object, got {type(d).__name__}")
     names = {f.name for f in fields(config_class)}
-    unknown, missing = set(d) - names, names - set(d)
+    unknown, missing = set(d) - names, names - set(d) - ADDED_FIELDS
     if unknown:
         raise ValueError(f"unknown {config_class.__name__} field(s): {', '.join(sorted(unknown))}")
     if missing:

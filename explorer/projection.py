@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .checkpoint import checkpoint_dir, load_model, weights_hash
+from .checkpoint import checkpoint_dir, is_run_key, load_model, weights_hash
 from .inference import encode_with_error
 from .neighbours import knn
 
@@ -56,7 +56,16 @@ def path_for(name: str, split: str = "test", root=None) -> Path:
 
 
 def fix_command(name: str, split: str = "test") -> str:
+    if is_run_key(name):
+        return f"python -m explorer prepare {name}" + (" --all" if split == "all" else "")
     return f"python -m explorer project --variant {name}" + (" --all" if split == "all" else "")
+
+
+def layout(codes: np.ndarray) -> np.ndarray:
+    """2-D map coordinates of codes [N, D]: the codes themselves where D == 2 (the latent space is the map, no
+    UMAP), else a UMAP fit (``fit_umap``)."""
+    codes = np.asarray(codes, np.float32)
+    return codes.copy() if codes.ndim == 2 and codes.shape[1] == 2 else fit_umap(codes)
 
 
 def load_projection(name: str, split: str = "test", root=None) -> Projection:
@@ -113,12 +122,13 @@ def compute_projection(name: str, data, split: str = "test", root=None, model=No
         images, labels = data.test.images, data.test.labels
     else:
         images, labels = data.all_images, data.all_labels
+    labels = np.full(len(images), -1, np.int64) if labels is None else labels  # -1: no label
     codes, mse = encode_with_error(model, images)
-    coords = fit_umap(codes)
+    coords = layout(codes)
     proj = Projection(name, split, weights_hash(name, root), labels, coords, codes if split == "test" else None, mse)
     arrays = {
         "weights_sha256": np.array(proj.weights_sha256),
-        "labels": labels.astype(np.uint8),
+        "labels": labels.astype(np.uint8) if labels.min(initial=0) >= 0 and labels.max(initial=0) < 256 else labels,
         "coords": coords,
         "recon_mse": mse,
     }

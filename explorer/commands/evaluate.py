@@ -21,6 +21,7 @@ from ..checkpoint import (
     CheckpointError,
     checkpoint_dir,
     default_root,
+    is_run_key,
     load_judge,
     load_model,
     read_json,
@@ -67,22 +68,27 @@ def quality(pred: np.ndarray, target: np.ndarray) -> dict[str, float]:
     return {"psnr": float(psnr_per_image(pred, target).mean()), "ssim": float(ssim_per_image(pred, target).mean())}
 
 
-def evaluate_variant(name: str, model, x: np.ndarray, labels: np.ndarray) -> dict:
-    """All measures of one model on images ``x`` float32 [N, 1, 28, 28] in [0, 1]."""
+def evaluate_variant(name: str, model, x: np.ndarray, labels: np.ndarray | None, variant=None) -> dict:
+    """All measures of one model on images ``x`` float32 [N, C, H, W] in [0, 1]. ``variant``: its registry entry
+    (default: the one named ``name``); ``labels`` None: the measures that need labels are marked, never faked."""
     import torch
 
-    variant = get_variant(name)
+    variant = variant or get_variant(name)
     t0 = time.perf_counter()
-    m = {"variant": name, "split": "test", "images": len(x), **quality(reconstruct(model, x), x)}
+    target = x[:, 0] if x.shape[1] == 1 else x  # what reconstruct returns: greyscale without its channel axis
+    m = {"variant": variant.name, "split": "test", "images": len(x), **quality(reconstruct(model, x), target)}
     if variant.can("decoder"):  # neighbours in a code that does not determine the output would mean little
         codes = encode(model, x)
-        m["precision_at_10"] = precision_at_k(codes, labels, 10)
+        if labels is None:
+            m["needs_labels"] = ["precision_at_10"]
+        else:
+            m["precision_at_10"] = precision_at_k(codes, labels, 10)
         if model.code_range is not None:  # a bounded code: how many entries are ~0, and its bits at 8-bit levels
             lo, hi = (np.full(codes.shape[1], v) for v in model.code_range)
             m["sparsity"] = code_sparsity(codes)
             m["code_entropy_bytes"] = code_entropy_bytes(codes, 8, lo=lo, hi=hi)
     if variant.can("denoiser"):
-        q = quality(reconstruct(model, noisy_test_images(x)), x)
+        q = quality(reconstruct(model, noisy_test_images(x)), target)
         m["denoise_psnr"], m["denoise_ssim"] = q["psnr"], q["ssim"]
         m["noise_amount"] = NOISE_AMOUNT
     if variant.can("generative"):
@@ -90,7 +96,7 @@ def evaluate_variant(name: str, model, x: np.ndarray, labels: np.ndarray) -> dic
         with torch.no_grad():
             terms = [model.loss(torch.from_numpy(x[i : i + 1000]), generator=gen) for i in range(0, len(x), 1000)]
         w = [min(1000, len(x) - i) for i in range(0, len(x), 1000)]
-        for key, out in (("loss", "neg_elbo"), ("nll", "nll"), ("kl", "kl")):
+        for key, out in (("neg_elbo", "neg_elbo"), ("nll", "nll"), ("kl", "kl")):
             m[out] = float(np.average([float(t[key]) for t in terms], weights=w))
     m["seconds"] = round(time.perf_counter() - t0, 1)
     return m
@@ -120,10 +126,15 @@ def evaluate_baselines(data) -> dict:
     return out
 
 
+def metrics_command(name: str) -> str:
+    """The command that measures checkpoint ``name``: ``evaluate`` for a shipped variant, ``prepare`` for a run."""
+    return f"python -m explorer prepare {name}" if is_run_key(name) else f"python -m explorer evaluate --variant {name}"
+
+
 def load_metrics(name: str, root=None) -> dict:
-    """The variant's metrics.json, if it describes the current weights."""
+    """The variant's (or run's) metrics.json, if it describes the current weights."""
     path = checkpoint_dir(name, root) / METRICS
-    fix = f"Measure it with `python -m explorer evaluate --variant {name}`."
+    fix = f"Measure it with `{metrics_command(name)}`."
     if not path.is_file():
         raise MetricsError(f"{path} is missing. {fix}")
     try:

@@ -8,7 +8,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..checkpoint import load_model, save_checkpoint
+from ..checkpoint import CheckpointError, load_model, save_checkpoint
+from ..data import FASHION_MNIST
 from ..models import TrainRecipe, get_variant
 from ..train import TrainResult, device_name, pick_device, provenance, train
 
@@ -23,10 +24,12 @@ def fit_and_save(
     threads: int | None = None,
     limit: int | None = None,
     labels: bool = False,
+    variant: str | None = None,
 ) -> tuple[TrainResult, Path]:
     """Train ``model`` on the recipe's seeded train/validation split of ``data.train`` (the first ``limit``
     images only, for smoke runs; ``labels``: give the model the class labels) and save it as checkpoint folder
-    ``name`` with its recipe, history and provenance -> (result, folder)."""
+    ``name`` (a run's key ``"<dataset>/<run>"``, of registry ``variant``) with its recipe, history and provenance
+    -> (result, folder)."""
     from ..data import train_val_split
 
     device = torch.device(device)
@@ -46,22 +49,31 @@ def fit_and_save(
         training=training,
         history=result.history,
         dataset_sha256=data.sha256,
+        **({"variant": variant} if variant else {}),
     )
     return result, out
 
 
-def plan(names, epochs: int | None = None, batch_size: int | None = None, assignments=()) -> list[tuple]:
+def plan(
+    names, epochs: int | None = None, batch_size: int | None = None, assignments=(), image_shape=None
+) -> list[tuple]:
     """Each variant's (name, config, recipe, applied overrides): the registry's, with ``--epochs``,
-    ``--batch-size`` and every ``--set key=value`` applied and checked, before any data is loaded."""
+    ``--batch-size`` and every ``--set key=value`` applied and checked, before any data is loaded. ``image_shape``:
+    the dataset's (C, H, W), which the model takes (not a ``--set`` key: it is the data's)."""
     from ..overrides import OverrideError, apply, parse_assignments
 
     sets = parse_assignments(assignments)
+    if "image_shape" in sets:
+        raise OverrideError("--set image_shape: the image shape is the dataset's; choose the data with --dataset.")
     sets = {**{k: str(v) for k, v in {"epochs": epochs, "batch_size": batch_size}.items() if v}, **sets}
     out = []
     for name in names:
         variant = get_variant(name)
+        base = variant.config
+        if image_shape is not None and hasattr(base, "image_shape"):
+            base = dataclasses.replace(base, image_shape=tuple(image_shape))
         try:
-            config, recipe, applied = apply(variant.config, variant.recipe, sets)
+            config, recipe, applied = apply(base, variant.recipe, sets)
         except OverrideError as e:
             raise OverrideError(f"{name}: {e}") from None
         out.append((name, config, recipe, applied))
@@ -104,3 +116,65 @@ def run_training(
             f"best val loss {best['val_loss']:.5g} (epoch {result.best_epoch}) -> {out}"
         )
     print("Now measure them: python -m explorer evaluate")
+
+
+def run_key_for(dataset: str, variant: str, name: str | None) -> str:
+    from ..runs import check_run_name, run_key
+
+    return run_key(dataset, check_run_name(name or variant))
+
+
+def train_run(
+    dataset: str,
+    variant_name: str,
+    name: str | None = None,
+    runs=None,
+    overwrite: bool = False,
+    datasets_root=None,
+    data_dir=None,
+    device: str = "auto",
+    epochs: int | None = None,
+    batch_size: int | None = None,
+    limit: int | None = None,
+    threads: int | None = None,
+    assignments=(),
+) -> Path:
+    """``train --dataset NAME --variant V --name RUN``: one run of variant ``V`` on a dataset, written to
+    ``<runs>/<dataset>/<run>/`` (refused if it exists, unless ``overwrite``). The model takes the dataset's image
+    shape; every override is checked before any data is read or anything is written."""
+    from ..checkpoint import CONFIG, runs_root
+    from ..datasets import load_data
+    from ..runs import RunError
+
+    key = run_key_for(dataset, variant_name, name)
+    root = Path(runs or runs_root())
+    target = root / key
+    if (target / CONFIG).exists() and not overwrite:
+        raise RunError(f"a run {key!r} exists already ({target}); choose another --name or pass --overwrite.")
+    plan([variant_name], epochs, batch_size, assignments)  # every override checked before any data is read
+    data = load_data(dataset, data_dir=data_dir, root=datasets_root, download_if_missing=dataset == FASHION_MNIST)
+    ((_, config, recipe, applied),) = plan([variant_name], epochs, batch_size, assignments, data.image_shape)
+    if applied:
+        print(f"{key}: " + ", ".join(f"{k}={v}" for k, v in applied.items()))
+    dev = pick_device(device)
+    torch.manual_seed(recipe.seed)
+    model = get_variant(variant_name).build(config)
+    if recipe.init_from:  # a run of the same dataset (e.g. sparse from a dense run), else the shipped one
+        own = run_key_for(dataset, recipe.init_from, recipe.init_from)
+        shipped = dataset == FASHION_MNIST and not (root / own / CONFIG).exists()
+        start_key, start_root = (recipe.init_from, None) if shipped else (own, root)
+        try:
+            start = load_model(start_key, start_root)
+        except CheckpointError as e:
+            raise RunError(f"{key}: init_from={recipe.init_from!r} needs run {start_key!r} first ({e})") from None
+        if type(start) is not type(model) or start.code_dim != model.code_dim or start.image_shape != model.image_shape:
+            raise RunError(f"{key}: init_from={recipe.init_from!r} has another architecture; --set init_from=none.")
+        model.load_state_dict(start.state_dict())
+    result, out = fit_and_save(key, model, recipe, data, root, dev, threads, limit, variant=variant_name)
+    best = result.history[result.best_epoch - 1]
+    print(
+        f"{key}: {result.epochs_run} epochs in {result.seconds / 60:.1f} min on {device_name(dev)}, "
+        f"best {recipe.monitor} {best[recipe.monitor]:.5g} (epoch {result.best_epoch}) -> {out}"
+    )
+    print(f"Now prepare it for the dashboard: python -m explorer prepare {key}")
+    return out

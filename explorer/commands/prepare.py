@@ -1,0 +1,129 @@
+"""The ``prepare`` command: everything the dashboard shows for one run, computed once and stored in its folder.
+
+Steps (one progress bar): the run's metrics on its dataset's test split beside PCA with as many components as the
+code has numbers (``metrics.json``, keyed by the weights' hash), the test map (``projection-test.npz``: UMAP, or the
+codes themselves for a 2-d code), and, for a generative run on Fashion-MNIST, generation quality judged by the
+shipped judge (``generation.json``). Measures that need labels are marked "needs labels" on unlabelled data.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+GENERATION_SAMPLES = 5_000  # prior samples judged per generative run (the shipped VAE's table uses 10,000)
+
+
+def linear_baseline(data, components: int) -> dict:
+    """PCA with ``components`` components fitted on the train split: test PSNR, SSIM and precision@10 (if
+    labelled), and raw-pixel precision@10: what an autoencoder's code of that size must beat."""
+    from sklearn.decomposition import PCA
+
+    from ..metrics import psnr_per_image, ssim_per_image
+    from ..neighbours import precision_at_k
+
+    x_train = data.train.images.reshape(len(data.train), -1).astype(np.float32) / 255.0
+    x = data.test.images.reshape(len(data.test), -1).astype(np.float32) / 255.0
+    k = max(1, min(components, *x_train.shape))
+    pca = PCA(n_components=k, random_state=0).fit(x_train)
+    codes = pca.transform(x)
+    recon = np.clip(pca.inverse_transform(codes), 0, 1).reshape(data.test.images.shape)
+    target = data.test.images.astype(np.float32) / 255.0
+    out = {
+        "components": k,
+        "psnr": float(psnr_per_image(recon, target).mean()),
+        "ssim": float(ssim_per_image(recon, target).mean()),
+    }
+    labels = data.test.labels
+    if labels is not None:
+        out["precision_at_10"] = precision_at_k(codes, labels, 10)
+        out["raw_pixels_precision_at_10"] = precision_at_k(x, labels, 10)
+    return out
+
+
+def run_prepare(key: str, runs=None, data_dir=None, datasets_root=None, force: bool = False, splits=("test",)) -> dict:
+    """Prepare run ``key`` (a shipped variant's name or ``"<dataset>/<run>"``) -> {step: seconds}."""
+    from tqdm import tqdm
+
+    from .. import projection
+    from ..checkpoint import JUDGE, METRICS, checkpoint_dir, load_judge, load_model, weights_hash, write_json_atomic
+    from ..data import FASHION_MNIST, DatasetError
+    from ..datasets import load_data
+    from ..inference import as_batch
+    from ..runs import RunError, find_run
+    from .evaluate import MetricsError, evaluate_variant, load_metrics
+
+    run = find_run(key, runs)
+    if run.kind == "codes":
+        raise RunError(f"{key} holds imported codes: `import-codes` made its map already; there is nothing to prepare.")
+    if run.entry is None:
+        raise RunError(
+            f"{key} was trained as variant {run.variant!r}, which is not registered here: pass --plugin MODULE "
+            "or install the package that provides it."
+        )
+    root = None if run.shipped and "/" not in key else run.directory.parent.parent
+    steps = ["model", "data", "metrics", *(f"map ({s})" for s in splits)]
+    generative = run.can("generative") and run.dataset == FASHION_MNIST
+    if generative:
+        steps.append("generation quality")
+    timings: dict[str, float] = {}
+    bar = tqdm(steps, desc=f"prepare {key}", unit="step")
+    t = time.perf_counter()
+
+    def done(step: str) -> None:
+        nonlocal t
+        timings[step] = round(time.perf_counter() - t, 2)
+        t = time.perf_counter()
+        bar.set_postfix_str(step)
+        bar.update(1)
+
+    model = load_model(key, root)
+    done("model")
+    try:
+        data = load_data(run.dataset, data_dir=data_dir, root=datasets_root)
+    except DatasetError as e:
+        raise DatasetError(f"run {key} was trained on dataset {run.dataset!r}, which cannot be loaded: {e}") from e
+    seen = run.read_config().get("dataset_sha256")
+    if seen and seen != data.sha256:
+        tqdm.write(f"note: {key} was trained on other data than today's {run.dataset!r} (its content hash differs).")
+    done("data")
+    directory = checkpoint_dir(key, root)
+    try:
+        if force:
+            raise MetricsError("forced")
+        load_metrics(key, root)
+    except (MetricsError, RuntimeError):
+        x = as_batch(data.test.images, data.image_shape).numpy()
+        m = evaluate_variant(key, model, x, data.test.labels, variant=run.entry)
+        m |= {"run": key, "dataset": run.dataset, "weights_sha256": weights_hash(key, root)}
+        m["baseline"] = linear_baseline(data, model.code_dim) if run.can("decoder") else None
+        write_json_atomic(directory / METRICS, m)
+    done("metrics")
+    for split in splits:
+        try:
+            if force:
+                raise projection.ProjectionError("forced")
+            projection.load_projection(key, split, root)
+        except projection.ProjectionError:
+            if run.has_map:
+                projection.compute_projection(key, data, split, root, model)
+        done(f"map ({split})")
+    if generative:
+        from ..generation import generation_quality
+
+        try:
+            judge = load_judge()
+        except RuntimeError as e:
+            tqdm.write(f"generation quality: skipped, {e}")
+        else:
+            result = generation_quality(model, judge, data, GENERATION_SAMPLES, 0)
+            result |= {
+                "vae_weights_sha256": weights_hash(key, root),
+                "judge_weights_sha256": weights_hash(JUDGE),
+                "dataset_sha256": data.sha256,
+            }
+            write_json_atomic(directory / "generation.json", result)
+        done("generation quality")
+    bar.close()
+    return timings

@@ -1,0 +1,172 @@
+"""Runs: a trained model (or imported codes) on one dataset, found by its key. No torch, no streamlit.
+
+A run's **key** is one name everywhere (CLI value, folder, URL value):
+
+- a shipped variant's name (``dense``, ``vae``, …): the checkpoints the tutorial's study ships, on Fashion-MNIST,
+  in ``checkpoints/<variant>/``;
+- ``"<dataset>/<run>"``: a run of one's own, in ``<runs>/<dataset>/<run>/`` (``runs/`` or ``$LATENT_EXPLORER_RUNS``,
+  see ``explorer.checkpoint.runs_root``), or an extra shipped run in ``checkpoints/<dataset>/<run>/``
+  (e.g. ``fashion-mnist/vae-beta4``).
+
+Every run folder holds what ``explorer.checkpoint`` writes (``config.json`` naming its variant, dataset and
+run; ``model.safetensors``; ``history.json``) and what ``prepare`` adds beside it (``metrics.json``, the maps).
+A run of imported codes (``import-codes``) holds ``codes.npz`` instead of weights: a map and neighbours, no model.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from .checkpoint import CONFIG, WEIGHTS, checkpoint_dir, default_root, is_run_key, runs_root
+from .data import FASHION_MNIST
+from .models import REGISTRY, VARIANTS
+
+CODES = "codes.npz"  # an imported-codes run's vectors (ids, codes)
+NAME_RULE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")  # a run's name: a folder name and a URL value
+
+
+class RunError(ValueError):
+    """A run that does not exist or cannot be used; the message lists what there is or says what to do."""
+
+
+def check_run_name(name: str) -> str:
+    if not isinstance(name, str) or not NAME_RULE.match(name):
+        raise RunError(
+            f"run name {name!r}: use lower-case letters, digits, '.', '-' and '_' (up to 64, starting with a letter "
+            "or digit), e.g. --name dense-64."
+        )
+    return name
+
+
+def run_key(dataset: str, name: str) -> str:
+    return f"{dataset}/{name}"
+
+
+@dataclass(frozen=True)
+class Run:
+    key: str
+    dataset: str
+    name: str
+    directory: Path
+    variant: str | None  # the registry entry it was trained as; None for imported codes
+    kind: str = "model"  # "model" or "codes"
+    shipped: bool = False
+
+    @property
+    def entry(self):
+        """Its registry ``Variant`` (None for codes, or a variant whose plugin is not loaded)."""
+        return REGISTRY.get(self.variant) if self.variant else None
+
+    @property
+    def capabilities(self) -> frozenset[str]:
+        entry = self.entry
+        return entry.capabilities if entry is not None else frozenset()
+
+    def can(self, capability: str) -> bool:
+        return capability in self.capabilities
+
+    @property
+    def has_map(self) -> bool:
+        """A map and similar items: codes that make their image (a decoder), or imported codes."""
+        return self.kind == "codes" or self.can("decoder")
+
+    @property
+    def title(self) -> str:
+        entry = self.entry
+        if self.shipped and not is_run_key(self.key) and entry is not None:
+            return entry.title
+        what = (
+            "imported codes" if self.kind == "codes" else (entry.title if entry else f"unknown variant {self.variant}")
+        )
+        return f"{self.name} ({what})"
+
+    @property
+    def trained(self) -> bool:
+        return (self.directory / (CODES if self.kind == "codes" else WEIGHTS)).is_file()
+
+    def read_config(self) -> dict:
+        try:
+            data = json.loads((self.directory / CONFIG).read_text())
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+
+def _from_folder(key: str, directory: Path, shipped: bool) -> Run | None:
+    try:
+        config = json.loads((directory / CONFIG).read_text())
+    except (OSError, ValueError):
+        config = None
+    if not isinstance(config, dict):
+        return None
+    dataset, name = key.split("/", 1)
+    kind = "codes" if config.get("kind") == "codes" else "model"
+    variant = config.get("variant") if isinstance(config.get("variant"), str) else None
+    return Run(key, dataset, name, directory, variant, kind, shipped)
+
+
+def shipped_variant_run(name: str, root=None) -> Run:
+    return Run(name, FASHION_MNIST, name, checkpoint_dir(name, root), name, "model", True)
+
+
+def _scan(root: Path, shipped: bool) -> list[Run]:
+    out = []
+    if not root.is_dir():
+        return out
+    for config in sorted(root.glob(f"*/*/{CONFIG}")):
+        directory = config.parent
+        dataset, name = directory.parent.name, directory.name
+        if dataset.startswith(".") or name.startswith("."):
+            continue
+        run = _from_folder(run_key(dataset, name), directory, shipped)
+        if run is not None:
+            out.append(run)
+    return out
+
+
+def list_runs(dataset: str | None = None, runs: str | os.PathLike | None = None, checkpoints=None) -> list[Run]:
+    """Every run, shipped first (the registry's variants, then extra shipped runs), then one's own by key;
+    only those on ``dataset`` if given. A key found in both roots is the runs root's (as ``checkpoint_dir``)."""
+    shipped_root = Path(checkpoints or default_root())
+    found: dict[str, Run] = {}
+    if dataset in (None, FASHION_MNIST):
+        for name in VARIANTS:  # the built-in variants' shipped folders, listed even when missing ("not trained")
+            found[name] = shipped_variant_run(name, checkpoints)
+    own = {r.key: r for r in _scan(Path(runs or runs_root()), shipped=False)}
+    extra = {r.key: r for r in _scan(shipped_root, shipped=True) if r.key not in own}
+    for r in [*extra.values(), *sorted(own.values(), key=lambda r: r.key)]:
+        if dataset is None or r.dataset == dataset:
+            found[r.key] = r
+    return list(found.values())
+
+
+def find_run(key: str, runs=None, checkpoints=None) -> Run:
+    """The run of ``key`` (a shipped variant's name or ``"<dataset>/<run>"``); RunError listing the runs there are."""
+    if not isinstance(key, str) or not key:
+        raise RunError("no run named: give a run key, e.g. dense or digits/dense-64.")
+    if not is_run_key(key):
+        if key in VARIANTS:
+            return shipped_variant_run(key, checkpoints)
+    else:
+        dataset, name = key.split("/", 1)
+        for root, shipped in ((Path(runs or runs_root()), False), (Path(checkpoints or default_root()), True)):
+            if (root / key / CONFIG).is_file():
+                run = _from_folder(key, root / key, shipped)
+                if run is not None:
+                    return run
+    known = ", ".join(r.key for r in list_runs(runs=runs, checkpoints=checkpoints))
+    raise RunError(
+        f"no run {key!r}; there are: {known}. Train one with `python -m explorer train --dataset … --name …`."
+    )
+
+
+def dataset_of(key: str, runs=None, checkpoints=None) -> str:
+    return find_run(key, runs, checkpoints).dataset
+
+
+def prepare_command(key: str) -> str:
+    return f"python -m explorer prepare {key}"
