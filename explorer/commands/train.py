@@ -80,6 +80,14 @@ def plan(
     return out
 
 
+def start_from(model: nn.Module, start: nn.Module, what: str, hint: str = "") -> None:
+    """Load ``start``'s weights into ``model`` (a recipe's ``init_from``); ValueError naming ``what`` unless both
+    have the same class, code size and image shape."""
+    if type(start) is not type(model) or start.code_dim != model.code_dim or start.image_shape != model.image_shape:
+        raise ValueError(f"{what} has another architecture{hint}.")
+    model.load_state_dict(start.state_dict())
+
+
 def run_training(
     names,
     data_dir=None,
@@ -105,10 +113,7 @@ def run_training(
         torch.manual_seed(recipe.seed)  # weight initialisation
         model = variant.build(config)
         if recipe.init_from:
-            start = load_model(recipe.init_from, root)
-            if type(start) is not type(model) or start.code_dim != model.code_dim:
-                raise ValueError(f"{name}: init_from={recipe.init_from!r} has another architecture.")
-            model.load_state_dict(start.state_dict())
+            start_from(model, load_model(recipe.init_from, root), f"{name}: init_from={recipe.init_from!r}")
         result, out = fit_and_save(name, model, recipe, data, root, dev, threads, limit)
         best = result.history[result.best_epoch - 1]
         print(
@@ -167,9 +172,7 @@ def train_run(
             start = load_model(start_key, start_root)
         except CheckpointError as e:
             raise RunError(f"{key}: init_from={recipe.init_from!r} needs run {start_key!r} first ({e})") from None
-        if type(start) is not type(model) or start.code_dim != model.code_dim or start.image_shape != model.image_shape:
-            raise RunError(f"{key}: init_from={recipe.init_from!r} has another architecture; --set init_from=none.")
-        model.load_state_dict(start.state_dict())
+        start_from(model, start, f"{key}: init_from={recipe.init_from!r}", "; --set init_from=none")
     result, out = fit_and_save(key, model, recipe, data, root, dev, threads, limit, variant=variant_name)
     best = result.history[result.best_epoch - 1]
     print(
