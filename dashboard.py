@@ -32,9 +32,7 @@ if __name__ == "__main__" and "torch" not in sys.modules:
         st.title("Latent Explorer")
         st.status("Starting: loading the models' libraries, once per server (a few seconds)…", state="running")
 
-from explorer.data import N_TEST, N_TRAIN  # noqa: E402 (after the start-up notice)
-from explorer.models import VARIANTS, variants_with  # noqa: E402
-from explorer.ui import (  # noqa: E402
+from explorer.ui import (  # noqa: E402 (after the start-up notice)
     clustering_page,
     common,
     compare,
@@ -57,12 +55,9 @@ PAGES = (
     (compression_page.page, "Compression", ":material/compress:", "compression"),
     (clustering_page.page, "Clustering", ":material/bubble_chart:", "clustering"),
 )
-# What a link may ask of each page: the variants its picker offers, and the Similar page's neighbour slider range.
-PAGE_VARIANTS = {
-    "map": common.MAPPED,
-    "similar": common.MAPPED,
-    "generator": variants_with("generative"),
-}
+# What a link may ask of each page: the capability of the runs its picker offers, and the Similar page's neighbour
+# slider range.
+PAGE_NEEDS = {"map": common.MAP, "similar": common.MAP, "generator": "generative", "denoiser": "denoiser"}
 LINK_LIMITS = {"k": (4, 20)}
 
 
@@ -130,15 +125,23 @@ def main() -> None:
     page = st.navigation(list(pages.values()))
     shown = next(u for u, p in pages.items() if p is page)
     try:
-        common.items()  # without the dataset, one page explains how to install it, whichever page was asked for
+        choices = common.dataset_choices()
+        urlsync.seed_dataset(choices)
+        with st.sidebar:
+            common.dataset_picker()
+        # without the dataset, one page explains how to get it, whichever page was asked for
+        n_items = len(common.items().images)
+        keys = common.runs_with(None) or ["none"]
+        page_variants = {p: common.runs_with(need) or keys for p, need in PAGE_NEEDS.items()}
         urlsync.read_url_state(
-            N_TEST + N_TRAIN,
-            VARIANTS,
+            n_items,
+            keys,
             list(pages),
-            ViewState(page=shown),
+            ViewState(page=shown, dataset=common.current_dataset()),
             LINK_LIMITS,
-            PAGE_VARIANTS,
+            page_variants,
             toast=False,
+            datasets=choices,
         )
         asked = urlsync.link_page()
         if asked and asked != shown:
@@ -146,7 +149,7 @@ def main() -> None:
         show_link_notices()
         collapse_sidebar_when_narrow()
         with st.sidebar:
-            st.caption("Autoencoders trained on Fashion-MNIST, and the tools to look inside them.")
+            st.caption("Autoencoders and the tools to look inside them: pick a dataset, then a run on each page.")
             common.sidebar_status()
         page.run()
     except Exception as e:  # the last guard: a message on the page, the traceback in the server log

@@ -33,14 +33,17 @@ class CheckpointError(RuntimeError):
     """A checkpoint is missing or damaged; the message names the file and the command that recreates it."""
 
 
+REPO = Path(__file__).resolve().parent.parent  # where the shipped checkpoints and the default runs folder are
+
+
 def default_root() -> Path:
     """``$LATENT_EXPLORER_CHECKPOINTS`` or the repository's ``checkpoints/``."""
-    return Path(os.environ.get(ENV_VAR) or Path(__file__).resolve().parent.parent / "checkpoints")
+    return Path(os.environ.get(ENV_VAR) or REPO / "checkpoints")
 
 
 def runs_root() -> Path:
     """Where ``train --dataset … --name …`` writes runs: ``$LATENT_EXPLORER_RUNS`` or the repository's ``runs/``."""
-    return Path(os.environ.get(RUNS_ENV_VAR) or Path(__file__).resolve().parent.parent / "runs")
+    return Path(os.environ.get(RUNS_ENV_VAR) or REPO / "runs")
 
 
 def is_run_key(name: str) -> bool:

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from .checkpoint import HISTORY, checkpoint_dir
+from .checkpoint import HISTORY, checkpoint_dir, stored_variant
 from .images import to_uint8
 from .models import REGISTRY, VARIANTS
 
@@ -21,6 +21,8 @@ METRIC_COLUMNS = (
     ("sparsity", "code sparsity"),
     ("code_entropy_bytes", "code bytes/image"),
     ("neg_elbo", "−ELBO (nats)"),
+    ("nll", "reconstruction NLL (nats)"),
+    ("kl", "KL (nats)"),
 )
 # The classical baselines' rows: key in baselines.json -> (row title, which columns their psnr/ssim belong in).
 BASELINE_ROWS = {
@@ -74,24 +76,27 @@ def _number(v) -> float:
         return float("nan")
 
 
-def histories(root=None) -> dict[str, list[dict]]:
-    """Each variant's training history (its history.json: one dict per epoch), in registry order; a variant
-    without a readable one is left out."""
-    out = {}
-    for name in VARIANTS:
-        try:
-            rows = json.loads((checkpoint_dir(name, root) / HISTORY).read_text())
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-            continue
-        rows = [r for r in rows if isinstance(r, dict)] if isinstance(rows, list) else []
-        if rows:
-            out[name] = rows
-    return out
+def history(name: str, root=None) -> list[dict]:
+    """A variant's or run's training history (its history.json: one dict per epoch); [] without a readable one."""
+    try:
+        rows = json.loads((checkpoint_dir(name, root) / HISTORY).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return []
+    return [r for r in rows if isinstance(r, dict)] if isinstance(rows, list) else []
+
+
+def histories(root=None, names=VARIANTS) -> dict[str, list[dict]]:
+    """Each of ``names``' training history (by default the shipped variants', in registry order); one without a
+    readable history is left out."""
+    found = {name: history(name, root) for name in names}
+    return {name: rows for name, rows in found.items() if rows}
 
 
 def loss_unit(name: str) -> str:
-    """The unit of a variant's training loss: a generative model trains on the negative ELBO, the rest on MSE."""
-    return "nats" if REGISTRY[name].can("generative") else "MSE"
+    """The unit of a variant's or run's training loss: a generative model trains on the negative ELBO (nats), the
+    rest on MSE."""
+    entry = REGISTRY.get(stored_variant(name) or "")
+    return "nats" if entry is not None and entry.can("generative") else "MSE"
 
 
 def curve_titles(names) -> dict[str, str]:
@@ -103,3 +108,34 @@ def reconstruction_mse(originals, reconstructions) -> float:
     """Mean per-pixel MSE (in [0, 1] units) of reconstructions as shown (8-bit) against the originals."""
     a, b = to_uint8(originals).astype(np.float32), to_uint8(reconstructions).astype(np.float32)
     return float((((b - a) / 255.0) ** 2).mean())
+
+
+def neighbour_agreement(codes: Mapping[str, np.ndarray], k: int = 10, n: int = 1000, seed: int = 0):
+    """How alike runs' neighbourhoods are: for ``n`` test items (seeded), the mean share of their ``k`` nearest
+    neighbours that two runs have in common -> a DataFrame [run × run] in [0, 1] (1 on the diagonal).
+
+    ``codes``: run -> its codes of the same test items [N, D] (D may differ between runs).
+    """
+    import pandas as pd
+
+    from .neighbours import knn
+
+    names = list(codes)
+    sizes = {len(c) for c in codes.values()}
+    if len(sizes) > 1:
+        raise ValueError(f"codes of {sorted(sizes)} items: runs compared must have codes of the same test items.")
+    total = sizes.pop() if sizes else 0
+    if total <= k:
+        raise ValueError(f"{total} items: need more than k = {k} to compare neighbourhoods.")
+    picks = np.sort(np.random.default_rng(seed).choice(total, size=min(n, total), replace=False))
+    found = {}
+    for name, c in codes.items():
+        c = np.asarray(c, np.float32)
+        found[name] = np.sort(knn(c, c[picks], k, exclude=picks)[0], axis=1)  # [n, k] neighbour ids per item
+    matrix = np.ones((len(names), len(names)))
+    for i, a in enumerate(names):
+        for j in range(i + 1, len(names)):
+            b = found[names[j]]
+            shared = [np.intersect1d(x, y, assume_unique=True).size for x, y in zip(found[a], b, strict=True)]
+            matrix[i, j] = matrix[j, i] = float(np.mean(shared)) / k
+    return pd.DataFrame(matrix, index=names, columns=names)

@@ -47,7 +47,7 @@ def png_bytes(image, scale: int = 1) -> bytes:
     return buf.getvalue()
 
 
-def selection_csv(indices, labels, coords, codes) -> bytes:
+def selection_csv(indices, labels, coords, codes, class_names=CLASS_NAMES) -> bytes:
     """Selected items as CSV: index, label, class_name, x, y, code_0..code_{D-1} (UTF-8, one header row).
 
     indices, labels: [N]; coords: [N, 2] map coordinates; codes: [N, D] latent codes (D may be 0).
@@ -65,14 +65,14 @@ def selection_csv(indices, labels, coords, codes) -> bytes:
             f"selection of {n} indices with {len(labels)} labels, {len(coords)} coordinates and {len(codes)} codes: "
             "all must have one row per selected item."
         )
-    bad = labels[(labels < 0) | (labels >= len(CLASS_NAMES))]
+    bad = labels[(labels < 0) | (labels >= len(class_names))]
     if len(bad):
-        raise ValueError(f"label == {int(bad[0])}: labels must be 0..{len(CLASS_NAMES) - 1}.")
+        raise ValueError(f"label == {int(bad[0])}: labels must be 0..{len(class_names) - 1}.")
     frame = pd.DataFrame(
         {
             "index": indices,
             "label": labels,
-            "class_name": [CLASS_NAMES[i] for i in labels],
+            "class_name": [class_names[i] for i in labels],
             "x": coords[:, 0],
             "y": coords[:, 1],
         }

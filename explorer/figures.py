@@ -26,6 +26,11 @@ ERROR_SCALE = "Viridis"
 COLOR_MODES = ("class", "error")
 
 
+def class_color(label: int) -> str:
+    """The palette's colour of class ``label`` (cycled past ten classes)."""
+    return CLASS_COLORS[int(label) % len(CLASS_COLORS)]
+
+
 def _map_layout(fig, height: int, uirevision: str, show_legend: bool):
     axis = dict(showgrid=False, zeroline=False, showticklabels=False, title=None)
     fig.update_layout(
@@ -61,8 +66,10 @@ def latent_map(
     ids: np.ndarray | None = None,
     height: int = 620,
     uirevision: str = "map",
+    class_names=CLASS_NAMES,
 ):
-    """WebGL scatter of a 2-D map: coords [N, 2], labels int [N], errors (reconstruction MSE) [N].
+    """WebGL scatter of a 2-D map: coords [N, 2], labels int [N] (indices into ``class_names``), errors
+    (reconstruction MSE) [N].
 
     Every point carries ``customdata = [global row id, error]``: a selected point names its row
     whatever trace it is in. ``color_by``: "class" (one trace per class, legend with class names)
@@ -82,13 +89,14 @@ def latent_map(
     hover = "item %{customdata[0]:.0f}<br>%{meta}<br>MSE %{customdata[1]:.4f}<extra></extra>"
     fig = go.Figure()
     if color_by == "class":
-        for c, name in enumerate(CLASS_NAMES):
+        for c, name in enumerate(class_names):
             m = labels == c
-            trace = points(coords[m], name, dict(size=size, color=CLASS_COLORS[c], opacity=0.75))
+            color = CLASS_COLORS[c % len(CLASS_COLORS)]
+            trace = points(coords[m], name, dict(size=size, color=color, opacity=0.75))
             fig.add_trace(trace.update(meta=name, customdata=custom[m], hovertemplate=hover))
     else:
         cmax = float(np.percentile(errors, 99)) if n else 1.0
-        names = np.asarray(CLASS_NAMES)[np.asarray(labels)]
+        names = np.asarray(class_names)[np.asarray(labels)]
         fig.add_trace(
             go.Scattergl(
                 x=coords[:, 0],
@@ -216,6 +224,71 @@ def training_curves(histories: Mapping[str, Sequence[Mapping]], titles: Mapping[
     fig.update_yaxes(type="log", nticks=5, tickformat=".3~g", automargin=True)
     fig.update_xaxes(nticks=5, automargin=True)
     fig.update_yaxes(title_text="loss (log scale)", title_standoff=4, row=1, col=1)
+    fig.update_layout(
+        height=height,
+        margin=dict(l=60, r=20, t=60, b=50),
+        legend=dict(orientation="h", yanchor="bottom", y=1.15, x=0),
+        plot_bgcolor="white",
+        font=dict(size=13),
+    )
+    fig.update_xaxes(showgrid=True, gridcolor="#eee")
+    fig.update_yaxes(showgrid=True, gridcolor="#eee")
+    return fig
+
+
+def overlaid_curves(
+    histories: Mapping[str, Sequence[Mapping]],
+    titles: Mapping[str, str] | None = None,
+    units: Mapping[str, str] | None = None,
+    height: int = 340,
+):
+    """The runs' loss curves overlaid: one panel per loss unit (MSE, nats), a colour per run; validation solid,
+    training dotted, a star on the kept epoch."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    titles, units = titles or {}, units or {}
+    panels = list(dict.fromkeys(units.get(n, "loss") for n in histories)) or ["loss"]
+    fig = make_subplots(rows=1, cols=len(panels), subplot_titles=[f"loss ({u})" for u in panels])
+    for i, name in enumerate(histories):
+        col = panels.index(units.get(name, "loss")) + 1
+        rows = [r for r in histories[name] if "epoch" in r]
+        epochs = [r["epoch"] for r in rows]
+        color = class_color(i)
+        label = titles.get(name, name)
+        for key, dash, shown in (("val_loss", None, True), ("train_loss", "dot", False)):
+            fig.add_trace(
+                go.Scatter(
+                    x=epochs,
+                    y=[r.get(key) for r in rows],
+                    name=label if shown else f"{label} (train)",
+                    legendgroup=name,
+                    showlegend=shown,
+                    mode="lines",
+                    line=dict(color=color, dash=dash),
+                ),
+                row=1,
+                col=col,
+            )
+        val = [(r.get("val_loss"), r["epoch"]) for r in rows if r.get("val_loss") is not None]
+        if val:
+            best_loss, best_epoch = min(val)
+            fig.add_trace(
+                go.Scatter(
+                    x=[best_epoch],
+                    y=[best_loss],
+                    legendgroup=name,
+                    showlegend=False,
+                    mode="markers",
+                    marker=dict(symbol="star", size=11, color=color, line=dict(width=1)),
+                    hovertemplate=f"{label}: kept epoch %{{x}}<extra></extra>",
+                ),
+                row=1,
+                col=col,
+            )
+        fig.update_xaxes(title_text="epoch", title_standoff=8, row=1, col=col)
+    fig.update_yaxes(type="log", nticks=5, tickformat=".3~g", automargin=True)
+    fig.update_xaxes(nticks=6, automargin=True)
     fig.update_layout(
         height=height,
         margin=dict(l=60, r=20, t=60, b=50),

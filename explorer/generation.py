@@ -63,6 +63,19 @@ def labelled_directions(codes, labels, pairs=DEFAULT_PAIRS) -> list[tuple[str, n
     return [(direction_label(pair), vec) for pair, vec in dirs.items()]
 
 
+def principal_directions(codes, n: int = 4) -> list[tuple[str, np.ndarray]]:
+    """("PC k (σ …)", the k-th principal axis of codes [N, D] scaled to one standard deviation) for the top ``n``
+    axes: directions that move a point where the data varies most, for any latent size."""
+    codes = np.asarray(codes, np.float64)
+    centred = codes - codes.mean(0)
+    _, s, vt = np.linalg.svd(centred, full_matrices=False)
+    std = s / np.sqrt(max(len(codes) - 1, 1))
+    share = s**2 / max(float((s**2).sum()), 1e-12)
+    return [
+        (f"PC {k + 1} ({share[k]:.0%} of variance)", (vt[k] * std[k]).astype(np.float32)) for k in range(min(n, len(s)))
+    ]
+
+
 # ---------------------------------------------------------------------------------------------- grids
 
 
@@ -86,10 +99,16 @@ def grid_latents(origin, u, v, n: int = 15, span: float | tuple[float, float] = 
 
 
 def manifold_grid(model, origin, u, v, n: int = 15, span: float | tuple[float, float] = 3.0) -> np.ndarray:
-    """Decode the n×n grid of ``grid_latents`` into one image -> uint8 [n*28, n*28] (u rightwards, v downwards)."""
+    """Decode the n×n grid of ``grid_latents`` into one image -> uint8 [n*H, n*W] (colour: [n*H, n*W, 3]),
+    u rightwards, v downwards."""
     z = grid_latents(origin, u, v, n, span)
-    tiles = decode(model, z.reshape(n * n, -1)).reshape(n, n, 28, 28)
-    return np.round(tiles.transpose(0, 2, 1, 3).reshape(n * 28, n * 28) * 255).astype(np.uint8)
+    tiles = decode(model, z.reshape(n * n, -1))
+    if tiles.ndim == 4:  # colour [N, C, H, W] -> channels last
+        tiles = tiles.transpose(0, 2, 3, 1)
+    h, w = tiles.shape[1:3]
+    tiles = tiles.reshape(n, n, h, w, *tiles.shape[3:])
+    grid = tiles.swapaxes(1, 2).reshape(n * h, n * w, *tiles.shape[4:])
+    return np.round(grid * 255).astype(np.uint8)
 
 
 def axis_plane(dim: int, i: int, j: int, origin=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -22,6 +22,24 @@ def to_uint8(x) -> np.ndarray:
     return np.rint(np.clip(x, 0.0, 1.0) * 255.0).astype(np.uint8)
 
 
+def cells(x) -> np.ndarray:
+    """Images to show, as uint8: greyscale [N, H, W], or colour channels-last [N, H, W, 3] (from [N, 3, H, W] or
+    [N, H, W, 3]); one greyscale image [H, W] becomes a stack of one (one colour image: pass [1, 3, H, W])."""
+    x = to_uint8(x)
+    if x.ndim == 2:
+        x = x[None]
+    if x.ndim == 4 and x.shape[1] == 3 and x.shape[-1] != 3:
+        x = x.transpose(0, 2, 3, 1)
+    return np.ascontiguousarray(x)
+
+
+def _upscale_cells(imgs: np.ndarray, factor: int) -> np.ndarray:
+    """``upscale`` of each cell of [N, H, W] or [N, H, W, 3]."""
+    if imgs.ndim == 4:
+        return np.repeat(np.repeat(imgs, factor, axis=1), factor, axis=2) if factor > 1 else imgs
+    return upscale(imgs, factor)
+
+
 def upscale(img: np.ndarray, factor: int) -> np.ndarray:
     """Nearest-neighbour upscaling of the last two axes by an integer ``factor`` (keeps 28×28 pixels crisp)."""
     if not isinstance(factor, (int, np.integer)) or factor < 1:
@@ -32,23 +50,25 @@ def upscale(img: np.ndarray, factor: int) -> np.ndarray:
 
 
 def mosaic(images: np.ndarray, cols: int | None = None, pad: int = 2, pad_value: int = 255, scale: int = 1):
-    """Tile images [N, H, W] (uint8 or floats in [0, 1]) row by row into one uint8 image.
+    """Tile images [N, H, W] (uint8 or floats in [0, 1]; colour [N, 3, H, W] or [N, H, W, 3] too) row by row into
+    one uint8 image.
 
     ``cols`` defaults to N (one row); missing cells of the last row and the ``pad`` pixels between
-    cells are ``pad_value``. Each cell is upscaled by ``scale`` first. Returns uint8 [rows·(H·s+pad)-pad, ...].
+    cells are ``pad_value``. Each cell is upscaled by ``scale`` first. Returns uint8 [rows·(H·s+pad)-pad, ...]
+    (with a last axis of 3 for colour).
     """
-    imgs = to_uint8(images)
-    if imgs.ndim == 2:
-        imgs = imgs[None]
-    if imgs.ndim != 3 or len(imgs) == 0:
+    if not isinstance(scale, (int, np.integer)) or scale < 1:
+        raise ValueError(f"factor == {scale!r}, must be a positive integer.")
+    imgs = cells(images)
+    if imgs.ndim not in (3, 4) or len(imgs) == 0:
         raise ValueError(f"images of shape {np.shape(images)}, must be a non-empty [N, H, W] stack.")
-    imgs = upscale(imgs, scale)
-    n, h, w = imgs.shape
+    imgs = _upscale_cells(imgs, scale)
+    n, h, w = imgs.shape[:3]
     cols = n if cols is None else cols
     if cols < 1:
         raise ValueError(f"cols == {cols}, must be >= 1.")
     rows = -(-n // cols)
-    out = np.full((rows * (h + pad) - pad, cols * (w + pad) - pad), pad_value, dtype=np.uint8)
+    out = np.full((rows * (h + pad) - pad, cols * (w + pad) - pad, *imgs.shape[3:]), pad_value, dtype=np.uint8)
     for i, img in enumerate(imgs):
         r, c = divmod(i, cols)
         out[r * (h + pad) : r * (h + pad) + h, c * (w + pad) : c * (w + pad) + w] = img
@@ -94,8 +114,8 @@ def annotated_grid(
     """
     from PIL import Image, ImageDraw
 
-    rows = [to_uint8(r) for r in rows]
-    if not rows or any(r.ndim != 3 or len(r) == 0 for r in rows):
+    rows = [cells(r) for r in rows]
+    if not rows or any(r.ndim not in (3, 4) or len(r) == 0 for r in rows):
         raise ValueError("rows must be a non-empty list of non-empty [N, H, W] stacks.")
     h, w = rows[0].shape[1] * scale, rows[0].shape[2] * scale
     cols = max(len(r) for r in rows)
@@ -113,14 +133,14 @@ def annotated_grid(
         heights.append(h + row_bar[r] + (lines * (font_size + 3) + 4 if lines else 0) + pad)
     canvas = Image.new("RGB", (label_width + cols * (w + pad) + pad, sum(heights) + pad), "white")
     draw = ImageDraw.Draw(canvas)
-    for r, cells in enumerate(rows):
+    for r, row_cells in enumerate(rows):
         top = pad + sum(heights[:r])
         if row_labels:
             label = row_labels[r]
             n_lines = label.count("\n") + 1
             text_top = top + (h - n_lines * (font_size + 4)) // 2
             draw.multiline_text((pad, text_top), label, fill=(40, 40, 40), font=font, spacing=4)
-        for c, cell in enumerate(upscale(cells, scale)):
+        for c, cell in enumerate(_upscale_cells(row_cells, scale)):
             left = label_width + pad + c * (w + pad)
             canvas.paste(Image.fromarray(cell).convert("RGB"), (left, top))
             color = bars[r][c] if bars and c < len(bars[r]) else None

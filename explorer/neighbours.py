@@ -97,7 +97,7 @@ def sample_per_class(labels: np.ndarray, per_class: int = 1, seed: int = 0) -> n
     rng = np.random.default_rng(seed)
     labels = np.asarray(labels)
     picks = []
-    for c in range(len(CLASS_NAMES)):
+    for c in range(max(len(CLASS_NAMES), int(labels.max()) + 1 if len(labels) else 0)):
         rows = np.flatnonzero(labels == c)
         if len(rows):
             picks.append(rng.choice(rows, size=min(per_class, len(rows)), replace=False))

@@ -58,14 +58,14 @@ def display_order(ids: list[int], limit: int, errors: np.ndarray | None = None, 
     return [ids[i] for i in pick]
 
 
-def class_summary(labels: np.ndarray, top: int = 3) -> str:
+def class_summary(labels: np.ndarray, top: int = 3, class_names=CLASS_NAMES) -> str:
     """'42% Sneaker, 30% Sandal, 28% Ankle boot' for a selection's labels."""
     labels = np.asarray(labels)
     if len(labels) == 0:
         return ""
-    counts = np.bincount(labels, minlength=len(CLASS_NAMES))
+    counts = np.bincount(labels, minlength=len(class_names))
     order = np.argsort(-counts, kind="stable")[:top]
-    return ", ".join(f"{100 * counts[c] / len(labels):.0f}% {CLASS_NAMES[c]}" for c in order if counts[c])
+    return ", ".join(f"{100 * counts[c] / len(labels):.0f}% {class_names[c]}" for c in order if counts[c])
 
 
 def majority_class(labels: np.ndarray) -> int:
@@ -78,17 +78,18 @@ def majority_class(labels: np.ndarray) -> int:
 
 @dataclass(frozen=True)
 class PanelRow:
-    """One selected item: its row id, class, reconstruction error and both images (uint8 [28, 28])."""
+    """One selected item: its row id, class, reconstruction error and both images (uint8 [H, W] or [C, H, W])."""
 
     id: int
     label: int
     error: float
     original: np.ndarray
     reconstruction: np.ndarray
+    class_names: tuple[str, ...] = CLASS_NAMES
 
     @property
     def class_name(self) -> str:
-        return CLASS_NAMES[self.label]
+        return self.class_names[self.label]
 
 
 def panel_rows(
@@ -97,6 +98,7 @@ def panel_rows(
     labels: np.ndarray,
     reconstruct_fn: Callable[[np.ndarray], np.ndarray],
     limit: int = 48,
+    class_names=CLASS_NAMES,
 ) -> list[PanelRow]:
     """The image panel for selected row ids: at most ``limit`` rows; ids outside the arrays are dropped.
 
@@ -109,14 +111,15 @@ def panel_rows(
         return []
     originals = np.asarray(images)[np.asarray(ids)]
     recons = to_uint8(reconstruct_fn(originals))
-    errors = (((recons.astype(np.float32) - originals) / 255.0) ** 2).mean(axis=(1, 2))
-    return [PanelRow(i, int(labels[i]), float(errors[j]), originals[j], recons[j]) for j, i in enumerate(ids)]
+    errors = (((recons.astype(np.float32) - originals) / 255.0) ** 2).reshape(len(ids), -1).mean(axis=1)
+    names = tuple(class_names)
+    return [PanelRow(i, int(labels[i]), float(errors[j]), originals[j], recons[j], names) for j, i in enumerate(ids)]
 
 
 def panel_image(rows: list[PanelRow], per_row: int = 5, scale: int = 2) -> np.ndarray:
     """The panel as one RGB image: per ``per_row`` items, originals (with a bar in their class colour) over
     reconstructions (captioned with item id and MSE)."""
-    from .figures import CLASS_COLORS
+    from .figures import class_color
     from .images import annotated_grid
 
     if not rows:
@@ -127,13 +130,13 @@ def panel_image(rows: list[PanelRow], per_row: int = 5, scale: int = 2) -> np.nd
         grid_rows += [np.stack([r.original for r in chunk]), np.stack([r.reconstruction for r in chunk])]
         labels += ["original", "recon."]
         captions += [[], [f"#{r.id}\n{r.error:.4f}" for r in chunk]]
-        bars += [[CLASS_COLORS[r.label] for r in chunk], []]
+        bars += [[class_color(r.label) for r in chunk], []]
     return annotated_grid(grid_rows, row_labels=labels, captions=captions, bars=bars, scale=scale, font_size=12)
 
 
-def coords_of_test_items(coords: np.ndarray) -> np.ndarray:
-    """The coordinates [10000, 2] of the test items 0..9,999 on a map ("test", or "all": test items first)."""
-    return np.asarray(coords)[:N_TEST]
+def coords_of_test_items(coords: np.ndarray, n_test: int = N_TEST) -> np.ndarray:
+    """The coordinates [n_test, 2] of the test items on a map ("test", or "all": test items first)."""
+    return np.asarray(coords)[:n_test]
 
 
 def item_codes(model, ids, test_codes: np.ndarray, images: np.ndarray) -> np.ndarray:
@@ -145,14 +148,16 @@ def item_codes(model, ids, test_codes: np.ndarray, images: np.ndarray) -> np.nda
 
     ids = np.asarray(ids, dtype=np.int64).ravel()
     out = np.empty((len(ids), test_codes.shape[1]), np.float32)
-    test = ids < N_TEST
+    test = ids < len(test_codes)
     out[test] = test_codes[ids[test]]
     if not test.all():
         out[~test] = encode(model, images[ids[~test]])
     return out
 
 
-def selection_export(model, ids, labels: np.ndarray, images: np.ndarray, test_codes, map_coords) -> bytes:
+def selection_export(
+    model, ids, labels: np.ndarray, images: np.ndarray, test_codes, map_coords, class_names=CLASS_NAMES, n_test=None
+) -> bytes:
     """The map's selected item ids as CSV (id, label, class, map x/y, latent code), see ``exports.selection_csv``.
 
     ``labels``/``images``: every item in item-id order; ``map_coords``: the shown map's coordinates [rows, 2]
@@ -161,8 +166,10 @@ def selection_export(model, ids, labels: np.ndarray, images: np.ndarray, test_co
     from .exports import selection_csv
 
     ids = np.asarray(ids, dtype=np.int64).ravel()
+    if model is None:  # imported codes: the stored ones only (test items)
+        ids = ids[ids < len(test_codes)]
     codes = item_codes(model, ids, test_codes, images)
-    return selection_csv(ids, np.asarray(labels)[ids], np.asarray(map_coords)[ids], codes)
+    return selection_csv(ids, np.asarray(labels)[ids], np.asarray(map_coords)[ids], codes, class_names)
 
 
 @dataclass(frozen=True)

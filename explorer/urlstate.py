@@ -1,6 +1,8 @@
 """The shareable view: what the URL's query parameters say, parsed without ever failing, and written back.
 
-``?page=map&variant=vae&item=123&z=0.5,-1,0,0,0,0,0,0,0,0&noise=0.2&seed=7&k=10``
+``?page=map&dataset=fashion-mnist&variant=vae&item=123&z=0.5,-1,0,0,0,0,0,0,0,0&noise=0.2&seed=7&k=10``
+
+``variant`` names the run shown: a shipped variant (``vae``) or a run key (``digits/dense``), on ``dataset``.
 
 Every parameter is optional. A malformed or out-of-range value is replaced by the default or clamped, and a
 notice says which parameter, what it said and what is shown instead. Notices quote user text only after
@@ -14,6 +16,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 
+from .data import FASHION_MNIST
 from .generation import Z_LIMIT  # a link's z is clamped to the sliders' range
 
 N_Z = 10  # the generator's latent sliders z0..z9
@@ -28,7 +31,8 @@ class ViewState:
     """Everything a link restores: page, variant, selected test item, generator latents, denoiser settings, k."""
 
     page: str = ""
-    variant: str = ""
+    dataset: str = FASHION_MNIST
+    variant: str = ""  # the run: a shipped variant's name or "<dataset>/<run>"
     item: int = 0  # item id: 0..9,999 test images, 10,000..69,999 training images
     z: tuple[float, ...] = (0.0,) * N_Z
     noise: float = 0.2  # salt-and-pepper amount for the denoiser
@@ -41,7 +45,7 @@ KEYS = tuple(f.name for f in fields(ViewState))
 
 def quote(value: object) -> str:
     """User text for a notice: printable safe characters only, at most 40 of them, in backticks."""
-    s = re.sub(r"[^A-Za-z0-9 ._,+\-]", "?", str(value))
+    s = re.sub(r"[^A-Za-z0-9 ._,+/\-]", "?", str(value))
     return f"`{s[:_QUOTE_LEN]}{'…' if len(s) > _QUOTE_LEN else ''}`"
 
 
@@ -112,12 +116,13 @@ def parse_query(
     variants: Sequence[str],
     pages: Sequence[str],
     defaults: ViewState | None = None,
+    datasets: Sequence[str] = (FASHION_MNIST,),
 ) -> tuple[ViewState, list[str]]:
     """Query parameters -> (the view they describe, notices about what was ignored or clamped). Never raises.
 
     ``params``: key -> value or list of values (a repeated key); ``n_items``: valid items are 0..n_items-1;
-    ``variants``/``pages``: the accepted names (matched case-insensitively), the first being the default unless
-    ``defaults`` says otherwise.
+    ``variants``/``pages``/``datasets``: the accepted names (matched case-insensitively), the first being the
+    default unless ``defaults`` says otherwise.
     """
     if n_items < 1 or not variants or not pages:
         raise ValueError(f"n_items == {n_items}, variants == {variants!r}, pages == {pages!r}: all must be non-empty.")
@@ -148,6 +153,8 @@ def parse_query(
     state = {}
     if "page" in values:
         state["page"] = _choice("page", values["page"], pages, d.page, notices)
+    if "dataset" in values:
+        state["dataset"] = _choice("dataset", values["dataset"], datasets, d.dataset, notices)
     if "variant" in values:
         state["variant"] = _choice("variant", values["variant"], variants, d.variant, notices)
     if "item" in values:
@@ -184,7 +191,7 @@ def fit_to_widgets(
     notices: list[str] = []
     changes = {}
     for name, (lo, hi) in limits.items():
-        if name not in KEYS or name in ("page", "variant"):
+        if name not in KEYS or name in ("page", "dataset", "variant"):
             raise ValueError(
                 f"limits has {name!r}: only numeric ViewState fields (item, z, noise, seed, k) can be limited."
             )
@@ -210,6 +217,7 @@ def to_query(state: ViewState) -> dict[str, str]:
     """The view as query parameters (every field, so a link does not depend on defaults that may change)."""
     return {
         "page": state.page,
+        "dataset": state.dataset,
         "variant": state.variant,
         "item": str(int(state.item)),
         "z": ",".join(_num(v) for v in state.z),

@@ -72,7 +72,8 @@ WIDTHS = (800, 1280, 1920)
 # wider than their frame, whose clipped columns have no scroll cue. -> "what (its text)" for each.
 TRUNCATED_JS = """() => {
   const out = [];
-  const visible = e => e.offsetParent !== null && e.getBoundingClientRect().width > 0;
+  const onScreen = r => r.width > 0 && r.right > 0 && r.left < window.innerWidth;  // a collapsed sidebar is off-screen
+  const visible = e => e.offsetParent !== null && onScreen(e.getBoundingClientRect());
   const cut = e => e.scrollWidth > e.clientWidth + 1;
   const check = (what, sel) => document.querySelectorAll(sel).forEach(e => {
     if (visible(e) && (cut(e) || [...e.querySelectorAll('*')].some(c => visible(c) && cut(c))))

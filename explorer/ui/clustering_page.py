@@ -44,6 +44,7 @@ def page() -> None:
         "Without labels, can the autoencoder's codes sort the 70,000 images into the ten kinds of clothing? "
         "Computed offline by `python -m explorer cluster`; shown here, never recomputed.",
     )
+    common.require_fashion_mnist("Clustering")
     items = common.items()
     # load_clustering checks the weights of every model whose codes a stored method clustered
     c = common.require_artefact(cc.load_clustering, fix=cc.FIX, missing="There is no clustering to show yet.")

@@ -20,6 +20,7 @@ from __future__ import annotations
 import functools
 import os
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,14 +28,15 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from explorer import checkpoint, compare, projection
+from explorer import checkpoint, compare, datasets, projection, runs
 from explorer.checkpoint import JUDGE, load_judge
 from explorer.commands import evaluate
 from explorer.commands.evaluate import load_generation
-from explorer.data import N_TEST, DatasetError, load_fashion_mnist
-from explorer.models import REGISTRY, VARIANTS, variants_with
+from explorer.data import FASHION_MNIST, DatasetError
+from explorer.models import VARIANTS, variants_with
 
-# Variants whose code alone makes the image: only they have maps and meaningful neighbours.
+MAP = "map"  # the capability of a map and similar items: codes that make their image (a decoder), or imported codes
+# The shipped variants whose code alone makes the image: only they have maps and meaningful neighbours.
 MAPPED = variants_with("decoder")
 
 # Widget values that survive a visit to another page (Streamlit drops a widget's state when a run
@@ -46,7 +48,8 @@ PERSISTENT_KEYS = (
     "k",
     "query_class",
     "noise_amount",
-    *(f"z{i}" for i in range(10)),
+    *(f"z{i}" for i in range(16)),
+    *(f"pc{k}" for k in range(4)),
     "from_item_index",
     "interp_a",
     "interp_b",
@@ -98,31 +101,79 @@ def default(key: str, value) -> None:
         st.session_state[key] = value
 
 
-# ------------------------------------------------------------------------------------------- dataset
+# ------------------------------------------------------------------------------------------- datasets
+
+DATASET_KEY = "dataset"  # the sidebar's dataset picker
 
 
 @dataclass(frozen=True)
 class Items:
-    """All 70k images in item-id order (test first, then train)."""
+    """A dataset's images in item-id order (its test split first, then train), as every page shows them."""
 
-    images: np.ndarray  # uint8 [70000, 28, 28]
-    labels: np.ndarray  # int64 [70000]
-    test_images: np.ndarray  # uint8 [10000, 28, 28] (a view of ``images``)
-    test_labels: np.ndarray
+    name: str
+    images: np.ndarray  # uint8 [N, H, W] (greyscale) or [N, C, H, W]
+    labels: np.ndarray  # int64 [N]; all 0 when the dataset has no labels (``has_labels`` False)
+    n_test: int
+    class_names: tuple[str, ...]  # one per label value (("unlabelled",) without labels)
+    has_labels: bool = True
+
+    @property
+    def test_images(self) -> np.ndarray:
+        return self.images[: self.n_test]
+
+    @property
+    def test_labels(self) -> np.ndarray:
+        return self.labels[: self.n_test]
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return (1, *self.images.shape[1:]) if self.images.ndim == 3 else tuple(self.images.shape[1:])
+
+    def class_name(self, item: int) -> str:
+        return self.class_names[int(self.labels[item])] if self.has_labels else f"item {int(item)}"
 
 
-@st.cache_resource(show_spinner="Loading Fashion-MNIST…")
-def _items(data_dir: str | None) -> Items:
-    data = load_fashion_mnist(data_dir)
-    images, labels = data.all_images, data.all_labels
-    return Items(images, labels, images[:N_TEST], labels[:N_TEST])
+def _datasets_root() -> str:
+    return str(datasets.default_root())
 
 
-def items() -> Items:
-    """The dataset, or a page explaining how to install it (and the run stops)."""
+def _dataset_stamp(name: str) -> tuple:
+    if name == FASHION_MNIST:
+        return ()
+    return _stamps(*(Path(_datasets_root()) / name / f for f in (datasets.DATA, datasets.INFO)))
+
+
+@st.cache_resource(show_spinner="Loading the dataset…", max_entries=8)
+def _items(name: str, data_dir: str | None, datasets_root: str, stamps: tuple) -> Items:
+    data = datasets.load_data(name, data_dir=data_dir, root=datasets_root)
+    images = np.ascontiguousarray(data.all_images)
+    labels = data.all_labels
+    if labels is None:
+        return Items(name, images, np.zeros(len(images), np.int64), len(data.test), ("unlabelled",), False)
+    names = tuple(data.class_names) if data.class_names else tuple(str(c) for c in range(int(labels.max()) + 1))
+    return Items(name, images, np.asarray(labels, np.int64), len(data.test), names)
+
+
+def current_dataset() -> str:
+    """The dataset the sidebar's picker names (Fashion-MNIST until another is picked)."""
+    return st.session_state.get(DATASET_KEY) or FASHION_MNIST
+
+
+def items(name: str | None = None) -> Items:
+    """A dataset's items (by default the picked one's), or a page explaining how to get it (and the run stops)."""
+    name = name or current_dataset()
     try:
-        return _items(os.environ.get("FASHION_MNIST_DIR"))
+        return _items(name, os.environ.get("FASHION_MNIST_DIR"), _datasets_root(), _dataset_stamp(name))
     except DatasetError as e:
+        if name != FASHION_MNIST:
+            st.title(f"Dataset {name} is not available")
+            st.error(str(e), icon=":material/warning:")
+            st.markdown(
+                f"Register it once (an IDX folder, an image folder or an `.npz`), then reload the page:\n\n"
+                f"```\npython -m explorer dataset add {name} PATH\n```\n\n"
+                "or pick another dataset in the sidebar."
+            )
+            st.stop()
         st.title("Fashion-MNIST is not installed")
         st.error(str(e), icon=":material/warning:")
         st.markdown(
@@ -165,32 +216,122 @@ def file_stamp(path: Path):
         return None
 
 
-def _model_files(name: str) -> tuple[Path, ...]:
-    d = checkpoint.checkpoint_dir(name, root())
-    return d / checkpoint.CONFIG, d / checkpoint.WEIGHTS
-
-
-def _map_file(name: str, split: str) -> Path:
-    return projection.path_for(name, split, root())
-
-
 def _stamps(*paths: Path) -> tuple:
     return tuple(file_stamp(p) for p in paths)
 
 
+# ------------------------------------------------------------------------------------------- runs
+# A page's "name" is a run key (explorer.runs): a shipped variant's name ("vae") or "<dataset>/<run>".
+
+
+RUNS_TTL_S = 2.0  # how stale the list of runs may be: a new run appears by itself within this
+_RUN_INDEX: dict[tuple[str, str], tuple[float, dict]] = {}  # (runs dir, checkpoint root) -> (listed at, runs)
+
+
+def _runs() -> dict[str, runs.Run]:
+    """Every run by key, listed afresh every ``RUNS_TTL_S`` (a plain memo: a page asks hundreds of times per run,
+    and Streamlit's caches cost a millisecond a call); shared by every session: never mutate it."""
+    where = (str(checkpoint.runs_root()), root())
+    listed_at, index = _RUN_INDEX.get(where, (0.0, None))
+    if index is None or time.monotonic() - listed_at > RUNS_TTL_S:
+        index = {r.key: r for r in runs.list_runs(runs=where[0], checkpoints=where[1])}
+        _RUN_INDEX[where] = (time.monotonic(), index)
+    return index
+
+
+def all_runs() -> list[runs.Run]:
+    """Every run: the shipped ones, then one's own."""
+    return list(_runs().values())
+
+
+def run(key: str) -> runs.Run:
+    """The run of ``key`` (RunError listing the runs there are)."""
+    found = _runs().get(key)
+    return found if found is not None else runs.find_run(key, checkpoint.runs_root(), root())
+
+
+def title(key: str) -> str:
+    try:
+        return run(key).title
+    except runs.RunError:
+        return key
+
+
+def job(key: str) -> str:
+    """What the run's model is for (its variant's job), or what a run of imported codes is."""
+    try:
+        r = run(key)
+    except runs.RunError:
+        return "unknown run"
+    if r.kind == "codes":
+        return "codes computed elsewhere, imported: a map and similar items, no model"
+    return r.entry.job if r.entry is not None else f"variant {r.variant}, not registered here (pass --plugin MODULE)"
+
+
+def takes_uploads(model) -> bool:
+    """Whether a picture can be placed: ``explorer.upload`` makes 28×28 greyscale inputs."""
+    return tuple(getattr(model, "image_shape", (1, 28, 28))) == (1, 28, 28)
+
+
+def can(key: str, capability: str) -> bool:
+    try:
+        r = run(key)
+    except runs.RunError:
+        return False
+    return r.has_map if capability == MAP else r.can(capability)
+
+
+def runs_with(capability: str | None = None, dataset: str | None = None) -> list[str]:
+    """Keys of the runs on ``dataset`` (the picked one by default) that can do ``capability`` ("map": a map and
+    similar items; "decoder", "generative", "denoiser"; None: any)."""
+    dataset = dataset or current_dataset()
+    return [r.key for r in all_runs() if r.dataset == dataset and (capability is None or can(r.key, capability))]
+
+
+@st.cache_data(ttl=2, show_spinner=False, max_entries=4)
+def _dataset_names(datasets_root: str) -> list[str]:
+    return datasets.dataset_names(datasets_root)
+
+
+def dataset_choices() -> list[str]:
+    """Fashion-MNIST, every registered dataset, and any other dataset a run names (it may need registering)."""
+    names = _dataset_names(_datasets_root())
+    return names + sorted({r.dataset for r in all_runs()} - set(names))
+
+
+def _root_for(key: str) -> str:
+    """The root a run's loader is given: the checkpoint root for a shipped variant, else its runs root."""
+    if not checkpoint.is_run_key(key):
+        return root()
+    try:
+        return str(run(key).directory.parent.parent)
+    except runs.RunError:
+        return str(checkpoint.runs_root())
+
+
+def _model_files(name: str) -> tuple[Path, ...]:
+    d = checkpoint.checkpoint_dir(name, _root_for(name))
+    return d / checkpoint.CONFIG, d / checkpoint.WEIGHTS
+
+
+def _map_file(name: str, split: str) -> Path:
+    return projection.path_for(name, split, _root_for(name))
+
+
 def _variant_stamps(name: str) -> tuple:
-    """Everything a function of the variant may read: its model and both its maps."""
+    """Everything a function of the run may read: its model and both its maps."""
     return _stamps(*_model_files(name), _map_file(name, "test"), _map_file(name, "all"))
 
 
-def _root_stamps() -> tuple:
-    """Every file under the checkpoint root, stamped: a key that changes when any artefact or weight does."""
-    out = []
-    for directory, _, files in os.walk(root()):
-        for f in files:
-            path = Path(directory) / f
-            out.append((str(path), file_stamp(path)))
-    return tuple(sorted(out))
+def run_stamps(name: str) -> tuple:
+    """A cache key for anything computed from run ``name``'s model and maps: changes when one of their files does."""
+    return _variant_stamps(name)
+
+
+def _fixes(name: str, split: str = "test") -> tuple[str, ...]:
+    if checkpoint.is_run_key(name):
+        return (runs.prepare_command(name) + (" --all" if split == "all" else ""),)
+    return (checkpoint.fix_command(name), projection.fix_command(name, split))
 
 
 # ----------------------------------------------------------------------------------- models and maps
@@ -202,52 +343,60 @@ def _model(name: str, root_dir: str, stamps: tuple) -> Loaded:
         return Loaded(checkpoint.load_model(name, root_dir))
     except Exception as e:  # CheckpointError, or damage the loader did not foresee: a message, not a traceback
         error = str(e) if isinstance(e, checkpoint.CheckpointError) else f"not loadable ({type(e).__name__}: {e})"
-        then_map = (projection.fix_command(name),) if REGISTRY[name].can("decoder") else ()
+        if checkpoint.is_run_key(name):
+            return Loaded(error=error, fixes=(checkpoint.fix_command(name),))
+        then_map = (projection.fix_command(name),) if can(name, "decoder") else ()
         return Loaded(error=error, fixes=(checkpoint.fix_command(name), *then_map))
 
 
 @st.cache_resource(show_spinner="Loading the map…", max_entries=16)
 def _projection(name: str, split: str, root_dir: str, stamps: tuple) -> Loaded:
+    fixes = _fixes(name, split)
     try:
         return Loaded(projection.load_projection(name, split, root_dir))
     except checkpoint.CheckpointError as e:
-        return Loaded(error=str(e), fixes=(checkpoint.fix_command(name), projection.fix_command(name, split)))
+        return Loaded(error=str(e), fixes=fixes)
     except projection.ProjectionError as e:
-        return Loaded(error=str(e), fixes=(projection.fix_command(name, split),), recomputable=e.recomputable)
+        return Loaded(error=str(e), fixes=fixes[-1:], recomputable=e.recomputable)
     except Exception as e:  # as in _model
-        return Loaded(
-            error=f"its map could not be loaded ({type(e).__name__}: {e})", fixes=(projection.fix_command(name, split),)
-        )
+        return Loaded(error=f"its map could not be loaded ({type(e).__name__}: {e})", fixes=fixes[-1:])
 
 
 def model(name: str) -> Loaded:
-    """The variant's model (cached; reloaded when its files change), or why it is unavailable."""
-    return _model(name, root(), _stamps(*_model_files(name)))
+    """The run's model (cached; reloaded when its files change), or why it is unavailable."""
+    try:
+        r = run(name)
+    except runs.RunError as e:
+        return Loaded(error=str(e))
+    if r.kind == "codes":
+        return Loaded(error="it holds imported codes, no model: it has a map and similar items only")
+    return _model(name, _root_for(name), _stamps(*_model_files(name)))
 
 
 def _stored_map(name: str, split: str) -> Loaded:
-    return _projection(name, split, root(), _stamps(_model_files(name)[1], _map_file(name, split)))
+    return _projection(name, split, _root_for(name), _stamps(_model_files(name)[1], _map_file(name, split)))
 
 
 _COMPUTING = threading.Lock()  # one UMAP at a time per process, whichever session asked first
+SMALL_DATASET = 5_000  # test images: a run on a dataset this small is prepared on first open
 
 
 def proj(name: str, split: str = "test", compute: bool = True) -> Loaded:
-    """The variant's map; a missing or stale one is computed once (unless ``compute`` is False), with a visible
+    """The run's map; a missing or stale one is computed once (unless ``compute`` is False), with a visible
     progress indicator, and saved."""
     loaded = _stored_map(name, split)
     if loaded.ok or not compute or not loaded.recomputable or not model(name).ok:
         return loaded
     minutes = "about a minute" if split == "test" else "several minutes"
-    with _COMPUTING, st.status(f"Computing the {REGISTRY[name].title}'s map once ({minutes})…") as status:
+    with _COMPUTING, st.status(f"Computing the map of {title(name)} once ({minutes})…") as status:
         again = _stored_map(name, split)
         if again.ok:  # another session computed it while this one waited
             status.update(label="Map ready", state="complete", expanded=False)
             return again
         try:
             status.write("Encoding the images and fitting UMAP (random_state fixed, so the map is reproducible)…")
-            data = load_fashion_mnist(os.environ.get("FASHION_MNIST_DIR"))
-            projection.compute_projection(name, data, split, root(), model(name).value)
+            data = datasets.load_data(run(name).dataset, os.environ.get("FASHION_MNIST_DIR"), _datasets_root())
+            projection.compute_projection(name, data, split, _root_for(name), model(name).value)
         except Exception as e:  # noqa: BLE001 - shown on the page with the command, never a traceback
             status.update(label=f"Could not compute the map ({type(e).__name__}: {e})", state="error")
             return loaded
@@ -255,24 +404,49 @@ def proj(name: str, split: str = "test", compute: bool = True) -> Loaded:
     return _stored_map(name, split)
 
 
+def prepare_if_small(name: str) -> None:
+    """A run of one's own whose metrics or map are missing, on a small dataset: ``prepare`` it now, once, with a
+    status indicator (a large one names the command instead, on the page that needs it)."""
+    if not checkpoint.is_run_key(name) or not model(name).ok:
+        return
+    if metrics_status(name).ok and (not can(name, MAP) or _stored_map(name, "test").ok):
+        return
+    if items(run(name).dataset).n_test > SMALL_DATASET:
+        return
+    from explorer.commands.prepare import run_prepare
+
+    with _COMPUTING, st.status(f"Preparing {title(name)} once: metrics and map…") as status:
+        try:
+            run_prepare(name, runs=_root_for(name), datasets_root=_datasets_root())
+        except Exception as e:  # noqa: BLE001 - shown with the command
+            status.update(label=f"Could not prepare it ({type(e).__name__}: {e})", state="error")
+            st.code(runs.prepare_command(name), language="bash")
+            return
+        status.update(label="Prepared: metrics and map saved beside the run", state="complete", expanded=False)
+
+
 def file_status(name: str) -> str | None:
     """A cheap look at the files only: None if the checkpoint and its test map exist, else a short note."""
-    config, weights = _stamps(*_model_files(name))
-    if config is None or weights is None:
+    try:
+        r = run(name)
+    except runs.RunError:
+        return "missing"
+    if not r.trained:
         return "not trained"
-    if file_stamp(_map_file(name, "test")) is None and REGISTRY[name].can("decoder"):
+    if file_stamp(_map_file(name, "test")) is None and r.has_map:
         return "no map"
     return None
 
 
 def show_unavailable(name: str, loaded: Loaded, what: str = "") -> None:
-    """An error naming the variant, the problem and the commands that fix it (the run goes on)."""
-    st.error(f"**{REGISTRY[name].title}** (`{name}`) is unavailable{what}: {loaded.error}", icon=":material/warning:")
-    st.code("\n".join(loaded.fixes), language="bash")
+    """An error naming the run, the problem and the commands that fix it (the run goes on)."""
+    st.error(f"**{title(name)}** (`{name}`) is unavailable{what}: {loaded.error}", icon=":material/warning:")
+    if loaded.fixes:
+        st.code("\n".join(loaded.fixes), language="bash")
 
 
 def require_model(name: str):
-    """The variant's model, or its error and fix on the page (and the run stops)."""
+    """The run's model, or its error and fix on the page (and the run stops)."""
     loaded = model(name)
     if not loaded.ok:
         show_unavailable(name, loaded)
@@ -281,7 +455,7 @@ def require_model(name: str):
 
 
 def require_projection(name: str, split: str = "test"):
-    """The variant's map (computed once if only missing), or its error and fix on the page (and the run stops)."""
+    """The run's map (computed once if only missing), or its error and fix on the page (and the run stops)."""
     loaded = proj(name, split)
     if not loaded.ok:
         show_unavailable(name, loaded, " on the map")
@@ -341,7 +515,20 @@ def of_model(fn: Callable | None = None, *, resource: bool = False):
 # --------------------------------------------------------------------------------------- artefacts
 
 
-@st.cache_resource(show_spinner=False, max_entries=32)
+def _root_stamps() -> tuple:
+    """The files directly under the checkpoint root and the judge's: what root-level artefacts (baselines, tables,
+    generation quality) are read from; a key that changes when one of them does (one directory listing each)."""
+    out = []
+    for directory in (Path(root()), Path(root()) / JUDGE):
+        try:
+            entries = sorted(os.scandir(directory), key=lambda e: e.name)
+        except OSError:
+            continue
+        out += [(e.path, file_stamp(Path(e.path))) for e in entries if e.is_file()]
+    return tuple(out)
+
+
+@st.cache_resource(show_spinner=False, max_entries=64)
 def _artefact(key: str, args: tuple, root_dir: str, fixes: tuple, stamps: tuple) -> Loaded:
     try:
         return Loaded(_FUNCTIONS[key](*args, root_dir))
@@ -350,13 +537,24 @@ def _artefact(key: str, args: tuple, root_dir: str, fixes: tuple, stamps: tuple)
 
 
 def artefact(load: Callable, *args, fix: str | tuple[str, ...] = ()) -> Loaded:
-    """``load(*args, root)``: something read from the checkpoint root (a table, the judge, a variant's metrics),
-    cached until a file under the root changes; its error, with ``fix`` (the commands that make it), as a
-    ``Loaded``. Shared by every session: never mutate the value."""
+    """``load(*args, root)``: something read from the checkpoint root (a table, the judge), cached until a file
+    directly under the root changes; its error, with ``fix`` (the commands that make it), as a ``Loaded``.
+    Shared by every session: never mutate the value."""
     key = f"{load.__module__}.{load.__qualname__}"
     _FUNCTIONS[key] = load
     fixes = (fix,) if isinstance(fix, str) else tuple(fix)
     return _artefact(key, tuple(args), root(), fixes, _root_stamps())
+
+
+def run_artefact(load: Callable, name: str, *files: str, fix: str | tuple[str, ...] = ()) -> Loaded:
+    """``load(name, root)`` for run ``name`` (its metrics, its history), cached until its weights or one of
+    ``files`` in its folder changes."""
+    key = f"{load.__module__}.{load.__qualname__}"
+    _FUNCTIONS[key] = load
+    fixes = (fix,) if isinstance(fix, str) else tuple(fix)
+    folder = _model_files(name)[0].parent
+    stamps = _stamps(*_model_files(name), *(folder / f for f in files))
+    return _artefact(key, (name,), _root_for(name), fixes, stamps)
 
 
 def require_artefact(load: Callable, *args, fix: str, missing: str):
@@ -371,16 +569,18 @@ def require_artefact(load: Callable, *args, fix: str, missing: str):
 
 
 def evaluate_command(name: str | None = None) -> str:
+    if name and checkpoint.is_run_key(name):
+        return runs.prepare_command(name)
     return "python -m explorer evaluate" + (f" --variant {name}" if name else "")
 
 
 def metrics_status(name: str) -> Loaded:
-    """A variant's metrics.json if it describes the current weights, else why not and the command."""
-    return artefact(evaluate.load_metrics, name, fix=evaluate_command(name))
+    """A run's metrics.json if it describes the current weights, else why not and the command."""
+    return run_artefact(evaluate.load_metrics, name, checkpoint.METRICS, fix=evaluate_command(name))
 
 
 def metrics(name: str) -> dict | None:
-    """A variant's metrics.json if it describes the current weights, else None (``metrics_status`` says why)."""
+    """A run's metrics.json if it describes the current weights, else None (``metrics_status`` says why)."""
     return metrics_status(name).value
 
 
@@ -390,9 +590,19 @@ def baselines() -> dict | None:
     return loaded.value if isinstance(loaded.value, dict) else None
 
 
-def histories() -> dict[str, list[dict]]:
-    """Each trained variant's history (loss per epoch), for the training curves."""
-    return artefact(compare.histories).value or {}
+def _history(name: str, root_dir: str) -> list[dict]:
+    return compare.history(name, root_dir)
+
+
+def history(name: str) -> list[dict]:
+    """A run's training history (one dict per epoch; empty if it has none)."""
+    return run_artefact(_history, name, checkpoint.HISTORY).value or []
+
+
+def histories(names=None) -> dict[str, list[dict]]:
+    """The histories of ``names`` (the shipped variants by default) that have one, for the training curves."""
+    found = {n: history(n) for n in (VARIANTS if names is None else names)}
+    return {n: h for n, h in found.items() if h}
 
 
 def judge() -> Loaded:
@@ -400,8 +610,19 @@ def judge() -> Loaded:
     return artefact(load_judge, fix=checkpoint.fix_command(JUDGE))
 
 
-def generation_quality() -> Loaded:
-    """The generation-quality measurement of the current VAE and judge, or why there is none."""
+def _run_generation(name: str, root_dir: str) -> dict:
+    path = checkpoint.checkpoint_dir(name, root_dir) / "generation.json"
+    result = checkpoint.read_json_or_fix(path, runs.prepare_command(name))
+    if result.get("vae_weights_sha256") != checkpoint.weights_hash(name, root_dir):
+        raise checkpoint.CheckpointError(f"{path} was measured on other weights. Update it with `prepare {name}`.")
+    return result
+
+
+def generation_quality(name: str | None = None) -> Loaded:
+    """The generation-quality measurement of the shipped VAE (or of run ``name``) with the current judge, or why
+    there is none."""
+    if name and checkpoint.is_run_key(name):
+        return run_artefact(_run_generation, name, "generation.json", fix=runs.prepare_command(name))
     fixes = (checkpoint.fix_command(JUDGE), evaluate_command(variants_with("generative")[0]))
     return artefact(load_generation, fix=fixes)
 
@@ -413,40 +634,81 @@ def _remember(memory: str) -> None:
     st.session_state[memory] = st.session_state["variant"]
 
 
-def variant_picker(options=VARIANTS, default: str | None = None, memory: str = "_variant", label="Autoencoder"):
-    """The ``variant`` selectbox; the choice is remembered (per ``memory``) across pages."""
+def variant_picker(options, default: str | None = None, memory: str = "_variant", label="Model"):
+    """The ``variant`` selectbox of run keys; the choice is remembered (per ``memory``) across pages."""
     options = list(options)
     chosen = st.session_state.get(memory)
-    st.session_state["variant"] = chosen if chosen in options else (default or options[0])
+    st.session_state["variant"] = chosen if chosen in options else (default if default in options else options[0])
 
     def fmt(name: str) -> str:
         note = file_status(name)
-        return REGISTRY[name].title + (f" — {note}" if note else "")
+        return title(name) + (f" — {note}" if note else "")
 
     return st.selectbox(label, options, key="variant", format_func=fmt, on_change=_remember, args=(memory,))
 
 
-def header(title: str, caption: str) -> None:
-    st.title(title)
+def dataset_picker() -> str:
+    """The sidebar's dataset selectbox: every page offers the runs on the dataset picked here."""
+    options = dataset_choices()
+    if st.session_state.get(DATASET_KEY) not in options:
+        st.session_state[DATASET_KEY] = FASHION_MNIST
+    return st.selectbox("Dataset", options, key=DATASET_KEY, help="The pages show the runs trained on it.")
+
+
+def header(title_text: str, caption: str) -> None:
+    st.title(title_text)
     st.caption(caption)
 
 
+def require_fashion_mnist(what: str) -> None:
+    """Pages of the shipped study (compression, clustering) are about Fashion-MNIST's shipped models: on another
+    dataset, say so and where to look instead (and the run stops)."""
+    if current_dataset() != FASHION_MNIST:
+        st.info(
+            f"{what} is the shipped study of the Fashion-MNIST models. Pick **fashion-mnist** in the sidebar to see "
+            "it; the Latent map, Similar items and Compare pages show the runs on this dataset."
+        )
+        st.stop()
+
+
+NEEDS = {
+    MAP: "a map (an encoder whose codes decode, or imported codes)",
+    "decoder": "a decoder",
+    "generative": "a generative model (a VAE)",
+    "denoiser": "a denoiser",
+    None: "a model",
+}
+
+
 def page_header(
-    title: str,
+    title_text: str,
     caption: str,
-    variants=VARIANTS,
+    capability: str | None = None,
     *,
     default: str | None = None,
     memory: str = "_variant",
-    label: str = "Autoencoder",
+    label: str = "Model",
     columns=(2, 5),
 ) -> tuple[str, list]:
-    """A page's title and caption, then one row: the variant picker in the first of ``columns`` (relative widths),
-    the rest for the page's own controls -> (the chosen variant, those other columns)."""
-    header(title, caption)
+    """A page's title and caption, then one row: the run picker (the picked dataset's runs that can do
+    ``capability``) in the first of ``columns`` (relative widths), the rest for the page's own controls ->
+    (the chosen run's key, those other columns). A page no run can serve names the command that trains one."""
+    header(title_text, caption)
+    options = runs_with(capability)
+    if not options:
+        dataset = current_dataset()
+        st.info(f"No run on **{dataset}** has {NEEDS.get(capability, capability)} yet. Train one, then reload:")
+        variant = {"generative": "vae", "denoiser": "unet"}.get(capability, "dense")
+        st.code(
+            f"python -m explorer train --dataset {dataset} --variant {variant} --name {variant}\n"
+            f"python -m explorer prepare {dataset}/{variant}",
+            language="bash",
+        )
+        st.stop()
     first, *rest = st.columns(list(columns), vertical_alignment="bottom")
     with first:
-        name = variant_picker(variants, default=default, memory=memory, label=label)
+        name = variant_picker(options, default=default, memory=memory, label=label)
+    prepare_if_small(name)
     return name, rest
 
 
@@ -458,13 +720,20 @@ def _map_figure(name: str, split: str, color_by: str):
     from explorer import figures
 
     p = _stored_map(name, split).value
+    names = items(run(name).dataset).class_names
     return figures.latent_map(
-        p.coords, p.labels, p.recon_mse, color_by, ids=np.arange(len(p.labels)), uirevision=f"{name}/{split}"
+        p.coords,
+        p.labels,
+        p.recon_mse,
+        color_by,
+        ids=np.arange(len(p.labels)),
+        uirevision=f"{name}/{split}",
+        class_names=names,
     )
 
 
 def map_figure(name: str, split: str = "test", color_by: str = "class"):
-    """The variant's map (cached and shared: never mutate it). A map's row index is the item id."""
+    """The run's map (cached and shared: never mutate it). A map's row index is the item id."""
     require_projection(name, split)
     return _map_figure(name, split, color_by)
 
@@ -475,18 +744,22 @@ def _map_dict(name: str, split: str, color_by: str) -> dict:
 
 
 def map_dict(name: str, split: str = "test", color_by: str = "class") -> dict:
-    """The variant's map as a plain dict, for ``figures.overlay`` (cached and shared: never mutate it)."""
+    """The run's map as a plain dict, for ``figures.overlay`` (cached and shared: never mutate it)."""
     require_projection(name, split)
     return _map_dict(name, split, color_by)
 
 
 def sidebar_status() -> None:
-    """Which variants are ready, in the sidebar (a damaged one says so on every page)."""
+    """Which of the picked dataset's runs are ready, in the sidebar (a damaged one says so on every page)."""
     lines = []
-    for v in VARIANTS:
-        m = model(v)
-        note = "unavailable" if not m.ok else ("no map" if v in MAPPED and not proj(v, compute=False).ok else None)
+    keys = runs_with(None)
+    for v in keys[:12]:
+        note = file_status(v)
+        if note is None and not checkpoint.is_run_key(v) and not model(v).ok:  # runs: checked when picked
+            note = "unavailable"
         icon = ":orange[:material/warning:]" if note else ":green[:material/check_circle:]"
-        lines.append(f"{icon} {REGISTRY[v].title}" + (f" ({note})" if note else ""))
-    st.caption("  \n".join(lines))
-    st.caption(f"Checkpoints: `{root()}`")
+        lines.append(f"{icon} {title(v)}" + (f" ({note})" if note else ""))
+    if len(keys) > 12:
+        lines.append(f"… and {len(keys) - 12} more runs")
+    st.caption("  \n".join(lines) or "No runs on this dataset yet.")
+    st.caption(f"Checkpoints: `{root()}`  \nRuns: `{checkpoint.runs_root()}`")

@@ -38,6 +38,7 @@ def page() -> None:
         "An autoencoder squeezes 784 pixels into a 10-number code. Quantised and entropy-coded, how many bytes "
         "does an image cost, and how does that compare with PNG, JPEG and WebP on the same images?",
     )
+    common.require_fashion_mnist("Compression")
     items = common.items()
     data = common.require_artefact(cz.load_compression, fix=cz.FIX, missing="No rate–distortion table yet.")
 

@@ -9,9 +9,7 @@ import numpy as np
 import streamlit as st
 
 from explorer import images
-from explorer.data import CLASS_NAMES
 from explorer.denoise import DenoiseResult, best_first, denoise
-from explorer.models import REGISTRY, variants_with
 from explorer.neighbours import sample_per_class
 from explorer.ui import common, urlsync
 from explorer.ui.upload_widget import upload_ui
@@ -19,7 +17,8 @@ from explorer.upload import upload_view
 
 SCALE = 4  # 28 px -> 112 px cells: the grid's text stays legible when the image is fitted to a projector's column
 FONT = 18
-DENOISERS = variants_with("denoiser")
+SHOWN = 4  # denoisers side by side at most (the best first)
+PER_GRID = 10  # test images in the grid: one per class
 
 
 def _new_noise() -> None:
@@ -27,13 +26,14 @@ def _new_noise() -> None:
 
 
 def ranked_denoisers() -> list[str]:
-    """Every variant trained to remove noise that loads, best first by its stored denoising PSNR."""
-    ready = [n for n in DENOISERS if common.model(n).ok]
-    return best_first(ready, {n: common.metrics(n) for n in ready})
+    """The picked dataset's runs trained to remove noise that load, best first by their stored denoising PSNR
+    (at most ``SHOWN``)."""
+    ready = [n for n in common.runs_with("denoiser") if common.model(n).ok]
+    return best_first(ready, {n: common.metrics(n) for n in ready})[:SHOWN]
 
 
 def _label(name: str) -> str:
-    return textwrap.fill(REGISTRY[name].title, 16)
+    return textwrap.fill(common.title(name), 16)
 
 
 def page() -> None:
@@ -59,13 +59,16 @@ def page() -> None:
         st.button("New noise", key="new_noise", on_click=_new_noise, icon=":material/casino:")
     names = ranked_denoisers()
     if not names:
-        for n in DENOISERS:
+        for n in common.runs_with("denoiser"):
             common.show_unavailable(n, common.model(n))
+        if not common.runs_with("denoiser"):
+            common.page_header("", "", "denoiser")  # names the command that trains one, and stops
         st.stop()
     urlsync.write_url_state(urlsync.current_state("denoiser", names[0]))
 
     seed = st.session_state.get("noise_seed", 0)
-    ids = sample_per_class(items.test_labels, per_class=1, seed=0)
+    ids = sample_per_class(items.test_labels, per_class=1, seed=0)[:PER_GRID] if items.has_labels else None
+    ids = np.arange(min(PER_GRID, items.n_test)) if ids is None else ids
     results = {n: denoise(common.model(n).value, items.test_images[ids], amount, seed=seed) for n in names}
     first = results[names[0]]  # the noisy input and the median are the same for every model (same seed)
 
@@ -74,7 +77,7 @@ def page() -> None:
         res = results[n]
         d_psnr = res.psnr_model.mean() - res.psnr_median.mean()
         d_ssim = res.ssim_model.mean() - res.ssim_median.mean()
-        col.markdown(f"**{REGISTRY[n].title}**")
+        col.markdown(f"**{common.title(n)}**")
         col.metric("PSNR", f"{res.psnr_model.mean():.2f} dB", f"{d_psnr:+.2f} dB vs median")
         col.metric("SSIM", f"{res.ssim_model.mean():.3f}", f"{d_ssim:+.3f} vs median")
     columns[-1].markdown("**3×3 median filter**")
@@ -84,7 +87,6 @@ def page() -> None:
     def scores(psnr, ssim):
         return [f"{p:.1f} dB\n{s:.3f}" for p, s in zip(psnr, ssim, strict=True)]
 
-    labels = items.test_labels[ids]
     grid = images.annotated_grid(
         [first.noisy, *(results[n].model for n in names), first.median, first.clean],
         row_labels=[
@@ -97,9 +99,9 @@ def page() -> None:
             scores(first.psnr_noisy, first.ssim_noisy),
             *(scores(results[n].psnr_model, results[n].ssim_model) for n in names),
             scores(first.psnr_median, first.ssim_median),
-            [CLASS_NAMES[c] for c in labels],
+            [items.class_name(i) for i in ids],
         ],
-        scale=SCALE,
+        scale=max(1, SCALE * 28 // items.images.shape[-1]),
         font_size=FONT,
     )
     st.image(grid, width="stretch")
@@ -107,9 +109,11 @@ def page() -> None:
 
     with st.expander("Per-image scores"):
         table = score_table(results, names).T
-        table.columns = [f"{CLASS_NAMES[c]} ({i})" for c, i in zip(labels, ids, strict=True)]
+        table.columns = [f"{items.class_name(i)} ({i})" for i in ids]
         st.dataframe(table.style.format("{:.3f}"))
 
+    if not all(common.takes_uploads(common.model(n).value) for n in names):
+        return
     st.subheader("Your own picture")
     prepared = upload_ui("denoiser_upload", "Upload a picture to noise and clean")
     if prepared is not None:
@@ -136,7 +140,7 @@ def show_upload(views: dict[str, DenoiseResult], names: list[str], amount: float
     cells = np.stack([first.noisy[0], *(views[n].model[0] for n in names), first.median[0], first.clean[0]])
     captions = [
         f"Noisy, amount {amount:.2f}\n{first.psnr_noisy[0]:.1f} dB  {first.ssim_noisy[0]:.3f}",
-        *(f"{REGISTRY[n].title}\n{views[n].psnr_model[0]:.1f} dB  {views[n].ssim_model[0]:.3f}" for n in names),
+        *(f"{_label(n)}\n{views[n].psnr_model[0]:.1f} dB  {views[n].ssim_model[0]:.3f}" for n in names),
         f"3x3 median\n{first.psnr_median[0]:.1f} dB  {first.ssim_median[0]:.3f}",
         "Your picture",
     ]

@@ -10,18 +10,28 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from explorer import exports, generation, images, inference, report
+from explorer import exports, generation, inference, report
 from explorer.checkpoint import JUDGE, fix_command
-from explorer.data import CLASS_NAMES
+from explorer.data import CLASS_NAMES, FASHION_MNIST
 from explorer.ui import common
 from explorer.ui.live_decoder import decoder_weights, live_generator
 
 # ------------------------------------------------------------------------------------------- cached
 
 
+MAX_SLIDERS = 16  # latent sliders shown at most; a larger code is moved along its principal directions too
+
+
+def judged(name: str) -> bool:
+    """Whether the judge (a Fashion-MNIST classifier) may label this run's images."""
+    return common.run(name).dataset == FASHION_MNIST
+
+
 @common.per_variant(resource=True)
 def directions(name: str) -> list[tuple[str, np.ndarray]]:
-    """(label, mean-code difference) for ``generation.DEFAULT_PAIRS``, from the test images' codes."""
+    """Sliders that move the point along a direction: on Fashion-MNIST, (label, mean-code difference) for
+    ``generation.DEFAULT_PAIRS`` from the test images' codes; on other datasets, or past ``MAX_SLIDERS``
+    dimensions, the codes' principal directions."""
     # The test images' codes (posterior means): 1,000 a class give each direction to within 0.12 per dimension
     # of the 60,000 training images' (directions have norms 1.4-2.6). The test map stores them; without a map
     # they are encoded (10,000 images: a fraction of a second).
@@ -29,9 +39,36 @@ def directions(name: str) -> list[tuple[str, np.ndarray]]:
     if loaded.ok and loaded.value.codes is not None:
         codes, labels = loaded.value.codes, loaded.value.labels
     else:
-        items = common.items()
+        items = common.items(common.run(name).dataset)
         codes, labels = inference.encode(common.model(name).value, items.test_images), items.test_labels
-    return generation.labelled_directions(codes, labels)
+    out = generation.labelled_directions(codes, labels) if judged(name) else []
+    if not out or codes.shape[1] > MAX_SLIDERS:
+        out += generation.principal_directions(codes)
+    return out
+
+
+N_PRINCIPAL = 4  # principal-direction sliders past MAX_SLIDERS dimensions
+
+
+@common.per_variant(resource=True)
+def principal(name: str) -> list[tuple[str, np.ndarray]]:
+    """The test codes' top ``N_PRINCIPAL`` principal directions (one standard deviation long)."""
+    loaded = common.proj(name, compute=False)
+    if loaded.ok and loaded.value.codes is not None:
+        codes = loaded.value.codes
+    else:
+        codes = inference.encode(common.model(name).value, common.items(common.run(name).dataset).test_images)
+    return generation.principal_directions(codes, N_PRINCIPAL)
+
+
+@common.per_variant(resource=True)
+def code_extent(name: str) -> float:
+    """The 99th percentile of the test codes' absolute values: a span that covers a low-dimensional latent space
+    (for a 2-d code, the manifold grid over it covers the whole map)."""
+    loaded = common.proj(name, compute=False)
+    if not loaded.ok or loaded.value.codes is None:
+        return 3.0
+    return float(np.percentile(np.abs(loaded.value.codes), 99))
 
 
 GRID_PX = 720  # the manifold grid's width on screen (narrower columns shrink it)
@@ -44,6 +81,8 @@ axis_grid = common.of_model(generation.axis_grid)
 
 
 def current_z(dim: int) -> np.ndarray:
+    """The sliders' point [dim]: the first ``MAX_SLIDERS`` dimensions from their sliders, the rest 0 (see
+    ``principal_offset``)."""
     return np.array([float(st.session_state.get(f"z{i}", 0.0)) for i in range(dim)], dtype=np.float32)
 
 
@@ -77,8 +116,12 @@ def live_section(
 def _live_fragment(name: str, with_directions: bool, preview_ms: int | None, chart: dict | None = None) -> None:
     model = common.require_model(name)
     loaded = common.judge()
+    if not judged(name):
+        loaded = common.Loaded(error="no judge for this dataset")
 
     def label(z: np.ndarray) -> str:
+        if not judged(name):
+            return ""
         if not loaded.ok:
             return f"(no judge yet: train it with `{fix_command(JUDGE)}`)"
         return judge_text(loaded.value.predict_proba(inference.decode(model, z))[0])
@@ -132,7 +175,7 @@ def manifold_section(name: str, item_images: np.ndarray, z: np.ndarray | None = 
     common.default("grid_n", 15)
     common.default("grid_i", 0)
     common.default("grid_j", 1)
-    common.default("grid_span", 3.0)
+    common.default("grid_span", 3.0 if dim > 2 else float(min(6.0, max(0.5, np.ceil(2 * code_extent(name)) / 2))))
     common.default("grid_through_point", False)
     for k, item in zip(("grid_item_a", "grid_item_b", "grid_item_c"), (0, 1, 2), strict=True):
         common.default(k, item)
@@ -178,7 +221,8 @@ def manifold_section(name: str, item_images: np.ndarray, z: np.ndarray | None = 
             st.error(str(e), icon="⚠️")
         return None
     with picture:
-        shown = images.upscale(grid, max(1, -(-GRID_PX // grid.shape[-1])))  # crisp cells, scaled down to GRID_PX
+        factor = max(1, -(-GRID_PX // grid.shape[1]))  # crisp cells, scaled down to GRID_PX
+        shown = np.repeat(np.repeat(grid, factor, axis=0), factor, axis=1)
         st.image(shown, caption=f"{n}×{n} decoded points: {caption}", width=GRID_PX)
     with controls:
         st.download_button(

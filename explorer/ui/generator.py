@@ -1,4 +1,9 @@
-"""Page: walk the VAE's latent space with ten sliders; see the decoded image and where it falls on the map."""
+"""Page: walk a generative run's latent space with its sliders; see the decoded image and where it falls on the map.
+
+Any latent size: up to ``MAX_SLIDERS`` sliders, and direction sliders (class to class on Fashion-MNIST, the codes'
+principal directions elsewhere or past 16 dimensions). A 2-d latent space is its own map, and the manifold grid
+spans it. The browser decodes live where the model is the shipped VAE's shape (28×28 greyscale, two dense layers).
+"""
 
 from __future__ import annotations
 
@@ -8,13 +13,12 @@ import numpy as np
 import streamlit as st
 
 from explorer import figures, generation, images, inference, projection
-from explorer.data import CLASS_NAMES
+from explorer.data import FASHION_MNIST
 from explorer.generation import Z_LIMIT
-from explorer.models import variants_with
 from explorer.ui import common, downloads, urlsync
 from explorer.ui import generation_sections as sections
+from explorer.ui.generation_sections import MAX_SLIDERS
 
-GENERATIVE = variants_with("generative")
 # The page opens on (and "Reset" returns to) this test item's posterior mean: a T-shirt/top near its class's mean
 # code, which the judge calls a T-shirt/top at 99.9 % (z = 0, the prior's mean, decodes to a grey blob).
 OPENING_ITEM = 264
@@ -22,8 +26,25 @@ MAP_KEY, STAR = "generator_map", "generated"  # the map's widget key, the star's
 
 
 def _set_z(z: np.ndarray) -> None:
-    for i, v in enumerate(generation.clip_z(z)):
+    for i, v in enumerate(generation.clip_z(z)[:MAX_SLIDERS]):
         st.session_state[f"z{i}"] = v
+    for k in range(sections.N_PRINCIPAL):  # a new point: the principal offsets start again from 0
+        st.session_state.pop(f"pc{k}", None)
+
+
+def live_capable(model) -> bool:
+    """Whether the browser can decode this model: the shipped VAE's decoder shape (two dense layers, 28×28
+    greyscale) and at most ``MAX_SLIDERS`` latent dimensions."""
+    decoder = getattr(model, "decoder", None)
+    try:
+        shapes = [tuple(decoder[i].weight.shape) for i in (0, 2)]
+    except (TypeError, IndexError, AttributeError):
+        return False
+    return (
+        tuple(getattr(model, "image_shape", ())) == (1, 28, 28)
+        and shapes[1][0] == 784
+        and model.code_dim <= MAX_SLIDERS
+    )
 
 
 def _random_sample(dim: int) -> None:
@@ -35,13 +56,19 @@ def _random_sample(dim: int) -> None:
 
 
 def opening_z(name: str) -> np.ndarray:
-    """The point the page opens on: ``OPENING_ITEM``'s posterior mean (clipped to the sliders' range)."""
+    """The point the page opens on: ``OPENING_ITEM``'s posterior mean on Fashion-MNIST, the first test item's
+    elsewhere (clipped to the sliders' range)."""
     return generation.clip_z(_opening_code(name))
 
 
-@common.of_model
-def _opening_code(model) -> np.ndarray:
-    return inference.encode(model, common.items().test_images[OPENING_ITEM])[0]
+def _opening_item(name: str) -> int:
+    return OPENING_ITEM if common.run(name).dataset == FASHION_MNIST else 0
+
+
+@common.per_variant
+def _opening_code(name: str) -> np.ndarray:
+    item = _opening_item(name)
+    return inference.encode(common.model(name).value, common.items(common.run(name).dataset).test_images[item])[0]
 
 
 def _reset(name: str) -> None:
@@ -57,23 +84,32 @@ def _from_item(name: str, item_images: np.ndarray) -> None:
 def page() -> None:
     name, _ = common.page_header(
         "Generator",
-        "Every point of the VAE's 10-d latent space decodes to an image. Move the sliders to walk through it; "
+        "Every point of a VAE's latent space decodes to an image. Move the sliders to walk through it; "
         "the star shows where the point falls on the model's map of the test images.",
-        GENERATIVE,
+        "generative",
         memory="_generator_variant",
         label="Generative model",
     )
     items = common.items()
     model = common.require_model(name)
-    if any(f"z{i}" not in st.session_state for i in range(model.code_dim)):  # a link's z, if any, came first
-        for i, v in enumerate(opening_z(name)):
-            common.default(f"z{i}", float(v))
+    shown = min(model.code_dim, MAX_SLIDERS)
+    if st.session_state.get("_generator_run") != name:  # a new run: its own opening point (a link's z came first)
+        fresh = st.session_state.get("_generator_run") is not None
+        st.session_state["_generator_run"] = name
+        if fresh or any(f"z{i}" not in st.session_state for i in range(shown)):
+            _set_z(opening_z(name))
     common.default("from_item_index", 0)
-    common.default("interp_a", int(np.flatnonzero(items.test_labels == 5)[0]))  # a sandal …
-    common.default("interp_b", int(np.flatnonzero(items.test_labels == 9)[0]))  # … to an ankle boot
+    fashion = common.run(name).dataset == FASHION_MNIST
+    common.default("interp_a", int(np.flatnonzero(items.test_labels == 5)[0]) if fashion else 0)  # a sandal …
+    common.default("interp_b", int(np.flatnonzero(items.test_labels == 9)[0]) if fashion else 1)  # … to a boot
+    for key in ("interp_a", "interp_b", "from_item_index"):  # another dataset may have fewer items
+        if st.session_state[key] >= len(items.images):
+            st.session_state[key] = 0
     common.default("interp_steps", 10)
     common.default("interp_mode", "linear")
     common.default("live_decode", True)
+    if not live_capable(model):
+        st.session_state["live_decode"] = False
 
     # The interpolation is drawn on the map too; its widgets come further down, their values are known now.
     a, b, steps = (int(st.session_state[k]) for k in ("interp_a", "interp_b", "interp_steps"))
@@ -88,25 +124,40 @@ def page() -> None:
     sections.interpolation_mode()
     i1, i2, i3 = st.columns(3)
     n = len(items.labels) - 1
-    i1.number_input("From item", 0, n, step=1, key="interp_a", help="0–9,999: test images; 10,000+: training images")
+    split_help = f"0–{items.n_test - 1:,}: test images; {items.n_test:,}+: training images"
+    i1.number_input("From item", 0, n, step=1, key="interp_a", help=split_help)
     i2.number_input("To item", 0, n, step=1, key="interp_b")
     i3.slider("Steps", 8, 12, key="interp_steps")
     strip = np.concatenate([items.images[a : a + 1], decoded, items.images[b : b + 1]])
-    st.image(images.mosaic(strip, scale=3, pad=6))
-    st.caption(f"{CLASS_NAMES[items.labels[a]]} (item {a}) → {CLASS_NAMES[items.labels[b]]} (item {b})")
+    st.image(images.mosaic(strip, scale=max(1, 84 // items.images.shape[-1]), pad=6))
+    st.caption(f"{items.class_name(a)} (item {a}) → {items.class_name(b)} (item {b})")
 
     st.divider()
     st.subheader("Latent manifold")
     st.caption("An N×N grid of decoded points over a plane through latent space.")
-    sections.manifold_section(name, items.images, sections.current_z(model.code_dim))
+    sections.manifold_section(name, items.images, point(name, model.code_dim))
 
 
 @common.of_model
 def _interpolation(model, a: int, b: int, steps: int, mode: str) -> tuple[np.ndarray, np.ndarray]:
     """The path's codes [steps, D] between items a and b's posterior means, and its decoded images (uint8):
     computed once per choice, not on every slider move."""
-    path, decoded = generation.item_path(model, common.items().images[[a, b]], steps, mode)
+    shape = tuple(getattr(model, "image_shape", (1, 28, 28)))
+    item_images = common.items().images
+    if item_images.shape[1:] not in (shape, shape[1:]):
+        raise ValueError(f"the run takes {shape} images, the picked dataset has {item_images.shape[1:]}")
+    path, decoded = generation.item_path(model, item_images[[a, b]], steps, mode)
     return path, images.to_uint8(decoded)
+
+
+def point(name: str, dim: int) -> np.ndarray:
+    """The latent point [dim]: the sliders' values, plus the principal-direction sliders' offsets (server mode,
+    past ``MAX_SLIDERS`` dimensions)."""
+    z = sections.current_z(dim)
+    if dim > MAX_SLIDERS:
+        for k, (_, vec) in enumerate(sections.principal(name)):
+            z = z + float(st.session_state.get(f"pc{k}", 0.0)) * vec
+    return z.astype(np.float32)
 
 
 def explore(name: str, item_images: np.ndarray, path_xy: np.ndarray | None) -> None:
@@ -132,7 +183,7 @@ def _buttons(name: str, item_images: np.ndarray, dim: int, one_row: bool = False
     wide = {"width": "stretch"}
     prior = "Draw z from the prior N(0, I)"
     b1.button("Random sample", "random_sample", prior, _random_sample, (dim,), icon=":material/casino:", **wide)
-    back = f"Back to the opening point: test item {OPENING_ITEM}'s posterior mean"
+    back = f"Back to the opening point: test item {_opening_item(name)}'s posterior mean"
     b2.button("Reset", "reset", back, _reset, (name,), icon=":material/restart_alt:", **wide)
     n1.number_input(
         "Item",
@@ -140,7 +191,7 @@ def _buttons(name: str, item_images: np.ndarray, dim: int, one_row: bool = False
         len(item_images) - 1,
         step=1,
         key="from_item_index",
-        help="0–9,999: test images; 10,000–69,999: training images",
+        help=f"0–{common.items().n_test - 1:,}: test images; {common.items().n_test:,}+: training images",
     )
     n2.button(
         "Start from item",
@@ -152,11 +203,13 @@ def _buttons(name: str, item_images: np.ndarray, dim: int, one_row: bool = False
     )
 
 
-def _live_toggle() -> None:
+def _live_toggle(capable: bool = True) -> None:
     st.toggle(
         "Live decoding",
         key="live_decode",
-        help="On: the browser decodes the image at every frame of a drag. Off: the server decodes on release.",
+        disabled=not capable,
+        help="On: the browser decodes the image at every frame of a drag. Off: the server decodes on release."
+        + ("" if capable else " The browser decodes only the shipped VAE's shape (28×28, two dense layers)."),
     )
 
 
@@ -200,18 +253,25 @@ def _explore_server(name: str, item_images: np.ndarray, path_xy: np.ndarray | No
     sliders, picture, chart = st.columns([3, 2, 3], gap="large")
     with sliders:
         _buttons(name, item_images, dim)
-        _live_toggle()
+        _live_toggle(live_capable(model))
         halves = st.columns(2)
-        for i in range(dim):
+        for i in range(min(dim, MAX_SLIDERS)):
             with halves[i % 2]:
+                common.default(f"z{i}", 0.0)
                 st.slider(f"z{i}", -Z_LIMIT, Z_LIMIT, step=0.05, key=f"z{i}", format="%.2f")
-    z = np.array([st.session_state[f"z{i}"] for i in range(dim)], dtype=np.float32)
+        if dim > MAX_SLIDERS:
+            st.caption(f"z{MAX_SLIDERS}–z{dim - 1} stay at 0; these move the point along the codes' main axes:")
+            for k, (label, _) in enumerate(sections.principal(name)):
+                common.default(f"pc{k}", 0.0)
+                st.slider(label, -Z_LIMIT, Z_LIMIT, step=0.05, key=f"pc{k}", format="%.2f")
+    z = point(name, dim)
     generated = images.to_uint8(inference.decode(model, z)[0])
     st.session_state["generated"] = generated  # 784 bytes; lets tests read the pixels
     urlsync.write_url_state(urlsync.current_state("generator", name))  # here: a slider reruns only this fragment
     with picture:
-        st.image(images.upscale(generated, 10), caption="Decoded image")
-        sections.judge_label(generated)
+        st.image(images.mosaic(generated[None], scale=max(1, 280 // generated.shape[1])), caption="Decoded image")
+        if sections.judged(name):
+            sections.judge_label(generated)
         downloads.image_button(generated, "generated.png", "download_generated", "Download PNG")
     with chart:
         _map(name, z, path_xy)

@@ -6,8 +6,6 @@ import numpy as np
 import streamlit as st
 
 from explorer import figures, images, inference, projection, selection
-from explorer.data import CLASS_NAMES, N_TEST
-from explorer.models import REGISTRY
 from explorer.ui import common, downloads, urlsync
 from explorer.ui.upload_widget import upload_ui
 from explorer.upload import UploadView, upload_view
@@ -26,21 +24,27 @@ def page() -> None:
         "Each dot is a test image, placed by UMAP so that images with nearby latent codes sit together. "
         "Click a dot, or pick the lasso or box tool beside the map and draw around a region, to see the images "
         "and the model's reconstructions. Drag to pan; zoom with the + and − buttons beside the map.",
-        common.MAPPED,
+        common.MAP,
         columns=(2, 2, 1.4),
     )
     items = common.items()
+    decodes = common.can(name, "decoder")  # imported codes have a map and neighbours, but no reconstructions
+    modes = [m for m in figures.COLOR_MODES if (m != "class" or items.has_labels) and (m != "error" or decodes)]
+    modes = modes or ["class"]
     with c2:
-        common.default("map_color", "class")
-        color_by = st.radio(
-            "Colour by", figures.COLOR_MODES, key="map_color", horizontal=True, format_func=COLOR_LABELS.get
-        )
+        common.default("map_color", modes[0])
+        if st.session_state["map_color"] not in modes:
+            st.session_state["map_color"] = modes[0]
+        color_by = st.radio("Colour by", modes, key="map_color", horizontal=True, format_func=COLOR_LABELS.get)
     with c3:
         common.default("map_all", False)
-        want_all = st.toggle("All 70k", key="map_all", help="All 70,000 images: the 60,000 training images too.")
-    st.caption(f"**{REGISTRY[name].title}**: {REGISTRY[name].job}.")
+        n_all, n_train = len(items.images), len(items.images) - items.n_test
+        want_all = st.toggle(
+            f"All {_short(n_all)}", key="map_all", help=f"All {n_all:,} images: the {n_train:,} training images too."
+        )
+    st.caption(f"**{common.title(name)}**: {common.job(name)}.")
 
-    model = common.require_model(name)
+    model = common.require_model(name) if decodes else None
     common.require_projection(name, "test")
     split = "test"
     if want_all:
@@ -53,11 +57,13 @@ def page() -> None:
             st.code(projection.fix_command(name, "all"), language="bash")
 
     left, right = st.columns([3, 2], gap="large")
+    prepared = None
     with right:  # first: an uploaded picture is drawn on the map
-        prepared = upload_ui("map_upload", "Place your own picture on the map")
+        if model is not None and common.takes_uploads(model):
+            prepared = upload_ui("map_upload", "Place your own picture on the map")
     upload = None
     if prepared is not None:
-        coords = selection.coords_of_test_items(common.proj(name, split).value.coords)
+        coords = selection.coords_of_test_items(common.proj(name, split).value.coords, items.n_test)
         upload = upload_view(model, prepared.image, common.proj(name).value, UPLOAD_NEIGHBOURS, coords)
     view = (name, split, color_by, None if upload is None else tuple(np.round(upload.xy, 6)))
     sel = selection.redraw(_selection_state(), view, len(common.proj(name, split).value.coords))
@@ -97,6 +103,11 @@ def page() -> None:
         show_panel(model, items, ids, selection.display_order(ids, PANEL_LIMIT, errors), how)
 
 
+def _short(n: int) -> str:
+    """70000 -> "70k", 1797 -> "1,797"."""
+    return f"{n // 1000}k" if n >= 10_000 else f"{n:,}"
+
+
 def _selection_state() -> selection.MapSelection:
     """The map's selection so far; a session's first map opens with its link's item selected, if it gave one."""
     if STATE_KEY not in st.session_state:
@@ -131,7 +142,9 @@ def downloads_row(model, name: str, split: str, fig, ids: list[int]) -> None:
     with csv_col:
         st.caption(f"Download the {len(ids):,} selected items")
         downloads.csv_button(
-            lambda: selection.selection_export(model, ids, items.labels, items.images, test_codes, coords),
+            lambda: selection.selection_export(
+                model, ids, items.labels, items.images, test_codes, coords, items.class_names, items.n_test
+            ),
             f"selection-{name}.csv",
             "selection_csv",
             help="One row per item: id, class, position on the map, latent code",
@@ -151,8 +164,8 @@ def show_upload(items: common.Items, upload: UploadView) -> None:
     st.image(
         images.annotated_grid(
             [items.test_images[near]],
-            captions=[[f"{CLASS_NAMES[items.test_labels[i]]}\n#{i}" for i in near]],
-            bars=[[figures.CLASS_COLORS[items.test_labels[i]] for i in near]],
+            captions=[[f"{items.class_name(i)}\n#{i}" for i in near]],
+            bars=[[figures.class_color(items.test_labels[i]) for i in near]],
             scale=2,
         )
     )
@@ -168,19 +181,29 @@ def show_panel(model, items: common.Items, ids: list[int], shown: list[int], how
             "Double-click the map to clear the selection."
         )
         return
-    rows = selection.panel_rows(shown, items.images, items.labels, lambda x: inference.reconstruct(model, x))
+    if model is None:  # imported codes: the images, no reconstructions
+        st.subheader(f"{len(ids):,} item{'s' * (len(ids) > 1)} selected")
+        if items.has_labels:
+            st.caption(selection.class_summary(items.labels[np.asarray(ids)], class_names=items.class_names))
+        st.image(images.mosaic(items.images[np.asarray(shown)], cols=10, scale=2))
+        st.caption(f"Showing {len(shown)} of {len(ids):,}{how}; imported codes have no reconstructions.")
+        return
+    rows = selection.panel_rows(
+        shown, items.images, items.labels, lambda x: inference.reconstruct(model, x), class_names=items.class_names
+    )
     if len(ids) == 1:
         r = rows[0]
-        split = "test" if r.id < N_TEST else "training"
-        st.subheader(f"Item {r.id}: {r.class_name}")
+        split = "test" if r.id < items.n_test else "training"
+        st.subheader(f"Item {r.id}: {r.class_name}" if items.has_labels else f"Item {r.id}")
         st.image(
-            images.mosaic(np.stack([r.original, r.reconstruction]), pad=8, scale=8),
+            images.mosaic(np.stack([r.original, r.reconstruction]), pad=8, scale=max(1, 224 // r.original.shape[-1])),
             caption=f"Original (left) and reconstruction (right) · {split} image · MSE {r.error:.4f}",
         )
         st.caption("Open **Similar items** to see its nearest neighbours.")
         return
     st.subheader(f"{len(ids):,} items selected")
-    st.caption(selection.class_summary(items.labels[np.asarray(ids)]))
+    if items.has_labels:
+        st.caption(selection.class_summary(items.labels[np.asarray(ids)], class_names=items.class_names))
     st.image(selection.panel_image(rows))
     which = f"all {len(ids)}" if len(shown) == len(ids) else f"{len(shown)} of {len(ids):,}"
     st.caption(f"Showing {which}{how}. Under each reconstruction: the item id and its MSE.")

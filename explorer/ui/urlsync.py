@@ -19,6 +19,7 @@ from explorer.urlstate import N_Z, ViewState, fit_to_widgets, parse_query, to_qu
 
 # Session State keys of the widgets each field drives (those of explorer/ui's pages).
 ITEM_KEY, K_KEY, NOISE_KEY, SEED_KEY = "item_index", "k", "noise_amount", "noise_seed"
+DATASET_KEY = "dataset"  # common.dataset_picker's
 Z_KEYS = tuple(f"z{i}" for i in range(N_Z))
 # common.variant_picker remembers the variant per page family under these keys.
 VARIANT_MEMORY = {"denoiser": "_denoiser_variant", "generator": "_generator_variant"}
@@ -36,12 +37,14 @@ def read_url_state(
     limits: Mapping[str, tuple[float, float]] | None = None,
     page_variants: Mapping[str, Sequence[str]] | None = None,
     toast: bool = True,
+    datasets: Sequence[str] | None = None,
 ) -> ViewState:
     """The view the link asked for: parsed on the session's first run (widgets seeded, notices toasted), then kept.
 
     ``limits``: narrower widget ranges, e.g. ``{"k": (4, 20)}`` for a slider that does not span 1-50.
     ``page_variants``: page -> the variants it offers, when fewer than ``variants`` (e.g. only mapped ones).
     ``toast=False``: keep the notices for ``announce()`` (a router that may still switch page).
+    ``datasets``: the dataset names a link may give (the router has already picked the one it names).
     """
     if _STATE in st.session_state:
         return st.session_state[_STATE]
@@ -49,7 +52,8 @@ def read_url_state(
     if page_variants:  # the page first: a variant is checked against those the page offers
         page = parse_query({k: v for k, v in params.items() if k == "page"}, n_items, variants, pages, defaults)[0]
         variants = page_variants.get(page.page, variants)
-    state, notices = parse_query(params, n_items, variants, pages, defaults)
+    extra = {"datasets": datasets} if datasets else {}
+    state, notices = parse_query(params, n_items, variants, pages, defaults, **extra)
     if limits:
         state, more = fit_to_widgets(state, limits, given=list(params))
         notices += more
@@ -61,6 +65,17 @@ def read_url_state(
     if toast:
         announce()
     return state
+
+
+def seed_dataset(datasets: Sequence[str]) -> None:
+    """On a session's first run, the dataset its link names (if it is one of ``datasets``) becomes the picked one,
+    before the router asks for that dataset's items and runs (a bad name is announced by ``read_url_state``)."""
+    if _STATE in st.session_state:
+        return
+    by_lower = {d.lower(): d for d in datasets}
+    asked = by_lower.get(str(st.query_params.get("dataset", "")).strip().lower())
+    if asked:
+        st.session_state[DATASET_KEY] = asked
 
 
 def announce() -> None:
@@ -89,7 +104,7 @@ def apply_to_widgets(state: ViewState, given: Sequence[str] | Mapping[str, objec
     """Write the fields the link gave into the widgets' Session State (before the widgets are drawn)."""
     given = set(given)
     ss = st.session_state
-    if "variant" in given:
+    if "variant" in given:  # (the dataset was picked by ``seed_dataset``, before its picker was drawn)
         ss[VARIANT_MEMORY.get(state.page, DEFAULT_VARIANT_MEMORY)] = state.variant
     if "item" in given:
         ss[ITEM_KEY] = int(state.item)
@@ -111,6 +126,7 @@ def current_state(page: str, variant: str, defaults: ViewState | None = None) ->
     return replace(
         base,
         page=page,
+        dataset=str(ss.get(DATASET_KEY) or base.dataset),
         variant=variant,
         item=int(ss.get(ITEM_KEY, base.item)),
         z=tuple(float(ss.get(key, v)) for key, v in zip(Z_KEYS, base.z, strict=True)),
