@@ -498,7 +498,7 @@ def config_from_dict(config_class: type, d: dict):
         raise ValueError(f"unknown {config_class.__name__} field(s): {', '.join(sorted(unknown))}")
     if missing:
         raise ValueError(f"missing {config_class.__name__} field(s): {', '.join(sorted(missing))}")
-    return config_class(**d)
+    return config_class(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})  # JSON has no tuples
 
 
 # ------------------------------------------------------------------------ variants of one's own (plugins)
@@ -631,7 +631,10 @@ def probe_variant(variant: Variant) -> None:
     except ContractError:
         raise
     except Exception as e:  # the probe runs foreign code: whatever it raises is reported as a broken contract
-        raise ContractError(f"{where}: {step} failed on a zero batch ({type(e).__name__}: {e}).") from e
+        raise ContractError(
+            f"{where}: {step} failed on a zero batch ({type(e).__name__}: {e}); fix it so that it runs on "
+            f"torch.zeros({PROBE_BATCH}, *image_shape) of its default config."
+        ) from e
 
 
 def check_variant(variant: Variant) -> None:

@@ -90,7 +90,7 @@ def _variants_of(obj, where: str) -> list:
     try:
         got = hook()
     except Exception as e:  # foreign code: whatever it raises is the plugin's fault, reported with its name
-        raise PluginError(f"{where}: {HOOK}() raised {type(e).__name__}: {e}. Fix the plugin.") from e
+        raise PluginError(f"{where}: {HOOK}() raised {type(e).__name__}: {str(e).rstrip('.')}. Fix the plugin.") from e
     from .models import Variant
 
     got = [got] if isinstance(got, Variant) else got
