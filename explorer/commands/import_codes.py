@@ -174,7 +174,7 @@ def check_codes(ids, codes, dataset: str, n_items: int, n_test: int, where: str 
     if len(missing):
         raise CodesError(
             f"{where}: codes must cover every test item of dataset {dataset} (ids 0..{n_test - 1}: the map and "
-            f"similar items are made of them); {len(missing)} are missing: {_some(missing)}."
+            f"similar items are made of them); {len(missing)} are missing: {_some(missing)}. Compute theirs too."
         )
     return ids, codes
 
