@@ -598,6 +598,7 @@ def probe_variant(variant: Variant) -> None:
     step = "building it with its default config"
     try:
         model = variant.build()
+        step = "its image_shape and code_dim properties"
         shape = tuple(model.image_shape)
         code_dim = model.code_dim
         if not isinstance(code_dim, int) or code_dim < 1:
@@ -632,8 +633,8 @@ def probe_variant(variant: Variant) -> None:
         raise
     except Exception as e:  # the probe runs foreign code: whatever it raises is reported as a broken contract
         raise ContractError(
-            f"{where}: {step} failed on a zero batch ({type(e).__name__}: {e}); fix it so that it runs on "
-            f"torch.zeros({PROBE_BATCH}, *image_shape) of its default config."
+            f"{where}: {step} failed in the contract probe ({type(e).__name__}: {e}); fix it so that the default "
+            f"config builds and runs on torch.zeros({PROBE_BATCH}, *image_shape)."
         ) from e
 
 

@@ -218,7 +218,23 @@ BAD = [
 
      def variants():
          return [variant("crash", Crash)]
-     """, r"decode\(\) failed on a zero batch \(RuntimeError: shape mismatch in my decoder\)"),
+     """, r"decode\(\) failed in the contract probe \(RuntimeError: shape mismatch in my decoder\)"),
+    ("""
+     class NoSize(Autoencoder):
+         config_class = Cfg
+
+         def encode(self, x):
+             return x.flatten(1)
+
+         def decode(self, z):
+             return z.view(-1, 1, 28, 28)
+
+         def loss(self, x, y=None, generator=None):
+             return {"loss": x.sum()}
+
+     def variants():
+         return [variant("nosize", NoSize)]
+     """, r"'nosize'.*its image_shape and code_dim properties failed in the contract probe \(NotImplementedError"),
     ("""
      class NoShape:
          code_dim = 4
