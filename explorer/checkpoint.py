@@ -260,6 +260,11 @@ def load_model(name: str, root: str | os.PathLike | None = None, device: str | t
     if is_run_key(name):
         config = read_json_or_fix(directory / CONFIG, fix)
         stored = config.get("variant")
+        if config.get("kind") == "codes":
+            raise CheckpointError(
+                f"{name} holds imported codes (import-codes), not a model: it has a map and similar items from its "
+                "stored codes, but nothing encodes or decodes. Ask the run for its capabilities before loading it."
+            )
         if not isinstance(stored, str) or stored not in REGISTRY:
             raise CheckpointError(
                 f"{directory / CONFIG} names variant {stored!r}, which is not registered here; known: "

@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from explorer import cli
+from explorer.checkpoint import CheckpointError, load_model
 from explorer.datasets import load_data
 from explorer.neighbours import knn, precision_at_k
 from explorer.projection import ProjectionStaleError, load_projection
@@ -186,9 +187,12 @@ def test_codes_for_a_dataset_that_is_not_there(fm300, capsys):
     assert "run name 'Bad Name'" in capsys.readouterr().err
 
 
-def test_prepare_says_an_imported_run_needs_nothing(fm300, capsys):
+def test_an_imported_run_has_nothing_to_prepare_and_no_model(fm300, capsys):
     np.savez(fm300 / "c.npz", ids=ids, codes=pca_codes(2))
     assert cli.main(["import-codes", str(fm300 / "c.npz"), "--dataset", "fm300"]) == 0
     assert cli.main(["prepare", "fm300/c"]) == 2
     assert "nothing to prepare" in capsys.readouterr().err
     assert json.loads((fm300 / "runs" / "fm300" / "c" / "config.json").read_text())["kind"] == "codes"
+    with pytest.raises(CheckpointError, match="holds imported codes .*not a model"):
+        load_model("fm300/c")
+    assert find_run("fm300/c").capabilities == frozenset()  # what a page asks before it loads a model
