@@ -160,6 +160,12 @@ def test_an_installed_package_is_found_by_its_entry_point(example, fm300, tmp_pa
     assert cli.main(["train", "--dataset", "fm300", "--variant", "linear", "--name", "ep", *TRAIN]) == 0
     assert "warning: plugin 'plug_not_there_at_all'" in capsys.readouterr().err
     assert type(load_model("fm300/ep")).__name__ == "LinearAutoencoder"
+    # and so does the Python API, where a run names a variant that is not registered yet
+    del models.REGISTRY["linear"]
+    plugins._LOADED.clear()
+    monkeypatch.setattr(plugins, "_SCANNED", False)
+    with pytest.warns(plugins.PluginWarning, match="plug_not_there_at_all"):
+        assert type(load_model("fm300/ep")).__name__ == "LinearAutoencoder"
 
 
 # ------------------------------------------------------------------------------------------- bad plugins
