@@ -17,6 +17,7 @@ import torch
 
 from explorer import checkpoint, cli, models, plugins
 from explorer.checkpoint import CheckpointError, load_checkpoint, load_model
+from explorer.runs import list_runs
 
 EXAMPLE_DIR = Path(__file__).resolve().parent.parent / "examples" / "latent_explorer_example"
 EXAMPLE = "latent_explorer_example"
@@ -119,6 +120,8 @@ def test_the_example_trains_loads_and_prepares_through_the_cli(example, fm300, c
     assert (config["variant"], config["model_class"], config["model"]["code_dim"]) == ("linear", "LinearAutoencoder", 2)
     model = load_model("fm300/mine")
     assert type(model) is LinearAutoencoder and model.code_dim == 2
+    listed = {r.key: r for r in list_runs(dataset="fm300")}["fm300/mine"]
+    assert listed.variant == "linear" and listed.has_map and listed.capabilities == {"encoder", "decoder"}
     x = torch.from_numpy(np.load(fm300 / "datasets" / "fm300" / "data.npz")["images"][:4] / 255.0).float()
     assert model.decode(model.encode(x)).shape == x.shape
     # --plugin may follow the command too
