@@ -11,6 +11,7 @@ Where things are (one line per module; ``dashboard.py`` lists the pages and thei
 
     data.py         Fashion-MNIST: find, verify, parse; item ids (N_TEST, N_TRAIN); salt-and-pepper noise
     models.py       the variants: configs, autoencoders, the registry and its capabilities
+    plugins.py      variants of one's own: entry points (latent_explorer.variants) and --plugin MODULE, checked
     runs.py         runs (a shipped variant, or <dataset>/<run>): found by key, listed per dataset
     checkpoint.py   load_model and the writer: config.json + model.safetensors, loaded strictly
     inference.py    batched encode / decode / reconstruct, and images -> model input
@@ -31,7 +32,8 @@ Where things are (one line per module; ``dashboard.py`` lists the pages and thei
     images.py       uint8 conversion, upscaling, mosaics, annotated grids
     exports.py      downloads: PNG (the one writer), CSV, figures as HTML / PNG
     report.py       markdown tables and README sections of the measurements
-    commands/       the offline commands, one module each: train, prepare, evaluate, project, judge, compress, cluster
+    commands/       the offline commands, one module each: train, prepare, import_codes, evaluate, project, judge,
+                    compress, cluster
     cli.py          ``python -m explorer`` / ``latent-explorer``: argparse, dispatching to commands/
     ui/             the Streamlit pages (``dashboard.py`` routes to them); the only code that imports streamlit
 """

@@ -258,11 +258,21 @@ def load_checkpoint(
 
 def load_model(name: str, root: str | os.PathLike | None = None, device: str | torch.device = "cpu") -> Autoencoder:
     """The checkpoint of variant ``name`` (or of run ``"<dataset>/<run>"``), rebuilt from its config, in eval mode
-    (float32)."""
+    (float32). A run of a variant that is not registered yet loads the installed plugins (entry points) first; its
+    config.json only ever names a registered variant, never a module to import."""
     directory, fix = checkpoint_dir(name, root), fix_command(name)
     if is_run_key(name):
         config = read_json_or_fix(directory / CONFIG, fix)
         stored = config.get("variant")
+        if config.get("kind") == "codes":
+            raise CheckpointError(
+                f"{name} holds imported codes (import-codes), not a model: it has a map and similar items from its "
+                "stored codes, but nothing encodes or decodes. Ask the run for its capabilities before loading it."
+            )
+        if isinstance(stored, str) and stored not in REGISTRY:
+            from .plugins import load_plugins
+
+            load_plugins()  # the installed plugins' entry points (once per process); never a module the file names
         if not isinstance(stored, str) or stored not in REGISTRY:
             raise CheckpointError(
                 f"{directory / CONFIG} names variant {stored!r}, which is not registered here; known: "

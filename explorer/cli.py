@@ -20,7 +20,9 @@ def _threads(n: int | None) -> int:
     return n
 
 
-def _variant_names(value: str) -> list[str]:
+def _variant_names(value: str, shipped: bool = True) -> list[str]:
+    """The ``--variant`` value's names; ``shipped``: built-in variants only (the commands of the shipped checkpoints;
+    a plugin's variant is trained and prepared as a run)."""
     from .models import VARIANTS, get_variant
 
     if value == "all":
@@ -28,6 +30,11 @@ def _variant_names(value: str) -> list[str]:
     names = [v.strip() for v in value.split(",") if v.strip()]
     for n in names:
         get_variant(n)
+        if shipped and n not in VARIANTS:
+            raise ValueError(
+                f"variant {n!r} is a plugin's: it trains as a run, `train --dataset fashion-mnist --variant {n} "
+                f"--name RUN`, then `prepare fashion-mnist/RUN`."
+            )
     return names
 
 
@@ -36,7 +43,7 @@ def cmd_train(args) -> int:
 
     threads = _threads(args.threads)
     if args.dataset or args.name:  # a run of one's own: runs/<dataset>/<name>/
-        variants = _variant_names(args.variant)
+        variants = _variant_names(args.variant, shipped=False)
         if len(variants) != 1:
             raise ValueError("train --dataset/--name trains one run: give one --variant, e.g. --variant dense.")
         train_run(
@@ -112,6 +119,23 @@ def cmd_prepare(args) -> int:
     return 0
 
 
+def cmd_import_codes(args) -> int:
+    from .commands.import_codes import import_codes
+
+    import_codes(
+        args.file,
+        args.dataset,
+        args.name,
+        runs=args.runs,
+        overwrite=args.overwrite,
+        data_dir=args.data_dir,
+        datasets_root=args.datasets,
+        id_column=args.id_column,
+        codes_column=args.codes_column,
+    )
+    return 0
+
+
 def cmd_evaluate(args) -> int:
     from .commands.evaluate import run_evaluation
 
@@ -173,6 +197,14 @@ def build_parser() -> argparse.ArgumentParser:
         prog="latent-explorer",
         description="Latent Explorer: train, prepare and map autoencoders on Fashion-MNIST or your own images.",
     )
+    p.add_argument(
+        "--plugin",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help="register the variants of a plugin module (repeatable; installed plugins are found by their entry "
+        "points); may also follow the command",
+    )
     sub = p.add_subparsers(dest="command", required=True)
 
     def data_and_out(sp, threads_default=None, threads_help="torch threads (default: all cores)"):
@@ -225,6 +257,18 @@ def build_parser() -> argparse.ArgumentParser:
     ds.add_argument("--overwrite", action="store_true", help="replace a dataset of the same name")
     ds.set_defaults(func=cmd_dataset)
 
+    ic = sub.add_parser("import-codes", help="give codes computed elsewhere (.npz or Parquet) a map and similar items")
+    ic.add_argument("file", help="an .npz with ids [N] and codes [N, D], or Parquet with an id and a list column")
+    ic.add_argument("--dataset", required=True, help="the dataset the ids are item ids of (fashion-mnist or added)")
+    ic.add_argument("--name", default=None, help="the run's name (default: the file's): runs/<dataset>/<name>/")
+    ic.add_argument("--runs", default=None, help="runs root (default: $LATENT_EXPLORER_RUNS or ./runs)")
+    ic.add_argument("--datasets", default=None, help="datasets root (default: $LATENT_EXPLORER_DATASETS or cache)")
+    ic.add_argument("--data-dir", default=None, help="directory with the Fashion-MNIST IDX files")
+    ic.add_argument("--id-column", default=None, help="Parquet: the id column (default: the one named id or ids)")
+    ic.add_argument("--codes-column", default=None, help="Parquet: the codes column (default: the one list column)")
+    ic.add_argument("--overwrite", action="store_true", help="replace a run of the same name")
+    ic.set_defaults(func=cmd_import_codes)
+
     e = sub.add_parser("evaluate", help="measure checkpoints and baselines on the test split; write metrics.json")
     common(e)
     e.add_argument("--quick", action="store_true", help="skip the slow baselines (adaptive median)")
@@ -267,10 +311,30 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def load_plugins(argv: list[str]) -> list[str]:
+    """Register the installed plugins (a broken one is a warning) and every ``--plugin MODULE`` in ``argv`` (anywhere
+    in it) -> ``argv`` without those options; PluginError for a ``--plugin`` module that fails."""
+    from . import plugins
+
+    modules, rest = plugins.plugins_from_argv(argv), plugins.strip_plugin_args(argv)
+    _, problems = plugins.load_entry_points()
+    for problem in problems:
+        print(f"warning: {problem}", file=sys.stderr)
+    plugins.load_plugins(modules, entry_points=False)
+    return rest
+
+
 def main(argv: list[str] | None = None) -> int:
     from .checkpoint import CheckpointError
     from .data import DatasetError
+    from .plugins import PluginError
 
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        argv = load_plugins(argv)
+    except PluginError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

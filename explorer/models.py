@@ -11,8 +11,10 @@ Models do no I/O; ``explorer.checkpoint`` saves and loads them, ``explorer.train
 
 from __future__ import annotations
 
+import json
 import math
-from dataclasses import asdict, dataclass, fields
+import re
+from dataclasses import asdict, dataclass, fields, is_dataclass
 
 import torch
 import torch.nn.functional as F
@@ -459,7 +461,7 @@ REGISTRY: dict[str, Variant] = {
                 {"encoder", "denoiser"}),  # its output needs the skips, so its code alone makes no image
     )
 }  # fmt: skip
-VARIANTS = tuple(REGISTRY)
+VARIANTS = tuple(REGISTRY)  # the built-in variants (the shipped checkpoints); plugins add to REGISTRY only
 
 
 def variants_with(capability: str) -> tuple[str, ...]:
@@ -471,7 +473,10 @@ def get_variant(name: str) -> Variant:
     try:
         return REGISTRY[name]
     except KeyError:
-        raise ValueError(f"Unknown variant {name!r}; choose one of: {', '.join(VARIANTS)}.") from None
+        raise ValueError(
+            f"Unknown variant {name!r}; choose one of: {', '.join(REGISTRY)} (a plugin's variant needs "
+            "`--plugin MODULE` or its installed package)."
+        ) from None
 
 
 def config_to_dict(config) -> dict:
@@ -493,4 +498,181 @@ def config_from_dict(config_class: type, d: dict):
         raise ValueError(f"unknown {config_class.__name__} field(s): {', '.join(sorted(unknown))}")
     if missing:
         raise ValueError(f"missing {config_class.__name__} field(s): {', '.join(sorted(missing))}")
-    return config_class(**d)
+    return config_class(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})  # JSON has no tuples
+
+
+# ------------------------------------------------------------------------ variants of one's own (plugins)
+
+VARIANT_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,47}$")  # a registry key, a CLI value, a folder and a URL value
+PROBE_BATCH = 2  # images in the contract probe's zero batch
+
+
+class ContractError(ValueError):
+    """A variant that breaks the model contract; the message names the variant, what broke and how to fix it."""
+
+
+def _implements(cls: type, method: str) -> bool:
+    """Whether ``cls`` has a callable ``method`` of its own (not ``Autoencoder``'s NotImplementedError stub)."""
+    fn = getattr(cls, method, None)
+    return callable(fn) and fn is not getattr(Autoencoder, method, None)
+
+
+def _check_static(variant: Variant) -> None:
+    """The contract checks that need no model: name, class, config, capabilities, recipe."""
+    name, cls = variant.name, variant.model_class
+    if not isinstance(name, str) or not VARIANT_NAME.match(name):
+        raise ContractError(
+            f"variant name {name!r}: use lower-case letters, digits, '.', '-' and '_' (up to 48, starting with a "
+            "letter or digit), e.g. 'linear' or 'my-conv'."
+        )
+    if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
+        raise ContractError(
+            f"variant {name!r}: model_class {cls!r} is not an nn.Module subclass; subclass "
+            "explorer.models.Autoencoder (it is one, and holds the config)."
+        )
+    where = f"variant {name!r} ({cls.__module__}.{cls.__qualname__})"
+    config_class = getattr(cls, "config_class", None)
+    if not (isinstance(config_class, type) and is_dataclass(config_class)):
+        raise ContractError(
+            f"{where}: needs a config_class attribute naming a dataclass (its constructor's one argument), "
+            "e.g. `config_class = MyConfig` with `@dataclass(frozen=True) class MyConfig: ...`."
+        )
+    if not isinstance(variant.config, config_class):
+        raise ContractError(
+            f"{where}: its config is a {type(variant.config).__name__}, the class takes a {config_class.__name__}; "
+            f"give Variant(config={config_class.__name__}(...))."
+        )
+    if "image_shape" not in {f.name for f in fields(config_class)}:
+        raise ContractError(
+            f"{where}: {config_class.__name__} has no image_shape field; add `image_shape: tuple[int, ...] = "
+            "(1, 28, 28)` (C, H, W): a run's model takes its input shape from the dataset."
+        )
+    try:
+        stored = json.loads(json.dumps(config_to_dict(variant.config)))
+        same = config_from_dict(config_class, stored) == variant.config
+    except (TypeError, ValueError) as e:
+        raise ContractError(
+            f"{where}: {config_class.__name__} does not survive config.json ({e}); use JSON fields only "
+            "(numbers, strings, booleans, None, tuples of them)."
+        ) from e
+    if not same:
+        raise ContractError(f"{where}: {config_class.__name__} read back from config.json differs from the original.")
+    if "encoder" not in variant.capabilities:
+        raise ContractError(f"{where}: every variant encodes (maps, similar items); declare the 'encoder' capability.")
+    needs = {"encode": "encoder", "loss": "encoder", "decode": "decoder", "posterior": "generative"}
+    for method, capability in needs.items():
+        if capability in variant.capabilities and not _implements(cls, method):
+            fix = "implement it" if method in ("encode", "loss") else f"implement it or drop {capability!r}"
+            raise ContractError(
+                f"{where}: declares {capability!r} but does not implement {method}() ({CONTRACT[method]}); {fix}."
+            )
+    if not isinstance(variant.recipe, TrainRecipe):
+        raise ContractError(f"{where}: its recipe is a {type(variant.recipe).__name__}; give a TrainRecipe(...).")
+
+
+CONTRACT = {
+    "encode": "x: [B, C, H, W] in [0, 1] -> z: [B, code_dim]",
+    "decode": "z: [B, code_dim] -> x_hat: [B, C, H, W]",
+    "reconstruct": "x: [B, C, H, W] -> x_hat: [B, C, H, W]",
+    "loss": 'x: [B, C, H, W] -> {"loss": scalar, ...}',
+    "posterior": "x: [B, C, H, W] -> (mu, logvar), each [B, code_dim]",
+}
+
+
+def _check_tensor(where: str, method: str, out, shape: tuple) -> None:
+    if not isinstance(out, torch.Tensor):
+        raise ContractError(f"{where}: {method}() returned a {type(out).__name__}, not a tensor ({CONTRACT[method]}).")
+    if tuple(out.shape) != shape:
+        raise ContractError(
+            f"{where}: {method}() of a zero batch returned shape {tuple(out.shape)}, the contract needs {shape} "
+            f"({CONTRACT[method]}); fix {method}() or the code_dim property."
+        )
+
+
+def probe_variant(variant: Variant) -> None:
+    """Build ``variant`` with its default config and run the contract on a zero batch of its image shape: the
+    shapes of ``encode``, ``decode`` (a decoder), ``reconstruct`` and ``posterior`` (generative), and a finite
+    ``loss``. ContractError naming what broke."""
+    cls = variant.model_class
+    where = f"variant {variant.name!r} ({cls.__module__}.{cls.__qualname__})"
+    step = "building it with its default config"
+    try:
+        model = variant.build()
+        step = "its image_shape and code_dim properties"
+        shape = tuple(model.image_shape)
+        code_dim = model.code_dim
+        if not isinstance(code_dim, int) or code_dim < 1:
+            raise ContractError(f"{where}: code_dim == {code_dim!r}, must be a positive integer (the code's size).")
+        if shape != tuple(variant.config.image_shape):
+            raise ContractError(f"{where}: image_shape {shape} differs from its config's {variant.config.image_shape}.")
+        x, b = torch.zeros(PROBE_BATCH, *shape), PROBE_BATCH
+        with torch.no_grad():
+            model.eval()
+            step = "encode()"
+            z = model.encode(x)
+            _check_tensor(where, "encode", z, (b, code_dim))
+            if variant.can("decoder"):
+                step = "decode()"
+                _check_tensor(where, "decode", model.decode(z), (b, *shape))
+            step = "reconstruct()"
+            _check_tensor(where, "reconstruct", model.reconstruct(x), (b, *shape))
+            if variant.can("generative"):
+                step = "posterior()"
+                for part in model.posterior(x):
+                    _check_tensor(where, "posterior", part, (b, code_dim))
+            model.train()
+            step = "loss()"
+            out = model.loss(x, generator=torch.Generator().manual_seed(0))
+        loss = out.get("loss") if isinstance(out, dict) else None
+        if not (isinstance(loss, torch.Tensor) and loss.numel() == 1 and torch.isfinite(loss).all()):
+            raise ContractError(f"{where}: loss() must return a dict whose 'loss' is a finite scalar tensor.")
+        missing = {"neg_elbo", "nll", "kl"} - set(out) if variant.can("generative") else set()
+        if missing:
+            raise ContractError(f"{where}: a generative variant's loss() also reports {sorted(missing)} (in nats).")
+    except ContractError:
+        raise
+    except Exception as e:  # the probe runs foreign code: whatever it raises is reported as a broken contract
+        raise ContractError(
+            f"{where}: {step} failed in the contract probe ({type(e).__name__}: {e}); fix it so that the default "
+            f"config builds and runs on torch.zeros({PROBE_BATCH}, *image_shape)."
+        ) from e
+
+
+def check_variant(variant: Variant) -> None:
+    """Whether ``variant`` may join the registry: a valid, free name; an nn.Module class with a dataclass config
+    that survives config.json; the methods its capabilities need; and the contract probe. ContractError if not."""
+    if not isinstance(variant, Variant):
+        raise ContractError(f"{variant!r} is not an explorer.models.Variant; build one: Variant(name, cls, config, …).")
+    if variant.name in VARIANTS:
+        raise ContractError(
+            f"variant name {variant.name!r} is a built-in variant's; give yours another name, e.g. 'my-{variant.name}'."
+        )
+    _check_static(variant)
+    known = REGISTRY.get(variant.name)
+    if known is not None and known != variant:
+        raise ContractError(
+            f"variant name {variant.name!r} is taken by {known.model_class.__module__}; give yours another name."
+        )
+    from .checkpoint import MODEL_CLASSES  # checkpoint imports this module: imported when it is complete
+
+    cls = variant.model_class
+    other = MODEL_CLASSES.get(cls.__name__)
+    if other is not None and other is not cls:
+        raise ContractError(
+            f"variant {variant.name!r}: its class name {cls.__name__!r} is taken by "
+            f"{other.__module__}.{other.__name__} (a checkpoint names its class by name); rename the class."
+        )
+    probe_variant(variant)
+
+
+def register_variant(variant: Variant) -> Variant:
+    """Add a variant of one's own to ``REGISTRY`` (after ``check_variant``) and make its checkpoints loadable;
+    registering the same variant again does nothing. Returns ``variant``."""
+    if REGISTRY.get(getattr(variant, "name", None)) == variant and variant.name not in VARIANTS:
+        return variant
+    check_variant(variant)
+    from .checkpoint import register_model_class
+
+    register_model_class(variant.model_class)
+    REGISTRY[variant.name] = variant
+    return variant

@@ -4,6 +4,8 @@
 each image's reconstruction error, and the SHA-256 of the weights they came from, so a map made
 from other weights is recognised as stale. ``projection-all.npz`` holds the coordinates of all
 70k images (the 10k test images first, then the 60k train images: one item-id space everywhere).
+A run of imported codes (``import-codes``) has no weights: its ``projection-test.npz`` is written by that command,
+keyed by the SHA-256 of its ``codes.npz`` instead, with a NaN reconstruction error (no model, no reconstruction).
 Placing a new point never calls UMAP: it is a distance-weighted average of the coordinates of its
 k nearest test codes (``place``), well under a millisecond.
 """
@@ -16,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .checkpoint import checkpoint_dir, is_run_key, load_model, weights_hash
+from .checkpoint import WEIGHTS, checkpoint_dir, file_sha256, is_run_key, load_model, weights_hash
 from .inference import encode_with_error
 from .neighbours import knn
 
@@ -42,11 +44,11 @@ class ProjectionStaleError(ProjectionError):
 class Projection:
     variant: str
     split: str  # "test": the 10k test images; "all": 10k test then 60k train
-    weights_sha256: str
+    weights_sha256: str  # of the weights it was made from (an imported-codes run: of its codes.npz)
     labels: np.ndarray  # int64 [N]
     coords: np.ndarray  # float32 [N, 2]
     codes: np.ndarray | None  # float32 [N, D]; stored for "test" only
-    recon_mse: np.ndarray  # float32 [N]: per-image MSE of the (clipped) reconstruction
+    recon_mse: np.ndarray  # float32 [N]: per-image MSE of the (clipped) reconstruction; NaN for imported codes
 
 
 def path_for(name: str, split: str = "test", root=None) -> Path:
@@ -55,7 +57,26 @@ def path_for(name: str, split: str = "test", root=None) -> Path:
     return checkpoint_dir(name, root) / f"projection-{split}.npz"
 
 
-def fix_command(name: str, split: str = "test") -> str:
+def codes_file(name: str, root=None) -> Path | None:
+    """An imported-codes run's ``codes.npz`` (a run folder with codes and no weights), else None."""
+    from .runs import CODES
+
+    directory = checkpoint_dir(name, root)
+    codes = directory / CODES
+    return codes if is_run_key(name) and codes.is_file() and not (directory / WEIGHTS).is_file() else None
+
+
+def source_sha256(name: str, root=None) -> str:
+    """SHA-256 of what a map is made from: the checkpoint's weights, or an imported-codes run's ``codes.npz``."""
+    codes = codes_file(name, root)
+    return file_sha256(codes) if codes is not None else weights_hash(name, root)
+
+
+def fix_command(name: str, split: str = "test", root=None) -> str:
+    if codes_file(name, root) is not None:
+        from .runs import import_codes_command
+
+        return import_codes_command(name, root)
     if is_run_key(name):
         return f"python -m explorer prepare {name}" + (" --all" if split == "all" else "")
     return f"python -m explorer project --variant {name}" + (" --all" if split == "all" else "")
@@ -71,7 +92,7 @@ def layout(codes: np.ndarray) -> np.ndarray:
 def load_projection(name: str, split: str = "test", root=None) -> Projection:
     """Load a stored projection; ProjectionError if missing, damaged or made from other weights."""
     path = path_for(name, split, root)
-    fix = fix_command(name, split)
+    fix = fix_command(name, split, root)
     if not path.is_file():
         raise ProjectionMissingError(f"No {split} map for {name} yet ({path} is missing). Create it with `{fix}`.")
     try:
@@ -88,9 +109,9 @@ def load_projection(name: str, split: str = "test", root=None) -> Projection:
         )
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
         raise ProjectionError(f"{path} is damaged ({e}). Recreate it with `{fix}`.") from e
-    if proj.weights_sha256 != weights_hash(name, root):
+    if proj.weights_sha256 != source_sha256(name, root):
         raise ProjectionStaleError(
-            f"{path} was made from other weights than the current checkpoint. Update it with `{fix}`."
+            f"{path} was made from other weights (or codes) than the run holds now. Update it with `{fix}`."
         )
     n = len(proj.labels)
     if proj.coords.shape != (n, 2) or len(proj.recon_mse) != n or (proj.codes is not None and len(proj.codes) != n):
@@ -125,15 +146,22 @@ def compute_projection(name: str, data, split: str = "test", root=None, model=No
     labels = np.full(len(images), -1, np.int64) if labels is None else labels  # -1: no label
     codes, mse = encode_with_error(model, images)
     coords = layout(codes)
-    proj = Projection(name, split, weights_hash(name, root), labels, coords, codes if split == "test" else None, mse)
-    arrays = {
-        "weights_sha256": np.array(proj.weights_sha256),
-        "labels": labels.astype(np.uint8) if labels.min(initial=0) >= 0 and labels.max(initial=0) < 256 else labels,
-        "coords": coords,
-        "recon_mse": mse,
-    }
-    if split == "test":
-        arrays["codes"] = codes.astype(np.float16) if codes.shape[1] > 32 else codes
-    path = path_for(name, split, root)
-    np.savez_compressed(path, **arrays)
+    stored = (codes.astype(np.float16) if codes.shape[1] > 32 else codes) if split == "test" else None
+    write_projection(path_for(name, split, root), weights_hash(name, root), labels, coords, mse, stored)
     return load_projection(name, split, root)
+
+
+def write_projection(path: Path, sha256: str, labels, coords, recon_mse, codes=None) -> Path:
+    """Save a projection's arrays in the format ``load_projection`` reads (labels int [N], -1: none; coords [N, 2];
+    recon_mse [N]; codes [N, D] or None)."""
+    labels = np.asarray(labels, np.int64)
+    arrays = {
+        "weights_sha256": np.array(sha256),
+        "labels": labels.astype(np.uint8) if labels.min(initial=0) >= 0 and labels.max(initial=0) < 256 else labels,
+        "coords": np.asarray(coords, np.float32),
+        "recon_mse": np.asarray(recon_mse, np.float32),
+    }
+    if codes is not None:
+        arrays["codes"] = codes
+    np.savez_compressed(path, **arrays)
+    return path

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -170,3 +171,13 @@ def dataset_of(key: str, runs=None, checkpoints=None) -> str:
 
 def prepare_command(key: str) -> str:
     return f"python -m explorer prepare {key}"
+
+
+def import_codes_command(key: str, root=None) -> str:
+    """The command that (re)makes imported-codes run ``key`` from the file its config.json names."""
+    dataset, name = key.split("/", 1)
+    try:
+        source = json.loads((checkpoint_dir(key, root) / CONFIG).read_text()).get("source") or "FILE"
+    except (OSError, ValueError, AttributeError):
+        source = "FILE"
+    return f"python -m explorer import-codes {shlex.quote(source)} --dataset {dataset} --name {name} --overwrite"
