@@ -32,7 +32,17 @@ if __name__ == "__main__" and "torch" not in sys.modules:
         st.title("Latent Explorer")
         st.status("Starting: loading the models' libraries, once per server (a few seconds)…", state="running")
 
-from explorer.ui import (  # noqa: E402 (after the start-up notice)
+from explorer import plugins  # noqa: E402 (after the start-up notice)
+
+# Variants of one's own, before the pages import the registry: installed packages' entry points, and
+# `streamlit run dashboard.py -- --plugin MODULE` (once per process; a broken plugin is named on every page).
+try:
+    plugins.load_plugins(plugins.plugins_from_argv(sys.argv[1:]))
+    PLUGIN_ERROR = None
+except plugins.PluginError as e:
+    PLUGIN_ERROR = str(e)
+
+from explorer.ui import (  # noqa: E402
     clustering_page,
     common,
     compare,
@@ -147,6 +157,9 @@ def main() -> None:
         if asked and asked != shown:
             st.switch_page(pages[asked])  # a rerun on that page (not caught below: it is no Exception)
         show_link_notices()
+        for problem in [PLUGIN_ERROR, *plugins.problems()]:
+            if problem:
+                st.warning(f"Plugin: {problem}", icon=":material/extension_off:")
         collapse_sidebar_when_narrow()
         with st.sidebar:
             st.caption("Autoencoders and the tools to look inside them: pick a dataset, then a run on each page.")

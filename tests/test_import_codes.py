@@ -196,3 +196,20 @@ def test_an_imported_run_has_nothing_to_prepare_and_no_model(fm300, capsys):
     with pytest.raises(CheckpointError, match="holds imported codes .*not a model"):
         load_model("fm300/c")
     assert find_run("fm300/c").capabilities == frozenset()  # what a page asks before it loads a model
+
+
+def test_a_codes_run_has_a_map_and_similar_items_in_the_dashboard(fm300):
+    """No model: the map (coloured by class, no error colouring) and the Similar page from the stored codes."""
+    from tests.support.pages import open_link, switch_page
+
+    codes = pca_codes(3)
+    np.savez(fm300 / "pca3.npz", ids=np.arange(N), codes=codes)
+    assert cli.main(["import-codes", str(fm300 / "pca3.npz"), "--dataset", "fm300"]) == 0
+    at = open_link({"page": "map", "dataset": "fm300", "variant": "fm300/pca3"})
+    assert not at.exception and not at.error, [e.value for e in [*at.exception, *at.error]]
+    assert at.selectbox(key="variant").value == "fm300/pca3"
+    assert at.radio(key="map_color").options == ["class"]  # no reconstructions: no error to colour by
+    assert at.get("plotly_chart")
+    switch_page(at, "similar").run()
+    assert not at.exception and not at.error, [e.value for e in [*at.exception, *at.error]]
+    assert [m.value for m in at.metric if m.label == "Same class"], "neighbours from the imported codes"

@@ -358,3 +358,27 @@ def test_a_checkpoint_of_an_unregistered_plugin_variant_says_how_to_load_it(exam
     config["model_class"] = "LinearAutoencoder"
     (directory / "config.json").write_text(json.dumps(config))
     assert cli.main(["--plugin", EXAMPLE, "prepare", "fm300/m", "--threads", "1"]) == 0
+
+
+def test_the_dashboard_shows_a_plugin_run_given_by_its_start_command(example, fm300, monkeypatch):
+    """`streamlit run dashboard.py -- --plugin MODULE`: the router registers the plugin, its run is offered."""
+    from tests.support.pages import open_link
+
+    args = ["--plugin", EXAMPLE, "train", "--dataset", "fm300", "--variant", "linear", "--name", "mine", *TRAIN]
+    assert cli.main(args) == 0
+    assert cli.main(["prepare", "fm300/mine", "--threads", "1", "--plugin", EXAMPLE]) == 0
+    monkeypatch.setattr(sys, "argv", ["dashboard.py", "--plugin", EXAMPLE])
+    at = open_link({"page": "map", "dataset": "fm300", "variant": "fm300/mine"})
+    assert not at.exception and not at.error, [e.value for e in [*at.exception, *at.error]]
+    assert at.selectbox(key="variant").value == "fm300/mine"
+    assert at.get("plotly_chart")
+
+
+def test_the_dashboard_names_a_broken_plugin_and_keeps_working(clean, monkeypatch):
+    from tests.support.pages import open_link
+
+    monkeypatch.setattr(sys, "argv", ["dashboard.py", "--plugin", "no_such_plugin_module"])
+    at = open_link({"page": "map"})
+    assert not at.exception and not at.error, [e.value for e in [*at.exception, *at.error]]
+    assert "no_such_plugin_module" in "\n".join(w.value for w in at.warning)
+    assert at.get("plotly_chart"), "the shipped runs still work"

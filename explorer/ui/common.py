@@ -224,19 +224,40 @@ def _stamps(*paths: Path) -> tuple:
 # A page's "name" is a run key (explorer.runs): a shipped variant's name ("vae") or "<dataset>/<run>".
 
 
-RUNS_TTL_S = 2.0  # how stale the list of runs may be: a new run appears by itself within this
-_RUN_INDEX: dict[tuple[str, str], tuple[float, dict]] = {}  # (runs dir, checkpoint root) -> (listed at, runs)
+RUNS_TTL_S = 2.0  # how stale the list of runs may be, at most
+RUNS_CHECK_S = 0.25  # how often the run folders are looked at: a run added or removed shows within this
+_RUN_INDEX: dict[tuple[str, str], list] = {}  # roots -> [listed at, checked at, folder stamps, runs]
+
+
+def _folder_stamps(*roots: str) -> tuple:
+    """The modification times of the roots and their dataset folders: they change when a run folder is added or
+    removed (a dozen stat calls)."""
+    out = []
+    for r in roots:
+        try:
+            out.append((r, os.stat(r).st_mtime_ns))
+            out += [(e.path, e.stat().st_mtime_ns) for e in os.scandir(r) if e.is_dir()]
+        except OSError:
+            out.append((r, None))
+    return tuple(out)
 
 
 def _runs() -> dict[str, runs.Run]:
-    """Every run by key, listed afresh every ``RUNS_TTL_S`` (a plain memo: a page asks hundreds of times per run,
-    and Streamlit's caches cost a millisecond a call); shared by every session: never mutate it."""
+    """Every run by key: listed again when a run folder appears or goes (looked at every ``RUNS_CHECK_S``), and at
+    least every ``RUNS_TTL_S``. A plain memo: a page asks hundreds of times per run, and a Streamlit cache costs a
+    millisecond a call. Shared by every session: never mutate it."""
     where = (str(checkpoint.runs_root()), root())
-    listed_at, index = _RUN_INDEX.get(where, (0.0, None))
-    if index is None or time.monotonic() - listed_at > RUNS_TTL_S:
+    now = time.monotonic()
+    memo = _RUN_INDEX.get(where)
+    if memo is not None and now - memo[1] < RUNS_CHECK_S:
+        return memo[3]
+    stamps = _folder_stamps(*where)
+    if memo is None or stamps != memo[2] or now - memo[0] > RUNS_TTL_S:
         index = {r.key: r for r in runs.list_runs(runs=where[0], checkpoints=where[1])}
-        _RUN_INDEX[where] = (time.monotonic(), index)
-    return index
+        _RUN_INDEX[where] = [now, now, stamps, index]
+        return index
+    memo[1] = now
+    return memo[3]
 
 
 def all_runs() -> list[runs.Run]:
