@@ -110,32 +110,24 @@ def reconstruction_mse(originals, reconstructions) -> float:
     return float((((b - a) / 255.0) ** 2).mean())
 
 
-def neighbour_agreement(codes: Mapping[str, np.ndarray], k: int = 10, n: int = 1000, seed: int = 0):
-    """How alike runs' neighbourhoods are: for ``n`` test items (seeded), the mean share of their ``k`` nearest
-    neighbours that two runs have in common -> a DataFrame [run × run] in [0, 1] (1 on the diagonal).
+def neighbour_agreement(neighbours: Mapping[str, np.ndarray]):
+    """How alike runs' neighbourhoods are: per pair of runs, the mean share of the same test items' nearest
+    neighbours that both find -> a DataFrame [run × run] in [0, 1] (1 on the diagonal).
 
-    ``codes``: run -> its codes of the same test items [N, D] (D may differ between runs).
+    ``neighbours``: run -> int [n, k], the ``k`` nearest test items of the same ``n`` items (each row a set, as
+    ``explorer.neighbours.sample_neighbours`` gives and every test map stores).
     """
     import pandas as pd
 
-    from .neighbours import knn
-
-    names = list(codes)
-    sizes = {len(c) for c in codes.values()}
-    if len(sizes) > 1:
-        raise ValueError(f"codes of {sorted(sizes)} items: runs compared must have codes of the same test items.")
-    total = sizes.pop() if sizes else 0
-    if total <= k:
-        raise ValueError(f"{total} items: need more than k = {k} to compare neighbourhoods.")
-    picks = np.sort(np.random.default_rng(seed).choice(total, size=min(n, total), replace=False))
-    found = {}
-    for name, c in codes.items():
-        c = np.asarray(c, np.float32)
-        found[name] = np.sort(knn(c, c[picks], k, exclude=picks)[0], axis=1)  # [n, k] neighbour ids per item
+    names = list(neighbours)
+    shapes = {np.shape(v) for v in neighbours.values()}
+    if len(shapes) > 1:
+        raise ValueError(f"neighbour lists of shapes {sorted(shapes)}: runs compared need the same items and k.")
     matrix = np.ones((len(names), len(names)))
     for i, a in enumerate(names):
         for j in range(i + 1, len(names)):
-            b = found[names[j]]
-            shared = [np.intersect1d(x, y, assume_unique=True).size for x, y in zip(found[a], b, strict=True)]
-            matrix[i, j] = matrix[j, i] = float(np.mean(shared)) / k
+            x, y = np.asarray(neighbours[a]), np.asarray(neighbours[names[j]])
+            # rows are sets: count the ids both rows hold (a k×k comparison per row, vectorised)
+            shared = (x[:, :, None] == y[:, None, :]).any(axis=2).sum(axis=1)
+            matrix[i, j] = matrix[j, i] = float(shared.mean()) / x.shape[1]
     return pd.DataFrame(matrix, index=names, columns=names)

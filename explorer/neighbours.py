@@ -110,3 +110,25 @@ def random_of_class(labels: np.ndarray, cls: int, seed: int) -> int:
     if len(rows) == 0:
         raise ValueError(f"class == {cls}: no item of that class.")
     return int(np.random.default_rng(seed).choice(rows))
+
+
+SAMPLE_N, SAMPLE_K, SAMPLE_SEED = 1000, 10, 0  # the fixed test items whose neighbourhoods runs are compared on
+
+
+def sample_items(n_items: int, n: int = SAMPLE_N, seed: int = SAMPLE_SEED) -> np.ndarray:
+    """The ``n`` test items (sorted, seeded) whose neighbourhoods every run stores: the same for every run of a
+    dataset, so that runs can be compared without their codes."""
+    return np.sort(np.random.default_rng(seed).choice(n_items, size=min(n, n_items), replace=False))
+
+
+def sample_neighbours(codes: np.ndarray, k: int = SAMPLE_K) -> np.ndarray | None:
+    """The ``k`` nearest test items of each of ``sample_items(len(codes))`` -> int32 [n, k], each row sorted by
+    id (a set); None when there are too few items."""
+    codes = np.asarray(codes, np.float32)
+    if len(codes) <= k:
+        return None
+    picks = sample_items(len(codes))
+    idx = np.concatenate(
+        [knn(codes, codes[b], k, exclude=b)[0] for b in np.array_split(picks, max(1, len(picks) // 250))]
+    )
+    return np.sort(idx, axis=1).astype(np.int32)

@@ -49,6 +49,9 @@ class Projection:
     coords: np.ndarray  # float32 [N, 2]
     codes: np.ndarray | None  # float32 [N, D]; stored for "test" only
     recon_mse: np.ndarray  # float32 [N]: per-image MSE of the (clipped) reconstruction; NaN for imported codes
+    # the 10 nearest test items of each of explorer.neighbours.sample_items(N), int32 [n, 10]: how runs' neighbourhoods
+    # are compared (Compare page) without their codes; stored with a test map
+    sample_neighbours: np.ndarray | None = None
 
 
 def path_for(name: str, split: str = "test", root=None) -> Path:
@@ -106,6 +109,7 @@ def load_projection(name: str, split: str = "test", root=None) -> Projection:
             coords=d["coords"].astype(np.float32),
             codes=d["codes"].astype(np.float32) if "codes" in d else None,
             recon_mse=d["recon_mse"].astype(np.float32),
+            sample_neighbours=d["sample_neighbours"].astype(np.int32) if "sample_neighbours" in d else None,
         )
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
         raise ProjectionError(f"{path} is damaged ({e}). Recreate it with `{fix}`.") from e
@@ -162,6 +166,11 @@ def write_projection(path: Path, sha256: str, labels, coords, recon_mse, codes=N
         "recon_mse": np.asarray(recon_mse, np.float32),
     }
     if codes is not None:
+        from .neighbours import sample_neighbours
+
         arrays["codes"] = codes
+        found = sample_neighbours(codes)
+        if found is not None:
+            arrays["sample_neighbours"] = found
     np.savez_compressed(path, **arrays)
     return path

@@ -7,7 +7,7 @@ import streamlit as st
 
 from explorer import compare, figures, images, inference
 from explorer.models import VARIANTS
-from explorer.neighbours import sample_per_class
+from explorer.neighbours import SAMPLE_N, sample_neighbours, sample_per_class
 from explorer.ui import common, downloads, urlsync
 from explorer.ui import generation_sections as sections
 
@@ -60,7 +60,6 @@ def style_table(table, highlight: str):
 
 
 SELECTED_KEY = "compare_runs"  # the runs compared (a multiselect)
-AGREEMENT_ITEMS = 1000  # test items whose neighbourhoods are compared
 
 
 def default_runs(options: list[str]) -> list[str]:
@@ -167,7 +166,7 @@ def page() -> None:
             "Loss per epoch (log scale): validation solid, training dotted; the star marks the epoch whose weights "
             "were kept. Runs with different losses (MSE, nats) get their own panels."
         )
-        fig = figures.overlaid_curves(histories, titles, {v: compare.loss_unit(v) for v in histories})
+        fig = _curves(tuple(histories), tuple(common.run_stamps(v) for v in histories))
         st.plotly_chart(fig, key="curves", config={"displaylogo": False})
         c1, _ = st.columns([1, 3])
         with c1:
@@ -201,7 +200,7 @@ def page() -> None:
     if len(mapped) >= 2:
         st.subheader("Neighbour agreement")
         st.caption(
-            f"For {min(AGREEMENT_ITEMS, items.n_test):,} test items: the share of their 10 nearest neighbours that "
+            f"For {min(SAMPLE_N, items.n_test):,} test items: the share of their 10 nearest neighbours that "
             "two runs have in common (1: the same neighbourhoods; near 0: unrelated)."
         )
         agreement = _agreement(tuple(mapped))
@@ -220,10 +219,20 @@ def _wrap(text: str, width: int = 22) -> str:
     return "\n".join(textwrap.wrap(text, width, break_on_hyphens=False)[:2])
 
 
-@st.cache_data(show_spinner="Comparing neighbourhoods…", max_entries=16)
-def _agreement_of(names: tuple[str, ...], stamps: tuple):
-    return compare.neighbour_agreement({v: common.proj(v).value.codes for v in names}, 10, AGREEMENT_ITEMS)
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _curves(names: tuple[str, ...], stamps: tuple):
+    """The overlaid training curves of ``names`` (shared by every session: never mutate it)."""
+    histories = common.histories(names)
+    titles = {v: common.title(v) for v in histories}
+    return figures.overlaid_curves(histories, titles, {v: compare.loss_unit(v) for v in histories})
+
+
+@common.per_variant
+def _sample_neighbours(name: str) -> np.ndarray:
+    """The run's stored sample neighbourhoods; a map made before they were stored: computed once from its codes."""
+    p = common.proj(name).value
+    return p.sample_neighbours if p.sample_neighbours is not None else sample_neighbours(p.codes)
 
 
 def _agreement(names: tuple[str, ...]):
-    return _agreement_of(names, tuple(common.run_stamps(v) for v in names))
+    return compare.neighbour_agreement({v: _sample_neighbours(v) for v in names})
