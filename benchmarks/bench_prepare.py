@@ -6,7 +6,9 @@ Trains a fresh small dense run on Fashion-MNIST into a temporary runs root (784-
 images: what is timed is ``prepare``, not training), then times ``prepare --force`` ``--repeats`` times, each in a
 fresh process as a user runs it (imports and UMAP's numba compilation included): metrics beside PCA-10, the
 raw-pixel P@10, and the UMAP test map. Prints the median, each run's per-step breakdown (``run_prepare``'s
-{step: seconds}) and the load average before and after each run.
+{step: seconds}) and the load average before and after each run. UMAP's numba functions are cached on disk
+(``explorer.projection.enable_numba_cache``): the first run on a machine compiles and fills the cache, the
+later ones read it.
 """
 
 from __future__ import annotations

@@ -133,10 +133,47 @@ def place(codes_new: np.ndarray, proj: Projection, k: int = 10) -> np.ndarray:
     return (proj.coords[idx] * w[..., None]).sum(-2).astype(np.float32)
 
 
+# UMAP's and pynndescent's numba functions, compiled once and cached on disk (numba's own cache, beside the
+# packages or in the user cache), so that a later process does not compile them again: that compilation was
+# most of a 10k-image map's minute. Compiled code is the same code, so the maps are identical.
+NUMBA_MODULES = ("umap.umap_", "umap.layouts", "umap.utils", "umap.spectral", "umap.distances", "umap.sparse",
+                 "pynndescent.pynndescent_", "pynndescent.utils", "pynndescent.distances", "pynndescent.sparse",
+                 "pynndescent.rp_trees", "pynndescent.graph_utils")  # fmt: skip
+_numba_cached = False
+
+
+def enable_numba_cache() -> int:
+    """Turn on numba's on-disk cache for every not-yet-cached jitted function of ``NUMBA_MODULES`` -> how many."""
+    global _numba_cached
+    if _numba_cached:
+        return 0
+    import importlib
+
+    from numba.core.caching import FunctionCache
+    from numba.core.registry import CPUDispatcher
+
+    n = 0
+    for name in NUMBA_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            continue
+        for f in vars(module).values():
+            if isinstance(f, CPUDispatcher) and not isinstance(f._cache, FunctionCache):
+                try:
+                    f.enable_caching()
+                    n += 1
+                except Exception:  # noqa: BLE001 - a function numba cannot cache just compiles as before
+                    pass
+    _numba_cached = True
+    return n
+
+
 def fit_umap(codes: np.ndarray, verbose: bool = False) -> np.ndarray:
     """UMAP with a fixed random_state (reproducible, single-threaded) -> coords float32 [N, 2]."""
     import umap
 
+    enable_numba_cache()
     return umap.UMAP(n_components=2, verbose=verbose, **UMAP_PARAMS).fit_transform(codes).astype(np.float32)
 
 
