@@ -103,3 +103,23 @@ def test_an_unknown_run_lists_the_runs_there_are(digits_env, capsys):
     assert cli.main(["prepare", "digits/nothing"]) == 2
     err = capsys.readouterr().err
     assert "no run 'digits/nothing'" in err and "dense" in err
+
+
+def test_a_test_split_of_ten_or_fewer_images_is_prepared_without_precision(tmp_path, monkeypatch):
+    """Ten neighbours need eleven items: on a tiny split P@10 is marked not measured, the rest is there."""
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    np.savez(tmp_path / "tiny.npz", x=np.round(d.images[:40] * 255 / 16).astype(np.uint8), y=d.target[:40])
+    monkeypatch.setenv("LATENT_EXPLORER_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setenv("LATENT_EXPLORER_DATASETS", str(tmp_path / "datasets"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    assert cli.main(["dataset", "add", "tiny", str(tmp_path / "tiny.npz")]) == 0
+    args = ["train", "--dataset", "tiny", "--variant", "dense", "--name", "d", "--set", "latent=2"]
+    assert cli.main([*args, "--set", "epochs=1", "--set", "hidden=16", "--threads", "1"]) == 0
+    assert cli.main(["prepare", "tiny/d", "--threads", "1"]) == 0
+    m = json.loads((tmp_path / "runs" / "tiny" / "d" / "metrics.json").read_text())
+    assert "precision_at_10" not in m and "precision_at_10" in m["not_measured"] and np.isfinite(m["psnr"])
+    # the dataset-level PCA baseline is kept once per dataset content and code size, and reused
+    (cached,) = (tmp_path / "cache" / "latent-explorer" / "baselines").glob("*-pca2.json")
+    assert json.loads(cached.read_text()) == m["baseline"]

@@ -81,6 +81,8 @@ def evaluate_variant(name: str, model, x: np.ndarray, labels: np.ndarray | None,
         codes = encode(model, x)
         if labels is None:
             m["needs_labels"] = ["precision_at_10"]
+        elif len(codes) <= 10:  # ten neighbours need eleven items
+            m["not_measured"] = {"precision_at_10": f"needs more than 10 test images, the split has {len(codes)}"}
         else:
             m["precision_at_10"] = precision_at_k(codes, labels, 10)
         if model.code_range is not None:  # a bounded code: how many entries are ~0, and its bits at 8-bit levels

@@ -8,11 +8,41 @@ shipped judge (``generation.json``). Measures that need labels are marked "needs
 
 from __future__ import annotations
 
+import json
+import os
 import time
+from pathlib import Path
 
 import numpy as np
 
 GENERATION_SAMPLES = 5_000  # prior samples judged per generative run (the shipped VAE's table uses 10,000)
+
+
+def baseline_cache_dir() -> Path:
+    """Where dataset-level baselines are kept once computed: ``$XDG_CACHE_HOME/latent-explorer/baselines``."""
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "latent-explorer" / "baselines"
+
+
+def cached_linear_baseline(data, components: int) -> dict:
+    """``linear_baseline``, computed once per dataset content and code size (it depends on nothing else: PCA with
+    a fixed seed) and kept as JSON under ``baseline_cache_dir()``; a damaged cache file is recomputed."""
+    from ..checkpoint import write_json_atomic
+
+    path = baseline_cache_dir() / f"{data.sha256}-pca{int(components)}.json"
+    try:
+        cached = json.loads(path.read_text())
+        if isinstance(cached, dict) and cached.get("components"):
+            return cached
+    except (OSError, ValueError):
+        pass
+    out = linear_baseline(data, components)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(path, out)
+    except OSError:  # a read-only home: computed again next time, nothing breaks
+        pass
+    return out
 
 
 def linear_baseline(data, components: int) -> dict:
@@ -36,7 +66,7 @@ def linear_baseline(data, components: int) -> dict:
         "ssim": float(ssim_per_image(recon, target).mean()),
     }
     labels = data.test.labels
-    if labels is not None:
+    if labels is not None and len(labels) > 10:
         out["precision_at_10"] = precision_at_k(codes, labels, 10)
         out["raw_pixels_precision_at_10"] = precision_at_k(x, labels, 10)
     return out
@@ -97,7 +127,7 @@ def run_prepare(key: str, runs=None, data_dir=None, datasets_root=None, force: b
         x = as_batch(data.test.images, data.image_shape).numpy()
         m = evaluate_variant(key, model, x, data.test.labels, variant=run.entry)
         m |= {"run": key, "dataset": run.dataset, "weights_sha256": weights_hash(key, root)}
-        m["baseline"] = linear_baseline(data, model.code_dim) if run.can("decoder") else None
+        m["baseline"] = cached_linear_baseline(data, model.code_dim) if run.can("decoder") else None
         write_json_atomic(directory / METRICS, m)
     done("metrics")
     for split in splits:
