@@ -29,8 +29,8 @@ def as_unit(images) -> np.ndarray:
 def as_batch(images, shape: tuple[int, int, int] = IMAGE_SHAPE):
     """Images -> float32 tensor [N, C, H, W] in [0, 1].
 
-    Takes uint8 (divided by 255) or floats in [0, 1], as a numpy array or a tensor, shaped [H, W] (one image),
-    [N, H, W], [N, C, H, W] or flattened [N, C*H*W]. ``shape`` is the model's (C, H, W).
+    Takes uint8 (divided by 255) or floats in [0, 1], as a numpy array or a tensor, shaped [H, W] or [C, H, W]
+    (one image), [N, H, W], [N, C, H, W] or flattened [N, C*H*W]. ``shape`` is the model's (C, H, W).
     """
     import torch
 
@@ -42,6 +42,8 @@ def as_batch(images, shape: tuple[int, int, int] = IMAGE_SHAPE):
         x = x.reshape(len(x), c, h, w)
     elif x.ndim == 3 and x.shape[1:] == (h, w) and c == 1:
         x = x[:, None]
+    elif x.ndim == 3 and x.shape == (c, h, w):  # one colour image
+        x = x[None]
     if x.ndim != 4 or x.shape[1:] != (c, h, w):
         raise ValueError(
             f"images of shape {tuple(np.shape(images))}: the model takes [N, {c}, {h}, {w}] "

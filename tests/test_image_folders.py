@@ -67,3 +67,24 @@ def test_rgb_photo_crops_train_and_prepare(roots):
     assert config["model"]["image_shape"] == [3, 32, 32] and config["variant"] == "vae"
     _check_sane(dataset, metrics, proj)
     assert np.isfinite(metrics["neg_elbo"]) and metrics["kl"] >= 0
+
+
+def _shown_in_the_dashboard(dataset: str, pages=("map", "similar", "compare", "generator")) -> None:
+    """The run on each page that can serve it, through the real router, without an error."""
+    from tests.support.pages import open_link
+
+    for page in pages:
+        at = open_link({"page": page, "dataset": dataset, "variant": f"{dataset}/small"})
+        problems = [e.value for e in [*at.exception, *at.error]]
+        assert not problems, f"{page}: {problems}"
+        if page != "compare":
+            assert at.selectbox(key="variant").value == f"{dataset}/small", page
+
+
+def test_the_greyscale_and_rgb_runs_show_in_the_dashboard(roots, fmnist):
+    grey = fashion_png_folder(roots / "fashion-pngs", fmnist, per_class=6)
+    _add_train_prepare("fashion-pngs", grey, "vae", roots, ["hidden=32"])
+    _shown_in_the_dashboard("fashion-pngs")
+    colour = photo_crop_folder(roots / "photos", per_photo=30)
+    _add_train_prepare("photos", colour, "vae", roots, ["hidden=32"])
+    _shown_in_the_dashboard("photos")
