@@ -21,6 +21,7 @@ name the exact data it saw. Nothing here imports torch or streamlit.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import json
@@ -377,21 +378,29 @@ def add_dataset(
         )
     dataset = build(name, read_source(path, progress))
     dataset.info["source"] = str(Path(path).resolve())
-    root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=root))
-    try:
+    with staged_folder(target) as tmp:
         arrays = {"images": dataset.images}
         if dataset.labels is not None:
             arrays["labels"] = dataset.labels
         np.savez(tmp / DATA, **arrays)
         (tmp / INFO).write_text(json.dumps(dataset.info, indent=2) + "\n")
+    return dataset
+
+
+@contextlib.contextmanager
+def staged_folder(target: Path):
+    """A temporary folder beside ``target`` to write into; on success it replaces ``target`` (one rename), on any
+    failure it is removed: a reader never sees a half-written folder, and a failed write leaves nothing behind."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        yield tmp
         if target.exists():
             shutil.rmtree(target)
         tmp.rename(target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return dataset
 
 
 def load_dataset(name: str, root: str | os.PathLike | None = None) -> Dataset:

@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
-import tempfile
 import zipfile
 from pathlib import Path
 
@@ -210,7 +208,7 @@ def import_codes(
     from .. import projection
     from ..checkpoint import CONFIG, runs_root
     from ..data import FASHION_MNIST, DatasetError
-    from ..datasets import load_data
+    from ..datasets import load_data, staged_folder
     from ..runs import CODES, RunError, check_run_name, run_key
 
     path = Path(path)
@@ -234,9 +232,7 @@ def import_codes(
     print(f"{key}: mapping the {n_test:,} test codes ({codes.shape[1]} numbers each)…")
     coords = projection.layout(test_codes)
     labels = data.test.labels if data.test.labels is not None else np.full(n_test, -1, np.int64)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=target.parent))
-    try:
+    with staged_folder(target) as tmp:
         np.savez(tmp / CODES, ids=ids, codes=codes)
         sha = _sha256(tmp / CODES)
         projection.write_projection(
@@ -256,11 +252,5 @@ def import_codes(
             "codes_sha256": sha,
         }
         (tmp / CONFIG).write_text(json.dumps(config, indent=2) + "\n")
-        if target.exists():
-            shutil.rmtree(target)
-        tmp.rename(target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     print(f"{key}: {len(ids):,} codes of {codes.shape[1]} numbers -> {target} (map and similar items ready)")
     return target
