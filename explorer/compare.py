@@ -9,7 +9,7 @@ import numpy as np
 
 from .checkpoint import HISTORY, checkpoint_dir, stored_variant
 from .images import to_uint8
-from .models import REGISTRY, VARIANTS
+from .models import REGISTRY
 
 # (key in metrics.json / baselines.json, column title), in table order.
 METRIC_COLUMNS = (
@@ -85,23 +85,11 @@ def history(name: str, root=None) -> list[dict]:
     return [r for r in rows if isinstance(r, dict)] if isinstance(rows, list) else []
 
 
-def histories(root=None, names=VARIANTS) -> dict[str, list[dict]]:
-    """Each of ``names``' training history (by default the shipped variants', in registry order); one without a
-    readable history is left out."""
-    found = {name: history(name, root) for name in names}
-    return {name: rows for name, rows in found.items() if rows}
-
-
 def loss_unit(name: str) -> str:
     """The unit of a variant's or run's training loss: a generative model trains on the negative ELBO (nats), the
     rest on MSE."""
     entry = REGISTRY.get(stored_variant(name) or "")
     return "nats" if entry is not None and entry.can("generative") else "MSE"
-
-
-def curve_titles(names) -> dict[str, str]:
-    """Each training-curve panel's title: the variant's name and its loss unit, e.g. "vae (nats)"."""
-    return {name: f"{name} ({loss_unit(name)})" for name in names}
 
 
 def reconstruction_mse(originals, reconstructions) -> float:

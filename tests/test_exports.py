@@ -13,6 +13,7 @@ from PIL import Image
 
 from explorer import exports
 from explorer.data import CLASS_NAMES
+from explorer.models import VARIANTS
 
 
 def read_png(data: bytes) -> np.ndarray:
@@ -103,8 +104,9 @@ def test_the_training_curves_png_keeps_its_labels_inside():
     problem = exports.png_export_problem()
     if problem:
         pytest.skip(problem)
-    histories = compare.histories(str(checkpoint.default_root()))
-    fig = figures.training_curves(histories, compare.curve_titles(histories))
+    root = str(checkpoint.default_root())
+    histories = {v: compare.history(v, root) for v in VARIANTS}
+    fig = figures.overlaid_curves(histories, units={v: compare.loss_unit(v) for v in histories})
     assert fig.layout.margin.l >= 40 and fig.layout.yaxis.automargin and fig.layout.xaxis.title.standoff
     img = read_png(exports.figure_png(fig, scale=1))[..., :3].astype(int)
     ink = (255 - img.min(axis=-1)) > 60  # text and lines, not the light grid

@@ -268,10 +268,11 @@ def test_overlay_leaves_the_cached_map_alone(fmnist):
 def test_training_curves():
     dense = [{"epoch": 1, "train_loss": 0.05, "val_loss": 0.04}, {"epoch": 2, "train_loss": 0.03, "val_loss": 0.035}]
     hist = {"dense": dense, "vae": [{"epoch": 1, "train_loss": 300.0, "val_loss": 280.0}]}
-    fig = figures.training_curves(hist)
-    assert len(fig.data) == 2 * 3  # train, validation, best epoch per variant
-    best = [t for t in fig.data if t.name == "best epoch"]
+    fig = figures.overlaid_curves(hist, units={"dense": "MSE", "vae": "nats"})
+    assert len(fig.data) == 2 * 3  # validation, train, best epoch per run
+    best = [t for t in fig.data if t.mode == "markers"]
     assert list(best[0].x) == [2] and list(best[0].y) == [0.035]
+    assert [a.text for a in fig.layout.annotations] == ["loss (MSE)", "loss (nats)"]  # a panel per loss unit
 
 
 # ------------------------------------------------------------------------------------------ metrics
