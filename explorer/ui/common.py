@@ -126,8 +126,9 @@ class Items:
         return self.labels[: self.n_test]
 
     @property
-    def image_shape(self) -> tuple[int, int, int]:
-        return (1, *self.images.shape[1:]) if self.images.ndim == 3 else tuple(self.images.shape[1:])
+    def id_help(self) -> str:
+        """What an item id means, for the help of an item picker: "0–9,999: test images; 10,000–69,999: …"."""
+        return f"0–{self.n_test - 1:,}: test images; {self.n_test:,}–{len(self.labels) - 1:,}: training images"
 
     def class_name(self, item: int) -> str:
         return self.class_names[int(self.labels[item])] if self.has_labels else f"item {int(item)}"
@@ -611,13 +612,9 @@ def baselines() -> dict | None:
     return loaded.value if isinstance(loaded.value, dict) else None
 
 
-def _history(name: str, root_dir: str) -> list[dict]:
-    return compare.history(name, root_dir)
-
-
 def history(name: str) -> list[dict]:
     """A run's training history (one dict per epoch; empty if it has none)."""
-    return run_artefact(_history, name, checkpoint.HISTORY).value or []
+    return run_artefact(compare.history, name, checkpoint.HISTORY).value or []
 
 
 def histories(names=None) -> dict[str, list[dict]]:
@@ -631,19 +628,8 @@ def judge() -> Loaded:
     return artefact(load_judge, fix=checkpoint.fix_command(JUDGE))
 
 
-def _run_generation(name: str, root_dir: str) -> dict:
-    path = checkpoint.checkpoint_dir(name, root_dir) / "generation.json"
-    result = checkpoint.read_json_or_fix(path, runs.prepare_command(name))
-    if result.get("vae_weights_sha256") != checkpoint.weights_hash(name, root_dir):
-        raise checkpoint.CheckpointError(f"{path} was measured on other weights. Update it with `prepare {name}`.")
-    return result
-
-
-def generation_quality(name: str | None = None) -> Loaded:
-    """The generation-quality measurement of the shipped VAE (or of run ``name``) with the current judge, or why
-    there is none."""
-    if name and checkpoint.is_run_key(name):
-        return run_artefact(_run_generation, name, "generation.json", fix=runs.prepare_command(name))
+def generation_quality() -> Loaded:
+    """The generation-quality measurement of the shipped VAE and judge, or why there is none."""
     fixes = (checkpoint.fix_command(JUDGE), evaluate_command(variants_with("generative")[0]))
     return artefact(load_generation, fix=fixes)
 
@@ -674,6 +660,13 @@ def dataset_picker() -> str:
     if st.session_state.get(DATASET_KEY) not in options:
         st.session_state[DATASET_KEY] = FASHION_MNIST
     return st.selectbox("Dataset", options, key=DATASET_KEY, help="The pages show the runs trained on it.")
+
+
+def grid_label(text: str, width: int = 22, lines: int = 2) -> str:
+    """A run's title as an image grid's row label: wrapped at spaces (never mid-word), at most ``lines`` lines."""
+    import textwrap
+
+    return "\n".join(textwrap.wrap(text, width, break_on_hyphens=False)[:lines])
 
 
 def header(title_text: str, caption: str) -> None:

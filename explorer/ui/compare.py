@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from explorer import compare, figures, images, inference
+from explorer import checkpoint, compare, figures, images, inference
 from explorer.models import VARIANTS
 from explorer.neighbours import SAMPLE_N, sample_neighbours, sample_per_class
 from explorer.ui import common, downloads, urlsync
@@ -152,7 +152,7 @@ def page() -> None:
         )
 
     generative = [v for v in chosen if common.can(v, "generative") and common.run(v).dataset == common.FASHION_MNIST]
-    if any(not checkpoint_run(v) for v in generative):
+    if any(not checkpoint.is_run_key(v) for v in generative):
         st.subheader("Generation quality")
         st.caption(
             "How close 10,000 VAE samples from the prior come to real apparel, in the eyes of the judge classifier."
@@ -191,7 +191,7 @@ def page() -> None:
         recon = _reconstructions(v, tuple(map(int, ids)))
         mse = compare.reconstruction_mse(originals, recon)
         rows.append(recon)
-        row_labels.append(f"{_wrap(titles[v])}\nMSE {mse:.4f}")
+        row_labels.append(f"{common.grid_label(titles[v])}\nMSE {mse:.4f}")
     captions = [[items.class_name(i) for i in ids]] + [[] for _ in rows[1:]]
     scale = max(1, 84 // items.images.shape[-1])
     st.image(images.annotated_grid(rows, row_labels=row_labels, captions=captions, scale=scale))
@@ -206,17 +206,6 @@ def page() -> None:
         agreement = _agreement(tuple(mapped))
         agreement.index = agreement.columns = [titles[v] for v in mapped]
         st.dataframe(agreement.style.format("{:.2f}"))
-
-
-def checkpoint_run(name: str) -> bool:
-    """A run of one's own (or an extra shipped run) rather than a shipped variant."""
-    return "/" in name
-
-
-def _wrap(text: str, width: int = 22) -> str:
-    import textwrap
-
-    return "\n".join(textwrap.wrap(text, width, break_on_hyphens=False)[:2])
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)

@@ -33,14 +33,8 @@ def directions(name: str) -> list[tuple[str, np.ndarray]]:
     ``generation.DEFAULT_PAIRS`` from the test images' codes; on other datasets, or past ``MAX_SLIDERS``
     dimensions, the codes' principal directions."""
     # The test images' codes (posterior means): 1,000 a class give each direction to within 0.12 per dimension
-    # of the 60,000 training images' (directions have norms 1.4-2.6). The test map stores them; without a map
-    # they are encoded (10,000 images: a fraction of a second).
-    loaded = common.proj(name, compute=False)
-    if loaded.ok and loaded.value.codes is not None:
-        codes, labels = loaded.value.codes, loaded.value.labels
-    else:
-        items = common.items(common.run(name).dataset)
-        codes, labels = inference.encode(common.model(name).value, items.test_images), items.test_labels
+    # of the 60,000 training images' (directions have norms 1.4-2.6).
+    codes, labels = _test_codes(name)
     out = generation.labelled_directions(codes, labels) if judged(name) else []
     if not out or codes.shape[1] > MAX_SLIDERS:
         out += generation.principal_directions(codes)
@@ -53,12 +47,17 @@ N_PRINCIPAL = 4  # principal-direction sliders past MAX_SLIDERS dimensions
 @common.per_variant(resource=True)
 def principal(name: str) -> list[tuple[str, np.ndarray]]:
     """The test codes' top ``N_PRINCIPAL`` principal directions (one standard deviation long)."""
+    return generation.principal_directions(_test_codes(name)[0], N_PRINCIPAL)
+
+
+def _test_codes(name: str) -> tuple[np.ndarray, np.ndarray]:
+    """The run's test codes and labels: those its test map stores; without a map, encoded (10,000 images: a
+    fraction of a second). Called inside the cached functions above."""
     loaded = common.proj(name, compute=False)
     if loaded.ok and loaded.value.codes is not None:
-        codes = loaded.value.codes
-    else:
-        codes = inference.encode(common.model(name).value, common.items(common.run(name).dataset).test_images)
-    return generation.principal_directions(codes, N_PRINCIPAL)
+        return loaded.value.codes, loaded.value.labels
+    items = common.items(common.run(name).dataset)
+    return inference.encode(common.model(name).value, items.test_images), items.test_labels
 
 
 @common.per_variant(resource=True)
@@ -81,8 +80,8 @@ axis_grid = common.of_model(generation.axis_grid)
 
 
 def current_z(dim: int) -> np.ndarray:
-    """The sliders' point [dim]: the first ``MAX_SLIDERS`` dimensions from their sliders, the rest 0 (see
-    ``principal_offset``)."""
+    """The sliders' point [dim]: the first ``MAX_SLIDERS`` dimensions from their sliders, the rest 0 (the
+    generator adds its principal-direction offsets: ``generator.point``)."""
     return np.array([float(st.session_state.get(f"z{i}", 0.0)) for i in range(dim)], dtype=np.float32)
 
 
@@ -116,8 +115,6 @@ def live_section(
 def _live_fragment(name: str, with_directions: bool, preview_ms: int | None, chart: dict | None = None) -> None:
     model = common.require_model(name)
     loaded = common.judge()
-    if not judged(name):
-        loaded = common.Loaded(error="no judge for this dataset")
 
     def label(z: np.ndarray) -> str:
         if not judged(name):

@@ -124,8 +124,7 @@ def page() -> None:
     sections.interpolation_mode()
     i1, i2, i3 = st.columns(3)
     n = len(items.labels) - 1
-    split_help = f"0–{items.n_test - 1:,}: test images; {items.n_test:,}+: training images"
-    i1.number_input("From item", 0, n, step=1, key="interp_a", help=split_help)
+    i1.number_input("From item", 0, n, step=1, key="interp_a", help=items.id_help)
     i2.number_input("To item", 0, n, step=1, key="interp_b")
     i3.slider("Steps", 8, 12, key="interp_steps")
     strip = np.concatenate([items.images[a : a + 1], decoded, items.images[b : b + 1]])
@@ -191,7 +190,7 @@ def _buttons(name: str, item_images: np.ndarray, dim: int, one_row: bool = False
         len(item_images) - 1,
         step=1,
         key="from_item_index",
-        help=f"0–{common.items().n_test - 1:,}: test images; {common.items().n_test:,}+: training images",
+        help=common.items().id_help,
     )
     n2.button(
         "Start from item",

@@ -16,12 +16,6 @@ from explorer.upload import upload_view
 COMPARED = 8  # runs put to the same query at most (the chosen one first)
 
 
-def _wrap(text: str, width: int = 24) -> str:
-    import textwrap
-
-    return "\n".join(textwrap.wrap(text, width, break_on_hyphens=False)[:2])
-
-
 def _use_selection_item() -> None:
     st.session_state["item_index"] = st.session_state["selection_item"]
 
@@ -75,8 +69,7 @@ def page() -> None:
                 len(items.labels) - 1,
                 step=1,
                 key="item_index",
-                help=f"0–{items.n_test - 1:,}: test images; {items.n_test:,}–{len(items.labels) - 1:,}: training "
-                "images",
+                help=items.id_help,
             )
         )
     with c4:
@@ -203,7 +196,9 @@ def page() -> None:
     st.image(
         images.annotated_grid(
             [items.test_images[r.idx] for r in found.values()],
-            row_labels=[f"{_wrap(common.title(v))}\n{hits[v]} same class\n{agree[v]} shared" for v in found],
+            row_labels=[
+                f"{common.grid_label(common.title(v), 24)}\n{hits[v]} same class\n{agree[v]} shared" for v in found
+            ],
             bars=[[figures.class_color(items.test_labels[i]) for i in r.idx] for r in found.values()],
             scale=max(1, 56 // items.images.shape[-1]),
         )
