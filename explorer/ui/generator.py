@@ -89,6 +89,7 @@ def page() -> None:
         "generative",
         memory="_generator_variant",
         label="Generative model",
+        columns=(1, 1),  # room for a run's title ("vae-latent2 (Variational autoencoder)") at 1280 px
     )
     items = common.items()
     model = common.require_model(name)
