@@ -8,6 +8,7 @@ without a network. It starts a browser per figure (a few seconds): pages should 
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import os
 import shutil
@@ -91,9 +92,7 @@ def figure_html(fig) -> bytes:
 
 def png_export_problem() -> str | None:
     """None when figures can be exported as PNG here, else what is missing and how to fix it."""
-    try:
-        import kaleido  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("kaleido") is None:  # found, not imported: importing it costs a page ~50 ms
         return "Kaleido is not installed: pip install -r requirements.txt (it pins kaleido)."
     names = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
     if not (os.environ.get("BROWSER_PATH") or any(shutil.which(n) for n in names)):

@@ -25,6 +25,20 @@ def test_accuracy_and_nmi_of_hand_made_labellings():
     assert cl.contingency([0, 0, 1], [1, 1, 0]).tolist() == [[0, 1], [2, 0]]
 
 
+@pytest.mark.parametrize("shape", [(1, 1), (3, 3), (10, 10), (4, 9), (9, 4), (25, 25)])
+def test_max_assignment_matches_scipy(shape):
+    """The page-side Hungarian gives scipy's optimum: ties (small integer counts) and real weights alike."""
+    from scipy.optimize import linear_sum_assignment
+
+    rng = np.random.default_rng(sum(shape))
+    for w in [rng.integers(0, 4, shape), rng.integers(0, 7000, shape), rng.random(shape)]:
+        rows, cols = cl.max_assignment(w)
+        ref_rows, ref_cols = linear_sum_assignment(w, maximize=True)
+        assert len(rows) == min(shape) and len(set(rows)) == len(rows) and len(set(cols)) == len(cols)
+        assert w[rows, cols].sum() == pytest.approx(w[ref_rows, ref_cols].sum())
+        assert list(rows) == sorted(rows)
+
+
 def test_metrics_validate_their_input():
     with pytest.raises(ValueError, match="equal-length"):
         cl.cluster_accuracy([0, 1], [0])

@@ -85,7 +85,7 @@ def test_every_page_opens_from_the_navigation_and_from_a_link(page):
     assert linked.title[0].value == title
 
 
-PAGE_MODULES = sorted({fn.__module__ for fn, *_ in dashboard.PAGES} | {"explorer.ui.generation_sections"})
+PAGE_MODULES = sorted({module for module, *_ in dashboard.PAGES} | {"explorer.ui.generation_sections"})
 
 
 @pytest.mark.parametrize("module", PAGE_MODULES)

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from explorer import load_model
-from explorer.checkpoint import MODEL_CLASSES, CheckpointError, load_checkpoint, save_checkpoint
+from explorer.checkpoint import MODEL_CLASSES, CheckpointError, check_model, load_checkpoint, save_checkpoint
 from explorer.models import (
     REGISTRY,
     VARIANTS,
@@ -227,6 +227,15 @@ def test_damaged_checkpoint_names_file_and_fix(saved, damage, match):
     with pytest.raises(CheckpointError, match=match) as e:
         load_model("vae", saved.parent)
     assert "python -m explorer train --variant vae" in str(e.value)
+    if damage is _nan_weights:  # the header-only check (the sidebar's) cannot see values: loading does
+        check_model("vae", saved.parent)
+    else:
+        with pytest.raises(CheckpointError, match=match):
+            check_model("vae", saved.parent)
+
+
+def test_header_check_passes_a_sound_checkpoint(saved):
+    check_model("vae", saved.parent)
 
 
 def test_one_loader_refuses_an_unknown_model_class_naming_the_known_ones(saved):

@@ -371,6 +371,16 @@ def _model(name: str, root_dir: str, stamps: tuple) -> Loaded:
         return Loaded(error=error, fixes=(checkpoint.fix_command(name), *then_map))
 
 
+@st.cache_resource(show_spinner=False, max_entries=64)
+def _model_problem(name: str, root_dir: str, stamps: tuple) -> str | None:
+    """Why the checkpoint would not load, from its config and weights header only (``checkpoint.check_model``)."""
+    try:
+        checkpoint.check_model(name, root_dir)
+    except Exception as e:  # as in _model
+        return str(e) or type(e).__name__
+    return None
+
+
 @st.cache_resource(show_spinner="Loading the map…", max_entries=16)
 def _projection(name: str, split: str, root_dir: str, stamps: tuple) -> Loaded:
     fixes = _fixes(name, split)
@@ -769,8 +779,8 @@ def sidebar_status() -> None:
     keys = runs_with(None)
     for v in keys[:12]:
         note = file_status(v)
-        if note is None and not checkpoint.is_run_key(v) and not model(v).ok:  # runs: checked when picked
-            note = "unavailable"
+        if note is None and not checkpoint.is_run_key(v) and _model_problem(v, _root_for(v), _stamps(*_model_files(v))):
+            note = "unavailable"  # runs: checked when picked
         icon = ":orange[:material/warning:]" if note else ":green[:material/check_circle:]"
         lines.append(f"{icon} {title(v)}" + (f" ({note})" if note else ""))
     if len(keys) > 12:
