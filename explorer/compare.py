@@ -10,6 +10,7 @@ import numpy as np
 from .checkpoint import HISTORY, checkpoint_dir, stored_variant
 from .images import to_uint8
 from .models import REGISTRY
+from .report import GENERATION_ROWS
 
 # (key in metrics.json / baselines.json, column title), in table order.
 METRIC_COLUMNS = (
@@ -67,6 +68,28 @@ def metrics_table(metrics: Mapping[str, Mapping | None], baselines: Mapping[str,
     df = df.rename(columns=dict(METRIC_COLUMNS))
     df.insert(0, "kind", kinds)
     return df.dropna(axis=1, how="all")
+
+
+def generation_table(results: Mapping[str, Mapping], titles: Mapping[str, str]):
+    """Generation quality of several generative runs as one DataFrame: a row per run (its prior samples), then the
+    reference rows (PCA-Gaussian samples, train images) from the first result that has them; ``results`` maps a
+    run key to its generation.json (``run_generation_quality`` or ``prepare``); a run without a title in ``titles`` is
+    the shipped VAE."""
+    import pandas as pd
+
+    rows, index = [], []
+    for key, result in results.items():
+        own = result["rows"].get("vae")
+        if own is not None:
+            index.append(f"{titles[key]}: samples, z ~ N(0, I)" if key in titles else GENERATION_ROWS["vae"])
+            rows.append({"fid": own["fid"], "confidence": own["confidence"], "images": own.get("images", result["n"])})
+    for name in ("pca_gaussian", "train"):
+        found = next((r["rows"][name] for r in results.values() if name in r["rows"]), None)
+        if found is not None:
+            index.append(GENERATION_ROWS[name])
+            rows.append({"fid": found["fid"], "confidence": found["confidence"], "images": found.get("images")})
+    table = pd.DataFrame(rows, index=index, columns=["fid", "confidence", "images"])
+    return table.rename(columns={"fid": "Fashion-FID to test ↓", "confidence": "judge confidence ↑"})
 
 
 def _number(v) -> float:

@@ -16,6 +16,7 @@ A run of imported codes (``import-codes``) holds ``codes.npz`` instead of weight
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import shlex
@@ -84,6 +85,28 @@ class Run:
             "imported codes" if self.kind == "codes" else (entry.title if entry else f"unknown variant {self.variant}")
         )
         return f"{self.name} ({what})"
+
+    @property
+    def job(self) -> str:
+        """What the run's model does, in words sized to its own data and code (shown under its title)."""
+        if self.kind == "codes":
+            return "codes computed elsewhere, imported: a map and similar items, no model"
+        entry = self.entry
+        if entry is None:
+            return f"variant {self.variant}, not registered here (pass --plugin MODULE)"
+        if self.shipped and not is_run_key(self.key):
+            return entry.job
+        model = self.read_config().get("model")
+        model = model if isinstance(model, dict) else {}
+        shape = model.get("image_shape") or (1, 28, 28)
+        code = model.get("code_dim", model.get("latent_dim"))
+        side = "×".join(str(s) for s in shape[1:]) + (f"×{shape[0]}" if shape[0] != 1 else "")
+        text = f"{entry.title} on {self.dataset}: {side} images ({math.prod(shape)} values)"
+        if isinstance(code, int):
+            text += f" to a {code}-number code"
+        if model.get("beta", 1) != 1:
+            text += f", β = {model['beta']:g}"
+        return text
 
     @property
     def trained(self) -> bool:

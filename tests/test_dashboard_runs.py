@@ -142,3 +142,18 @@ def test_a_run_on_a_small_dataset_is_prepared_on_first_open(own_runs):
     _clean(at)
     assert (run / "metrics.json").is_file() and (run / "projection-test.npz").is_file()
     assert at.get("plotly_chart"), "its map, drawn in the same run"
+
+
+def test_compare_shows_each_chosen_vaes_generation_quality(tmp_path, monkeypatch):
+    """The shipped VAE beside the shipped β = 4 run: one generation-quality table with a row for each."""
+    monkeypatch.setenv("LATENT_EXPLORER_RUNS", str(tmp_path))
+    at = _app({"page": "compare", "dataset": "fashion-mnist"})
+    at.multiselect(key="compare_runs").set_value(["vae", "fashion-mnist/vae-beta4"]).run()
+    assert not at.exception, [e.value for e in at.exception]
+    tables = [d.value for d in at.dataframe if any("Fashion-FID" in str(c) for c in d.value.columns)]
+    assert len(tables) == 1
+    index = list(tables[0].index)
+    assert index[0].startswith("VAE samples") and index[1].startswith("vae-beta4 (Variational autoencoder): samples")
+    assert "PCA-10 + Gaussian samples" in index
+    fid = tables[0]["Fashion-FID to test ↓"]
+    assert fid.iloc[0] < fid.loc["PCA-10 + Gaussian samples"] and fid.iloc[1] < fid.loc["PCA-10 + Gaussian samples"]

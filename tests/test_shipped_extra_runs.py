@@ -31,3 +31,17 @@ def test_an_extra_shipped_run_is_prepared(key, n_test, tmp_path, monkeypatch):
 def test_the_shipped_digits_dense_run_beats_pca10_on_both():
     m = load_metrics("digits/dense", find_run("digits/dense").directory.parent.parent)
     assert m["psnr"] > m["baseline"]["psnr"] and m["precision_at_10"] > m["baseline"]["precision_at_10"]
+
+
+@pytest.mark.parametrize(
+    "key, says",
+    [
+        ("digits/dense", "Dense autoencoder on digits: 8×8 images (64 values) to a 10-number code"),
+        ("fashion-mnist/vae-beta4", "28×28 images (784 values) to a 10-number code, β = 4"),
+        ("fashion-mnist/vae-latent2", "to a 2-number code"),
+        ("dense", "784 pixels to a 10-number code"),  # a shipped variant keeps its own sentence
+    ],
+)
+def test_a_runs_description_is_sized_to_its_own_data(key, says, tmp_path, monkeypatch):
+    monkeypatch.setenv("LATENT_EXPLORER_RUNS", str(tmp_path))
+    assert says in find_run(key).job

@@ -219,6 +219,20 @@ def load_generation(root=None) -> dict:
     return result
 
 
+def load_run_generation(key: str, root=None) -> dict:
+    """A generative run's ``generation.json`` (written by ``prepare``) if measured with its current weights and the
+    current judge, else CheckpointError naming the command."""
+    from ..runs import prepare_command
+
+    path = checkpoint_dir(key, root) / GENERATION
+    command = prepare_command(key)
+    result = read_json_or_fix(path, command)
+    current = (weights_hash(key, root), weights_hash(JUDGE))
+    if (result.get("vae_weights_sha256"), result.get("judge_weights_sha256")) != current:
+        raise CheckpointError(f"{path} was measured with other weights of {key} or the judge. Remeasure: `{command}`.")
+    return result
+
+
 def evaluate_generation(names, data_dir=None, root=None, n: int = 10_000) -> dict | None:
     """Generation quality: measured again when the generative variant is among ``names`` (writing generation.json),
     else the stored, still-current result; None (with a note printed) when it cannot be had."""

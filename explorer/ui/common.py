@@ -285,9 +285,7 @@ def job(key: str) -> str:
         r = run(key)
     except runs.RunError:
         return "unknown run"
-    if r.kind == "codes":
-        return "codes computed elsewhere, imported: a map and similar items, no model"
-    return r.entry.job if r.entry is not None else f"variant {r.variant}, not registered here (pass --plugin MODULE)"
+    return r.job
 
 
 def takes_uploads(model) -> bool:
@@ -642,6 +640,14 @@ def generation_quality() -> Loaded:
     """The generation-quality measurement of the shipped VAE and judge, or why there is none."""
     fixes = (checkpoint.fix_command(JUDGE), evaluate_command(variants_with("generative")[0]))
     return artefact(load_generation, fix=fixes)
+
+
+def run_generation(name: str) -> Loaded:
+    """Generation quality of generative run ``name``: the shipped VAE's (checkpoints/generation.json) or a run's own
+    (its generation.json, written by ``prepare``)."""
+    if not checkpoint.is_run_key(name):
+        return generation_quality()
+    return run_artefact(evaluate.load_run_generation, name, evaluate.GENERATION, fix=runs.prepare_command(name))
 
 
 # ---------------------------------------------------------------------------------------- widgets

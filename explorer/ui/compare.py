@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from explorer import checkpoint, compare, figures, images, inference
+from explorer import compare, figures, images, inference
 from explorer.models import VARIANTS
 from explorer.neighbours import SAMPLE_N, sample_neighbours, sample_per_class
 from explorer.ui import common, downloads, urlsync
@@ -152,12 +152,10 @@ def page() -> None:
         )
 
     generative = [v for v in chosen if common.can(v, "generative") and common.run(v).dataset == common.FASHION_MNIST]
-    if any(not checkpoint.is_run_key(v) for v in generative):
+    if generative:
         st.subheader("Generation quality")
-        st.caption(
-            "How close 10,000 VAE samples from the prior come to real apparel, in the eyes of the judge classifier."
-        )
-        sections.generation_quality_section()
+        st.caption("How close samples from each VAE's prior come to real apparel, in the eyes of the judge classifier.")
+        sections.generation_quality_section(generative)
 
     st.subheader("Training")
     histories = common.histories(chosen)

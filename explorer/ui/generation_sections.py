@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from explorer import exports, generation, inference, report
+from explorer import checkpoint, compare, exports, generation, inference
 from explorer.checkpoint import JUDGE, fix_command
 from explorer.data import CLASS_NAMES, FASHION_MNIST
 from explorer.ui import common
@@ -234,29 +234,24 @@ def manifold_section(name: str, item_images: np.ndarray, z: np.ndarray | None = 
     return grid
 
 
-def generation_quality_section() -> dict | None:
-    """Compare models: Fashion-FID and judge confidence of VAE samples beside the PCA-Gaussian baseline and the
-    train set (from ``checkpoints/generation.json``)."""
-    import pandas as pd
-
-    loaded = common.generation_quality()
-    if not loaded.ok:
-        st.info(f"Generation quality is not measured yet: {loaded.error}")
-        st.code("\n".join(loaded.fixes), language="bash")
+def generation_quality_section(names=("vae",)) -> dict | None:
+    """Compare models: Fashion-FID and judge confidence of the prior samples of the generative runs ``names`` beside
+    the PCA-Gaussian baseline and the train set (each run's generation.json) -> the results shown, by run."""
+    loaded = {n: common.run_generation(n) for n in names}
+    results = {n: got.value for n, got in loaded.items() if got.ok}
+    for n, got in loaded.items():
+        if not got.ok:
+            st.info(f"Generation quality of {common.title(n)} is not measured yet: {got.error}")
+            st.code("\n".join(got.fixes), language="bash")
+    if not results:
         return None
-    result = loaded.value
-    rows = result["rows"]
-    table = pd.DataFrame(
-        {
-            "Fashion-FID to test ↓": [rows[k]["fid"] for k in report.GENERATION_ROWS if k in rows],
-            "judge confidence ↑": [rows[k]["confidence"] for k in report.GENERATION_ROWS if k in rows],
-        },
-        index=[label for k, label in report.GENERATION_ROWS.items() if k in rows],
-    )
-    st.dataframe(table.style.format(precision=3))
+    titles = {n: common.title(n) for n in results if checkpoint.is_run_key(n)}
+    st.dataframe(compare.generation_table(results, titles).style.format(precision=3, na_rep="–"))
+    sizes = sorted({r["n"] for r in results.values()})
+    test_confidence = next(iter(results.values()))["test_confidence"]
     st.caption(
-        f"{result['n']:,} images each. Fashion-FID: Fréchet distance between the judge's penultimate-layer features "
-        f"of the images and of the 10,000 test images (0 = same distribution). Judge confidence: its mean top-class "
-        f"probability (on the test images themselves: {result['test_confidence']:.3f})."
+        f"{' or '.join(f'{n:,}' for n in sizes)} images each. Fashion-FID: Fréchet distance between the judge's "
+        f"penultimate-layer features of the images and of the 10,000 test images (0 = same distribution). Judge "
+        f"confidence: its mean top-class probability (on the test images themselves: {test_confidence:.3f})."
     )
-    return result
+    return results
