@@ -12,10 +12,13 @@ from pathlib import Path
 
 def _threads(n: int | None) -> int:
     # Chosen on purpose: with 2 threads on 2 cores torch runs 3-4x slower than with 1 as soon as
-    # another process holds a core (OpenMP waits on the descheduled worker). Default: all cores.
+    # another process holds a core (OpenMP waits on the descheduled worker). Default: all cores, shared
+    # out among the processes torchrun starts on this machine (2 cores, 2 processes: 1 thread each).
     import torch
 
-    n = n or os.cpu_count() or 1
+    from .distributed import local_world
+
+    n = n or max(1, (os.cpu_count() or 1) // local_world())
     torch.set_num_threads(n)
     return n
 
@@ -39,9 +42,17 @@ def _variant_names(value: str, shipped: bool = True) -> list[str]:
 
 
 def cmd_train(args) -> int:
-    from .commands.train import run_training, train_run
+    from . import distributed
+    from .train import pick_device
 
     threads = _threads(args.threads)
+    with distributed.session(pick_device(args.device)):  # under torchrun: join the process group
+        return _train(args, threads)
+
+
+def _train(args, threads: int) -> int:
+    from .commands.train import run_training, train_run
+
     if args.dataset or args.name:  # a run of one's own: runs/<dataset>/<name>/
         variants = _variant_names(args.variant, shipped=False)
         if len(variants) != 1:
@@ -327,6 +338,7 @@ def load_plugins(argv: list[str]) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     from .checkpoint import CheckpointError
     from .data import DatasetError
+    from .distributed import DistributedError
     from .plugins import PluginError
 
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -338,6 +350,6 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (DatasetError, CheckpointError, ValueError, FloatingPointError) as e:
+    except (DatasetError, CheckpointError, ValueError, FloatingPointError, DistributedError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
