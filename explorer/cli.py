@@ -116,17 +116,20 @@ def cmd_dataset(args) -> int:
 
 
 def cmd_prepare(args) -> int:
+    from . import distributed
     from .commands.prepare import run_prepare
 
     _threads(args.threads)
     splits = ("test", "all") if args.all else ("test",)
-    for key in args.run:
-        timings = run_prepare(key, args.runs, args.data_dir, args.datasets, args.force, splits)
-        print(
-            f"{key}: prepared in {sum(timings.values()):.1f} s ("
-            + ", ".join(f"{k} {v:.1f} s" for k, v in timings.items())
-            + ")"
-        )
+    with distributed.session("cpu"):  # under torchrun: the processes share the encoding
+        for key in args.run:
+            timings = run_prepare(key, args.runs, args.data_dir, args.datasets, args.force, splits)
+            if distributed.is_main():
+                print(
+                    f"{key}: prepared in {sum(timings.values()):.1f} s ("
+                    + ", ".join(f"{k} {v:.1f} s" for k, v in timings.items())
+                    + ")"
+                )
     return 0
 
 

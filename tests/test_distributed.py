@@ -177,3 +177,30 @@ def test_a_short_run_on_the_gpu_matches_the_cpu(fmnist):
         assert next(result.model.parameters()).device.type == device
     assert losses["cuda"] == pytest.approx(losses["cpu"], rel=2e-2)
     assert losses["cuda"][-1] < losses["cuda"][0]
+
+
+def test_prepare_under_torchrun_shares_the_encoding(tmp_path, mini_dataset):
+    """Two processes each encode half of every map's images; rank 0 writes the same map one process makes."""
+    from explorer.datasets import load_data
+    from explorer.inference import encode
+    from explorer.projection import load_projection
+
+    runs = tmp_path / "runs"
+    args = ["--dataset", "mini", "--variant", "dense", "--name", "l2", "--runs", str(runs), "--set", "latent=2"]
+    assert main(["train", *args, "--epochs", "1", "--threads", "1", "--datasets", str(mini_dataset)]) == 0
+    out = subprocess.run(
+        [*TORCHRUN, "--standalone", "--nproc_per_node", "2", "-m", "explorer", "prepare", "mini/l2", "--all"]
+        + ["--runs", str(runs), "--datasets", str(mini_dataset)],
+        cwd=REPO,
+        env=env(XDG_CACHE_HOME=str(tmp_path / "cache")),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.count("mini/l2: prepared in") == 1 and "encode (shared)" in out.stdout, out.stdout
+    model, data = load_model("mini/l2", runs), load_data("mini", root=mini_dataset)
+    for split, images in (("test", data.test.images), ("all", data.all_images)):
+        stored = load_projection("mini/l2", split, runs)
+        assert stored.coords == pytest.approx(encode(model, images), abs=1e-5)  # a 2-d code is its own map
+    assert json.loads((runs / "mini" / "l2" / "metrics.json").read_text())["run"] == "mini/l2"
