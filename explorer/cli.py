@@ -9,6 +9,8 @@ import os
 import sys
 from pathlib import Path
 
+DISTRIBUTED_COMMANDS = ("train", "prepare")  # the commands that share their work among torchrun's processes
+
 
 def _threads(n: int | None) -> int:
     # Chosen on purpose: with 2 threads on 2 cores torch runs 3-4x slower than with 1 as soon as
@@ -341,7 +343,7 @@ def load_plugins(argv: list[str]) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     from .checkpoint import CheckpointError
     from .data import DatasetError
-    from .distributed import DistributedError
+    from .distributed import DistributedError, launched
     from .plugins import PluginError
 
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -352,6 +354,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     args = build_parser().parse_args(argv)
     try:
+        if launched() and args.command not in DISTRIBUTED_COMMANDS:  # N copies would each do all and write alike
+            raise ValueError(
+                f"{args.command} runs in one process: start it without torchrun "
+                f"(torchrun serves {' and '.join(DISTRIBUTED_COMMANDS)})."
+            )
         return args.func(args)
     except (DatasetError, CheckpointError, ValueError, FloatingPointError, DistributedError) as e:
         print(f"error: {e}", file=sys.stderr)

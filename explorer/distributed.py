@@ -80,10 +80,10 @@ def setup(device) -> None:
     if not launched() or dist.is_initialized():
         return
     cuda = getattr(device, "type", str(device)) == "cuda"
-    if cuda:
+    if cuda:  # nccl's collectives run on the current device: this process's GPU (``train.pick_device``)
         import torch
 
-        torch.cuda.set_device(local_rank())
+        torch.cuda.set_device(device if getattr(device, "index", None) is not None else local_rank())
     try:
         dist.init_process_group("nccl" if cuda else "gloo", timeout=timedelta(seconds=timeout_s()))
     except Exception as e:  # rendezvous failures come as several exception types

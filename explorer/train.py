@@ -78,7 +78,7 @@ def _sharded_val_loss(model: nn.Module, x: torch.Tensor, seed: int, y=None) -> d
     part = distributed.shard(len(x))
     xs, ys = x[part], None if y is None else y[part]
     terms = evaluate_loss(model, xs, VAL_BATCH, seed + distributed.rank(), ys) if len(xs) else {}
-    keys = sorted(distributed.broadcast_object(sorted(terms)))  # rank 0 always has a share
+    keys = distributed.broadcast_object(list(terms))  # rank 0 always has a share
     sums = distributed.all_sum([terms.get(k, 0.0) * len(xs) for k in keys] + [len(xs)])
     return {k: v / sums[-1] for k, v in zip(keys, sums[:-1], strict=True)}
 
@@ -204,7 +204,7 @@ def train(
                 sched.step()
                 for k, v in terms.items():
                     sums[k] = sums.get(k, 0.0) + float(v.detach()) * len(xb)
-            keys = sorted(sums)
+            keys = list(sums)  # the model's order, the same on every rank
             totals = distributed.all_sum([sums[k] for k in keys] + [len(perm)])
             train_terms = {k: v / totals[-1] for k, v in zip(keys, totals[:-1], strict=True)}
             val_terms = _sharded_val_loss(model, x_val, seed=recipe.seed + 1, y=y_val)

@@ -204,3 +204,49 @@ def test_prepare_under_torchrun_shares_the_encoding(tmp_path, mini_dataset):
         stored = load_projection("mini/l2", split, runs)
         assert stored.coords == pytest.approx(encode(model, images), abs=1e-5)  # a 2-d code is its own map
     assert json.loads((runs / "mini" / "l2" / "metrics.json").read_text())["run"] == "mini/l2"
+
+
+def test_a_torchrun_run_stopped_mid_training_leaves_the_finished_run_readable(tmp_path, mini_dataset):
+    """SIGTERM to torchrun (what a scheduler or Ctrl-C sends on) while its processes train over a finished run of
+    the same name (--overwrite): both processes end, and the finished run loads as it was."""
+    import signal
+    import threading
+
+    runs = tmp_path / "runs"
+    common = ["train", "--dataset", "mini", "--variant", "dense", "--name", "r", "--runs", str(runs)]
+    common += ["--datasets", str(mini_dataset)]
+    assert main([*common, "--epochs", "1", "--threads", "1"]) == 0
+    before = weights_hash("mini/r", runs)
+    cmd = [*TORCHRUN, "--standalone", "--nproc_per_node", "2", "-m", "explorer", *common]
+    cmd += ["--epochs", "10000", "--overwrite", "--device", "cpu"]
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    training = threading.Event()
+    lines: list[str] = []
+
+    def watch():
+        for chunk in iter(lambda: proc.stderr.read(64), ""):
+            lines.append(chunk)
+            if "epoch/s" in "".join(lines[-3:]) or "s/epoch" in "".join(lines[-3:]):
+                training.set()
+
+    threading.Thread(target=watch, daemon=True).start()
+    try:
+        assert training.wait(60), "".join(lines)[-2000:]
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode != 0
+    assert weights_hash("mini/r", runs) == before
+    assert load_model("mini/r", runs).code_dim == get_variant("dense").config.code_dim
+    assert sorted(p.name for p in (runs / "mini" / "r").iterdir()) == [
+        "config.json",
+        "history.json",
+        "model.safetensors",
+    ]
+
+
+def test_commands_that_do_not_share_their_work_refuse_torchrun(monkeypatch, capsys):
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert main(["evaluate", "--variant", "dense"]) == 2
+    assert "evaluate runs in one process: start it without torchrun" in capsys.readouterr().err

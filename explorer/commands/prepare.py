@@ -88,6 +88,21 @@ def sharded_codes(model, images) -> tuple[np.ndarray, np.ndarray]:
     return np.ascontiguousarray(joined[:, :-1]), np.ascontiguousarray(joined[:, -1])
 
 
+def _preparable(key: str, runs):
+    """Run ``key``, found; RunError unless it has a model this process can load."""
+    from ..runs import RunError, find_run
+
+    run = find_run(key, runs)
+    if run.kind == "codes":
+        raise RunError(f"{key} holds imported codes: `import-codes` made its map already; there is nothing to prepare.")
+    if run.entry is None:
+        raise RunError(
+            f"{key} was trained as variant {run.variant!r}, which is not registered here: pass --plugin MODULE "
+            "or install the package that provides it."
+        )
+    return run
+
+
 def _stale(key: str, split: str, root) -> bool:
     from ..projection import ProjectionError, load_projection
 
@@ -108,17 +123,9 @@ def run_prepare(key: str, runs=None, data_dir=None, datasets_root=None, force: b
     from ..data import FASHION_MNIST, DatasetError
     from ..datasets import load_data
     from ..inference import as_batch
-    from ..runs import RunError, find_run
     from .evaluate import MetricsError, evaluate_variant, load_metrics
 
-    run = find_run(key, runs)
-    if run.kind == "codes":
-        raise RunError(f"{key} holds imported codes: `import-codes` made its map already; there is nothing to prepare.")
-    if run.entry is None:
-        raise RunError(
-            f"{key} was trained as variant {run.variant!r}, which is not registered here: pass --plugin MODULE "
-            "or install the package that provides it."
-        )
+    run = distributed.checked(lambda: _preparable(key, runs), "finding the run")
     root = None if run.shipped and "/" not in key else run.directory.parent.parent
     steps = ["model", "data", *(["encode (shared)"] if distributed.world() > 1 else []), "metrics"]
     steps += [f"map ({s})" for s in splits]
