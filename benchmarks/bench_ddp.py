@@ -5,8 +5,9 @@
 Each configuration trains the same run (``train --dataset fashion-mnist --limit IMAGES``) as a real command, one
 process with ``python -m explorer train`` or N with ``torchrun --standalone --nproc_per_node N``; its throughput
 is train images / the median epoch's seconds from the run's history.json (process start, data loading and the
-checkpoint write are left out; an epoch includes its validation). The median over ``--repeats`` runs is printed
-with the load average, as JSON. The global batch is the recipe's in every configuration.
+checkpoint write are left out; an epoch includes its validation). The repeats run round-robin over the
+configurations; the median over ``--repeats`` runs is printed with the load average, as JSON. The global batch
+is the recipe's in every configuration.
 """
 
 from __future__ import annotations
@@ -47,21 +48,26 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--repeats", type=int, default=3)
     args = p.parse_args()
-    rows = []
-    for processes, threads in CONFIGS:
-        runs = []
-        for _ in range(args.repeats):
-            runs.append(samples_per_second(processes, threads, args.variant, args.images, args.epochs))
+    # round-robin: each repeat runs every configuration once, so that a load that changes (the machine is shared)
+    # falls on all of them alike rather than on whichever ran last
+    runs: dict[tuple[int, int], list[float]] = {c: [] for c in CONFIGS}
+    for _ in range(args.repeats):
+        for processes, threads in CONFIGS:
+            runs[processes, threads].append(
+                samples_per_second(processes, threads, args.variant, args.images, args.epochs)
+            )
             time.sleep(1)
-        rows.append(
-            {
-                "processes": processes,
-                "threads_per_process": threads,
-                "samples_per_s_median": round(statistics.median(runs), 1),
-                "samples_per_s_runs": [round(r, 1) for r in runs],
-            }
-        )
-        print(json.dumps(rows[-1]), flush=True)
+    rows = [
+        {
+            "processes": processes,
+            "threads_per_process": threads,
+            "samples_per_s_median": round(statistics.median(r), 1),
+            "samples_per_s_runs": [round(v, 1) for v in r],
+        }
+        for (processes, threads), r in runs.items()
+    ]
+    for row in rows:
+        print(json.dumps(row))
     base = rows[0]["samples_per_s_median"]
     print(
         json.dumps(
