@@ -164,7 +164,7 @@ def test_a_dataset_missing_on_one_machine_fails_every_rank_with_the_reason(tmp_p
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-def test_a_short_run_on_the_gpu_matches_the_cpu(fmnist):
+def test_a_short_run_on_the_gpu_matches_the_cpu(fmnist, tmp_path):
     """The same seeded run on CPU and on CUDA: the same curve within float tolerance (TF32 and other kernels)."""
     x = fmnist.train.tensor(np.arange(1200))
     recipe = TrainRecipe(epochs=3, batch_size=64, lr=2e-3)
@@ -177,6 +177,12 @@ def test_a_short_run_on_the_gpu_matches_the_cpu(fmnist):
         assert next(result.model.parameters()).device.type == device
     assert losses["cuda"] == pytest.approx(losses["cpu"], rel=2e-2)
     assert losses["cuda"][-1] < losses["cuda"][0]
+    # the command too: --device auto takes the GPU, names it, and the checkpoint loads on the CPU
+    args = ["--variant", "dense", "--epochs", "1", "--limit", "300", "--out", str(tmp_path), "--device", "auto"]
+    assert main(["train", *args]) == 0
+    config = json.loads((tmp_path / "dense" / "config.json").read_text())
+    assert config["training"]["device"] == torch.cuda.get_device_name(0)
+    assert next(load_model("dense", tmp_path).parameters()).device.type == "cpu"
 
 
 def test_prepare_under_torchrun_shares_the_encoding(tmp_path, mini_dataset):
