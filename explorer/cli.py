@@ -9,13 +9,18 @@ import os
 import sys
 from pathlib import Path
 
+DISTRIBUTED_COMMANDS = ("train", "prepare")  # the commands that share their work among torchrun's processes
+
 
 def _threads(n: int | None) -> int:
     # Chosen on purpose: with 2 threads on 2 cores torch runs 3-4x slower than with 1 as soon as
-    # another process holds a core (OpenMP waits on the descheduled worker). Default: all cores.
+    # another process holds a core (OpenMP waits on the descheduled worker). Default: all cores, shared
+    # out among the processes torchrun starts on this machine (2 cores, 2 processes: 1 thread each).
     import torch
 
-    n = n or os.cpu_count() or 1
+    from .distributed import local_world
+
+    n = n or max(1, (os.cpu_count() or 1) // local_world())
     torch.set_num_threads(n)
     return n
 
@@ -39,9 +44,17 @@ def _variant_names(value: str, shipped: bool = True) -> list[str]:
 
 
 def cmd_train(args) -> int:
-    from .commands.train import run_training, train_run
+    from . import distributed
+    from .train import pick_device
 
     threads = _threads(args.threads)
+    with distributed.session(pick_device(args.device)):  # under torchrun: join the process group
+        return _train(args, threads)
+
+
+def _train(args, threads: int) -> int:
+    from .commands.train import run_training, train_run
+
     if args.dataset or args.name:  # a run of one's own: runs/<dataset>/<name>/
         variants = _variant_names(args.variant, shipped=False)
         if len(variants) != 1:
@@ -105,17 +118,20 @@ def cmd_dataset(args) -> int:
 
 
 def cmd_prepare(args) -> int:
+    from . import distributed
     from .commands.prepare import run_prepare
 
     _threads(args.threads)
     splits = ("test", "all") if args.all else ("test",)
-    for key in args.run:
-        timings = run_prepare(key, args.runs, args.data_dir, args.datasets, args.force, splits)
-        print(
-            f"{key}: prepared in {sum(timings.values()):.1f} s ("
-            + ", ".join(f"{k} {v:.1f} s" for k, v in timings.items())
-            + ")"
-        )
+    with distributed.session("cpu"):  # under torchrun: the processes share the encoding
+        for key in args.run:
+            timings = run_prepare(key, args.runs, args.data_dir, args.datasets, args.force, splits)
+            if distributed.is_main():
+                print(
+                    f"{key}: prepared in {sum(timings.values()):.1f} s ("
+                    + ", ".join(f"{k} {v:.1f} s" for k, v in timings.items())
+                    + ")"
+                )
     return 0
 
 
@@ -327,6 +343,7 @@ def load_plugins(argv: list[str]) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     from .checkpoint import CheckpointError
     from .data import DatasetError
+    from .distributed import DistributedError, launched
     from .plugins import PluginError
 
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -337,7 +354,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     args = build_parser().parse_args(argv)
     try:
+        if launched() and args.command not in DISTRIBUTED_COMMANDS:  # N copies would each do all and write alike
+            raise ValueError(
+                f"{args.command} runs in one process: start it without torchrun "
+                f"(torchrun serves {' and '.join(DISTRIBUTED_COMMANDS)})."
+            )
         return args.func(args)
-    except (DatasetError, CheckpointError, ValueError, FloatingPointError) as e:
+    except (DatasetError, CheckpointError, ValueError, FloatingPointError, DistributedError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -74,15 +74,44 @@ def batched(fn: Callable, x, batch_size: int = BATCH_SIZE, device=None) -> np.nd
     return np.concatenate(outs) if outs else np.zeros((0,), np.float32)
 
 
+def _one_image(images, shape: tuple[int, int, int]) -> bool:
+    """Whether ``images`` is one image ([H, W] or a colour [C, H, W]) rather than a batch; ValueError (as
+    ``as_batch``'s) for a layout the model cannot take. Only the shape is read: nothing is converted."""
+    s, (c, h, w) = tuple(np.shape(images)), shape
+    if s == (h, w) or (s == (c, h, w) and c != 1):
+        return True
+    if (len(s) == 2 and s[1] == c * h * w) or (len(s) == 3 and s[1:] == (h, w) and c == 1) or s[1:] == (c, h, w):
+        return False
+    return as_batch(images, shape) is None  # raises the one message for a bad layout
+
+
+def batched_images(fn: Callable, images, shape, batch_size: int = BATCH_SIZE, device=None) -> np.ndarray:
+    """``batched`` over images in any layout ``as_batch`` takes, converted to float32 one batch at a time: a large
+    uint8 split is never held whole as floats (4x its size), nor whole on the device."""
+    if _one_image(images, shape):
+        return batched(fn, as_batch(images, shape), batch_size, device)
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size == {batch_size!r}, must be a positive integer.")
+    outs = [
+        batched(fn, as_batch(images[i : i + batch_size], shape), batch_size, device)
+        for i in range(0, len(images), batch_size)
+    ]
+    return np.concatenate(outs) if outs else np.zeros((0,), np.float32)
+
+
+def _count(images, shape) -> int:
+    return 1 if _one_image(images, shape) else len(images)
+
+
 def _image_shape(model) -> tuple[int, int, int]:
     return tuple(getattr(model, "image_shape", IMAGE_SHAPE))
 
 
 def encode(model, images, batch_size: int = BATCH_SIZE) -> np.ndarray:
     """Codes of ``images`` -> float32 [N, D] (``model.encode``; a VAE's posterior means)."""
-    x = as_batch(images, _image_shape(model))
-    out = batched(model.encode, x, batch_size, _device(model))
-    return out.reshape(len(x), -1)
+    shape = _image_shape(model)
+    out = batched_images(model.encode, images, shape, batch_size, _device(model))
+    return out.reshape(_count(images, shape), -1)
 
 
 def _to_images(x_hat) -> object:
@@ -107,24 +136,23 @@ def decode(model, z, batch_size: int = BATCH_SIZE) -> np.ndarray:
 
 def reconstruct(model, images, batch_size: int = BATCH_SIZE) -> np.ndarray:
     """``model.reconstruct`` of images (a denoiser: its clean estimate) -> float32 [N, H, W] in [0, 1]."""
-    x = as_batch(images, _image_shape(model))
-    _, h, w = _image_shape(model)
-    out = batched(lambda b: _to_images(model.reconstruct(b)), x, batch_size, _device(model))
-    return out if len(x) else np.zeros((0, h, w), np.float32)
+    shape = _image_shape(model)
+    out = batched_images(lambda b: _to_images(model.reconstruct(b)), images, shape, batch_size, _device(model))
+    return out if _count(images, shape) else np.zeros((0, *shape[1:]), np.float32)
 
 
 def encode_with_error(model, images, batch_size: int = BATCH_SIZE) -> tuple[np.ndarray, np.ndarray]:
     """-> (codes float32 [N, D], per-image MSE of the clipped reconstruction decode(encode(x)) float32 [N])."""
     import torch
 
-    x = as_batch(images, _image_shape(model))
+    shape = _image_shape(model)
 
     def both(b):
         z = model.encode(b)
         err = ((model.decode(z).clamp(0, 1) - b) ** 2).flatten(1).mean(1, keepdim=True)
         return torch.cat([z.flatten(1), err], 1)
 
-    out = batched(both, x, batch_size, _device(model))
-    if len(x) == 0:
+    out = batched_images(both, images, shape, batch_size, _device(model))
+    if _count(images, shape) == 0:
         return np.zeros((0, getattr(model, "code_dim", 0)), np.float32), np.zeros(0, np.float32)
     return np.ascontiguousarray(out[:, :-1]), np.ascontiguousarray(out[:, -1])

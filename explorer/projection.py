@@ -177,15 +177,18 @@ def fit_umap(codes: np.ndarray, verbose: bool = False) -> np.ndarray:
     return umap.UMAP(n_components=2, verbose=verbose, **UMAP_PARAMS).fit_transform(codes).astype(np.float32)
 
 
-def compute_projection(name: str, data, split: str = "test", root=None, model=None) -> Projection:
-    """Encode the split (codes and each image's reconstruction error), fit UMAP, save the artefact, return it."""
+def split_images(data, split: str) -> tuple[np.ndarray, np.ndarray | None]:
+    """A map's images and labels (None: unlabelled): the test split, or all items for split "all"."""
+    return (data.test.images, data.test.labels) if split == "test" else (data.all_images, data.all_labels)
+
+
+def compute_projection(name: str, data, split: str = "test", root=None, model=None, encoded=None) -> Projection:
+    """Encode the split (codes and each image's reconstruction error), fit UMAP, save the artefact, return it.
+    ``encoded``: the split's (codes, errors) computed already (by several processes, ``prepare`` under torchrun)."""
     model = model if model is not None else load_model(name, root)
-    if split == "test":
-        images, labels = data.test.images, data.test.labels
-    else:
-        images, labels = data.all_images, data.all_labels
+    images, labels = split_images(data, split)
     labels = np.full(len(images), -1, np.int64) if labels is None else labels  # -1: no label
-    codes, mse = encode_with_error(model, images)
+    codes, mse = encoded if encoded is not None else encode_with_error(model, images)
     coords = layout(codes)
     stored = (codes.astype(np.float16) if codes.shape[1] > 32 else codes) if split == "test" else None
     write_projection(path_for(name, split, root), weights_hash(name, root), labels, coords, mse, stored)

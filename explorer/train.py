@@ -4,6 +4,12 @@ A model only has to offer ``loss(x, y=None, generator=None) -> {"loss": ..., oth
 autoencoders (labels unused, early stopping on the lowest validation loss) and the judge (a classifier,
 early stopping on the highest validation accuracy) train through the same loop; their ``TrainRecipe``s
 say how. ``provenance`` is the one description of a run that checkpoints store.
+
+Under torchrun (``explorer.distributed``) the same loop trains a DistributedDataParallel copy per process. The
+recipe's ``batch_size`` is the *global* batch: each of N processes takes ``batch_size / N`` images per step from
+its DistributedSampler share, and DDP averages the gradients, so a step sees the same number of images, the
+learning rate means the same and an epoch has the same number of steps whatever N is. Losses are summed over
+all ranks, so every rank logs and early-stops on the same numbers; rank 0 takes the stop decisions.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from . import distributed
 from .models import TrainRecipe
 
 VAL_BATCH = 1024  # validation batch: only memory, not the result, depends on it
@@ -32,13 +39,15 @@ class TrainResult:
 
 
 def pick_device(device: str = "auto") -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda was asked for, but torch sees no CUDA device; use --device cpu.")
-    if device not in ("cpu", "cuda"):
+    """``--device``: auto (CUDA where torch sees it, else CPU), cpu or cuda; under torchrun a CUDA process takes the
+    GPU of its local rank."""
+    if device not in ("auto", "cpu", "cuda"):
         raise ValueError(f"--device == {device!r}, must be auto, cpu or cuda.")
-    return torch.device(device)
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda was asked for, but torch sees no CUDA device; use --device cpu (or auto).")
+    if device == "cpu" or not torch.cuda.is_available():
+        return torch.device("cpu")
+    return torch.device("cuda", distributed.local_rank() % torch.cuda.device_count())
 
 
 def cosine_schedule(total_steps: int):
@@ -58,6 +67,68 @@ def evaluate_loss(model: nn.Module, x: torch.Tensor, batch_size: int, seed: int,
         for k, v in model.loss(xb, yb, generator=gen).items():
             totals[k] = totals.get(k, 0.0) + float(v) * len(xb)
     return {k: v / len(x) for k, v in totals.items()}
+
+
+@torch.no_grad()
+def _sharded_val_loss(model: nn.Module, x: torch.Tensor, seed: int, y=None) -> dict[str, float]:
+    """``evaluate_loss`` over all ranks: each measures its share of ``x`` and the sums are added -> the same means
+    on every rank (one process: exactly ``evaluate_loss``)."""
+    if distributed.world() == 1:
+        return evaluate_loss(model, x, VAL_BATCH, seed, y)
+    part = distributed.shard(len(x))
+    xs, ys = x[part], None if y is None else y[part]
+    terms = evaluate_loss(model, xs, VAL_BATCH, seed + distributed.rank(), ys) if len(xs) else {}
+    keys = distributed.broadcast_object(list(terms))  # rank 0 always has a share
+    sums = distributed.all_sum([terms.get(k, 0.0) * len(xs) for k in keys] + [len(xs)])
+    return {k: v / sums[-1] for k, v in zip(keys, sums[:-1], strict=True)}
+
+
+class _LossOf(nn.Module):
+    """``model.loss`` as a module's ``forward``: DistributedDataParallel averages gradients only through forward."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x, y, generator):
+        return self.model.loss(x, y, generator=generator)
+
+
+def _has_unused_parameters(model: nn.Module, x: torch.Tensor, y) -> bool:
+    """Whether some trainable parameter gets no gradient from ``model.loss`` (DDP must then be told); the probe
+    leaves the weights, buffers and gradients as they were."""
+    state = copy.deepcopy(model.state_dict())
+    model.train()
+    devices = [x.device.index or 0] if x.device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):  # dropout draws from the global generator: leave it untouched
+        model.loss(x, y, generator=torch.Generator(device=x.device).manual_seed(0))["loss"].backward()
+    unused = any(p.requires_grad and p.grad is None for p in model.parameters())
+    model.zero_grad(set_to_none=True)
+    model.load_state_dict(state)
+    return unused
+
+
+def _wrap(model: nn.Module, x: torch.Tensor, y, device: torch.device) -> nn.Module:
+    """``model.loss`` as a module, in DistributedDataParallel under torchrun."""
+    net = _LossOf(model)
+    if distributed.world() == 1:
+        return net
+    from torch.nn.parallel import DistributedDataParallel
+
+    unused = _has_unused_parameters(model, x[:2], None if y is None else y[:2])
+    ids = [device.index] if device.type == "cuda" else None
+    return DistributedDataParallel(net, device_ids=ids, find_unused_parameters=unused)
+
+
+def local_batch_size(batch_size: int, world: int) -> int:
+    """Each process's share of the global ``batch_size``; ValueError unless it divides evenly."""
+    if batch_size % world:
+        fits = batch_size - batch_size % world or world
+        raise ValueError(
+            f"--batch-size {batch_size} is the global batch and must split evenly over the {world} processes: "
+            f"use a multiple of {world}, e.g. --batch-size {fits}."
+        )
+    return batch_size // world
 
 
 def _optimizer(model: nn.Module, recipe: TrainRecipe) -> torch.optim.Optimizer:
@@ -90,40 +161,53 @@ def train(
     x_train, x_val = x_train.to(device, memory_format=cl), x_val.to(device, memory_format=cl)
     if y_train is not None:
         y_train, y_val = y_train.to(device), y_val.to(device)
+    world, rank = distributed.world(), distributed.rank()
+    batch = local_batch_size(recipe.batch_size, world)
+    net = _wrap(model, x_train, y_train, device)
+    sampler = None
+    if world > 1:
+        from torch.utils.data import DistributedSampler
+
+        sampler = DistributedSampler(range(len(x_train)), world, rank, shuffle=True, seed=recipe.seed)
     opt = _optimizer(model, recipe)
-    total_steps = math.ceil(len(x_train) / recipe.batch_size) * recipe.epochs
+    total_steps = math.ceil((len(sampler) if sampler else len(x_train)) / batch) * recipe.epochs
     factor = cosine_schedule(total_steps) if recipe.schedule == "cosine" else (lambda s: 1.0)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
-    gen = torch.Generator(device=device).manual_seed(recipe.seed)
+    gen = torch.Generator(device=device).manual_seed(recipe.seed + rank)  # the model's noise: its own per rank
     shuffle_gen = torch.Generator().manual_seed(recipe.seed)
     sign = 1.0 if recipe.mode == "min" else -1.0  # compare sign * value: lower is better
 
     history: list[dict] = []
     best, best_state, best_epoch, since_best = math.inf, None, 0, 0
     start = time.perf_counter()
-    bar = tqdm(range(1, recipe.epochs + 1), desc=desc, disable=not progress, unit="epoch")
+    bar = tqdm(range(1, recipe.epochs + 1), desc=desc, disable=not progress or rank != 0, unit="epoch")
     try:
         for epoch in bar:
-            model.train()
+            net.train()
             t0 = time.perf_counter()
             perm = torch.randperm(len(x_train), generator=shuffle_gen).to(device)
+            if sampler is not None:  # this rank's share; every rank still draws perm, so flips stay alike
+                sampler.set_epoch(epoch)
+                perm = torch.tensor(list(sampler), device=device)
             if recipe.flip:  # which images are mirrored this epoch
                 flips = (torch.rand(len(x_train), generator=shuffle_gen) < 0.5).to(device)
             sums: dict[str, float] = {}
-            for i in range(0, len(x_train), recipe.batch_size):
-                idx = perm[i : i + recipe.batch_size]
+            for i in range(0, len(perm), batch):
+                idx = perm[i : i + batch]
                 xb, yb = x_train[idx], None if y_train is None else y_train[idx]
                 if recipe.flip:
                     xb = torch.where(flips[idx, None, None, None], xb.flip(3), xb).contiguous(memory_format=cl)
-                terms = model.loss(xb, yb, generator=gen)
+                terms = net(xb, yb, gen)
                 opt.zero_grad(set_to_none=True)
                 terms["loss"].backward()
                 opt.step()
                 sched.step()
                 for k, v in terms.items():
                     sums[k] = sums.get(k, 0.0) + float(v.detach()) * len(xb)
-            train_terms = {k: v / len(x_train) for k, v in sums.items()}
-            val_terms = evaluate_loss(model, x_val, VAL_BATCH, seed=recipe.seed + 1, y=y_val)
+            keys = list(sums)  # the model's order, the same on every rank
+            totals = distributed.all_sum([sums[k] for k in keys] + [len(perm)])
+            train_terms = {k: v / totals[-1] for k, v in zip(keys, totals[:-1], strict=True)}
+            val_terms = _sharded_val_loss(model, x_val, seed=recipe.seed + 1, y=y_val)
             if not math.isfinite(train_terms["loss"]):
                 raise FloatingPointError(f"training loss became {train_terms['loss']} at epoch {epoch}; lower --lr.")
             row = {"epoch": epoch, "lr": opt.param_groups[0]["lr"], "seconds": round(time.perf_counter() - t0, 2)}
@@ -134,14 +218,18 @@ def train(
                 )
             history.append(row)
             bar.set_postfix(loss=f"{train_terms['loss']:.4g}", val=f"{val_terms['loss']:.4g}")
-            if sign * row[recipe.monitor] < best:
+            # rank 0 decides, every rank follows: the same epoch is kept and the loop ends at once everywhere
+            improved = sign * row[recipe.monitor] < best
+            timed_out = recipe.max_minutes is not None and time.perf_counter() - start > recipe.max_minutes * 60
+            improved, timed_out = distributed.broadcast_flags(improved, timed_out)
+            if improved:
                 best, best_epoch, since_best = sign * row[recipe.monitor], epoch, 0
                 best_state = copy.deepcopy(model.state_dict())
             else:
                 since_best += 1
                 if since_best >= recipe.patience:
                     break
-            if recipe.max_minutes is not None and time.perf_counter() - start > recipe.max_minutes * 60:
+            if timed_out:
                 bar.write(f"{desc}: time box of {recipe.max_minutes} min reached after epoch {epoch}.")
                 break
     except KeyboardInterrupt:  # Ctrl-C ends training early and keeps the best epoch so far

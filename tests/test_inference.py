@@ -83,3 +83,24 @@ def test_capabilities_are_declared_and_asked_by_name():
     assert "unet" not in variants_with("decoder")  # its output needs the skip features
     with pytest.raises(ValueError, match="capability == 'decodes', must be one of"):
         REGISTRY["dense"].can("decodes")
+
+
+def test_a_large_uint8_split_is_converted_one_batch_at_a_time(fmnist):
+    """Encoding 10,000 uint8 images never holds them all as float32 (31 MB): numpy's peak stays near one batch."""
+    import tracemalloc
+
+    import torch
+
+    from explorer.inference import as_batch, encode
+    from explorer.models import DenseConfig, get_variant
+
+    torch.manual_seed(0)
+    model = get_variant("dense").build(DenseConfig(hidden=(32,))).eval()
+    images = fmnist.test.images
+    tracemalloc.start()
+    codes = encode(model, images)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 15e6, peak / 1e6
+    whole = model.encode(as_batch(images)).detach().numpy()
+    assert codes == pytest.approx(whole, abs=1e-5)

@@ -4,6 +4,10 @@ Steps (one progress bar): the run's metrics on its dataset's test split beside P
 code has numbers (``metrics.json``, keyed by the weights' hash), the test map (``projection-test.npz``: UMAP, or the
 codes themselves for a 2-d code), and, for a generative run on Fashion-MNIST, generation quality judged by the
 shipped judge (``generation.json``). Measures that need labels are marked "needs labels" on unlabelled data.
+
+Under torchrun (``torchrun --nproc_per_node N -m explorer prepare KEY``) every process encodes its share of each
+map's images (the step that grows with the data: 70,000 images with ``--all``) and rank 0 gathers the codes, then
+computes the rest and writes alone; images are converted one batch at a time, so memory stays bounded.
 """
 
 from __future__ import annotations
@@ -72,17 +76,21 @@ def linear_baseline(data, components: int) -> dict:
     return out
 
 
-def run_prepare(key: str, runs=None, data_dir=None, datasets_root=None, force: bool = False, splits=("test",)) -> dict:
-    """Prepare run ``key`` (a shipped variant's name or ``"<dataset>/<run>"``) -> {step: seconds}."""
-    from tqdm import tqdm
+def sharded_codes(model, images) -> tuple[np.ndarray, np.ndarray]:
+    """``encode_with_error`` of ``images`` with each process encoding its contiguous share -> the whole (codes,
+    errors) on every process (one process: all of it)."""
+    from .. import distributed
+    from ..inference import encode_with_error
 
-    from .. import projection
-    from ..checkpoint import JUDGE, METRICS, checkpoint_dir, load_judge, load_model, weights_hash, write_json_atomic
-    from ..data import FASHION_MNIST, DatasetError
-    from ..datasets import load_data
-    from ..inference import as_batch
+    part = distributed.shard(len(images))
+    codes, mse = encode_with_error(model, images[part])
+    joined = distributed.gather_rows(np.concatenate([codes, mse[:, None]], 1), len(images))
+    return np.ascontiguousarray(joined[:, :-1]), np.ascontiguousarray(joined[:, -1])
+
+
+def _preparable(key: str, runs):
+    """Run ``key``, found; RunError unless it has a model this process can load."""
     from ..runs import RunError, find_run
-    from .evaluate import MetricsError, evaluate_variant, load_metrics
 
     run = find_run(key, runs)
     if run.kind == "codes":
@@ -92,13 +100,40 @@ def run_prepare(key: str, runs=None, data_dir=None, datasets_root=None, force: b
             f"{key} was trained as variant {run.variant!r}, which is not registered here: pass --plugin MODULE "
             "or install the package that provides it."
         )
+    return run
+
+
+def _stale(key: str, split: str, root) -> bool:
+    from ..projection import ProjectionError, load_projection
+
+    try:
+        load_projection(key, split, root)
+    except ProjectionError:
+        return True
+    return False
+
+
+def run_prepare(key: str, runs=None, data_dir=None, datasets_root=None, force: bool = False, splits=("test",)) -> dict:
+    """Prepare run ``key`` (a shipped variant's name or ``"<dataset>/<run>"``) -> {step: seconds}. Under torchrun
+    the maps' encoding is shared out; rank 0 alone computes the rest and writes (the others return {})."""
+    from tqdm import tqdm
+
+    from .. import distributed, projection
+    from ..checkpoint import JUDGE, METRICS, checkpoint_dir, load_judge, load_model, weights_hash, write_json_atomic
+    from ..data import FASHION_MNIST, DatasetError
+    from ..datasets import load_data
+    from ..inference import as_batch
+    from .evaluate import MetricsError, evaluate_variant, load_metrics
+
+    run = distributed.checked(lambda: _preparable(key, runs), "finding the run")
     root = None if run.shipped and "/" not in key else run.directory.parent.parent
-    steps = ["model", "data", "metrics", *(f"map ({s})" for s in splits)]
+    steps = ["model", "data", *(["encode (shared)"] if distributed.world() > 1 else []), "metrics"]
+    steps += [f"map ({s})" for s in splits]
     generative = run.can("generative") and run.dataset == FASHION_MNIST
     if generative:
         steps.append("generation quality")
     timings: dict[str, float] = {}
-    bar = tqdm(steps, desc=f"prepare {key}", unit="step")
+    bar = tqdm(steps, desc=f"prepare {key}", unit="step", disable=not distributed.is_main())
     t = time.perf_counter()
 
     def done(step: str) -> None:
@@ -108,16 +143,25 @@ def run_prepare(key: str, runs=None, data_dir=None, datasets_root=None, force: b
         bar.set_postfix_str(step)
         bar.update(1)
 
-    model = load_model(key, root)
+    model = distributed.checked(lambda: load_model(key, root), "loading the model")
     done("model")
     try:
-        data = load_data(run.dataset, data_dir=data_dir, root=datasets_root)
+        data = distributed.checked(lambda: load_data(run.dataset, data_dir=data_dir, root=datasets_root), "data")
     except DatasetError as e:
         raise DatasetError(f"run {key} was trained on dataset {run.dataset!r}, which cannot be loaded: {e}") from e
     seen = run.read_config().get("dataset_sha256")
-    if seen and seen != data.sha256:
+    if seen and seen != data.sha256 and distributed.is_main():
         tqdm.write(f"note: {key} was trained on other data than today's {run.dataset!r} (its content hash differs).")
     done("data")
+    encoded = {}
+    if distributed.world() > 1:  # every process encodes a share of the maps rank 0 will make; then only rank 0 goes on
+        todo = distributed.broadcast_object([s for s in splits if run.has_map and (force or _stale(key, s, root))])
+        for split in todo:
+            encoded[split] = sharded_codes(model, projection.split_images(data, split)[0])
+        if not distributed.is_main():
+            bar.close()
+            return {}
+        done("encode (shared)")
     directory = checkpoint_dir(key, root)
     try:
         if force:
@@ -137,7 +181,7 @@ def run_prepare(key: str, runs=None, data_dir=None, datasets_root=None, force: b
             projection.load_projection(key, split, root)
         except projection.ProjectionError:
             if run.has_map:
-                projection.compute_projection(key, data, split, root, model)
+                projection.compute_projection(key, data, split, root, model, encoded.get(split))
         done(f"map ({split})")
     if generative:
         from ..generation import generation_quality

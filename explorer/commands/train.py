@@ -8,10 +8,11 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..checkpoint import CheckpointError, load_model, save_checkpoint
+from .. import distributed
+from ..checkpoint import CheckpointError, checkpoint_dir, is_run_key, load_model, runs_root, save_checkpoint
 from ..data import FASHION_MNIST
 from ..models import TrainRecipe, get_variant
-from ..train import TrainResult, device_name, pick_device, provenance, train
+from ..train import TrainResult, device_name, local_batch_size, pick_device, provenance, train
 
 
 def fit_and_save(
@@ -41,7 +42,9 @@ def fit_and_save(
     supervised = {"y_train": y[tr], "y_val": y[va]} if labels else {}
     result = train(model, x[tr], x[va], recipe, device, desc=name, **supervised)
     training = provenance(result, device, threads or torch.get_num_threads(), len(tr), len(va))
-    out = save_checkpoint(
+    if distributed.world() > 1:
+        training["processes"] = distributed.world()
+    save = lambda: save_checkpoint(  # noqa: E731
         result.model,
         name,
         root,
@@ -51,7 +54,36 @@ def fit_and_save(
         dataset_sha256=data.sha256,
         **({"variant": variant} if variant else {}),
     )
-    return result, out
+    # rank 0 alone writes; the others wait for it, so that a later step (an init_from) finds the checkpoint
+    out = distributed.checked(lambda: save() if distributed.is_main() else None, f"writing {name}")
+    distributed.barrier()
+    return result, out or (checkpoint_dir(name, root) if not is_run_key(name) else Path(root or runs_root()) / name)
+
+
+def check_writable(directory: Path, what: str) -> None:
+    """ValueError naming ``directory`` and the fix unless files can be created in it (it is made if missing): the
+    check runs before any data is read, so a run never trains for nothing."""
+    import tempfile
+
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=directory, prefix=".write-check-"):
+            pass
+    except OSError as e:
+        raise ValueError(
+            f"cannot write {what} to {directory} ({e.strerror or e}); choose another folder or make it writable."
+        ) from None
+
+
+def writable_on_main(directory: Path, what: str) -> None:
+    """``check_writable`` on rank 0 (the writer), agreed by every rank."""
+    distributed.checked(lambda: check_writable(directory, what) if distributed.is_main() else None, "run folder")
+
+
+def say(*args, **kwargs) -> None:
+    """``print`` on rank 0 only: one log, not one per process."""
+    if distributed.is_main():
+        print(*args, **kwargs)
 
 
 def plan(
@@ -74,7 +106,8 @@ def plan(
             base = dataclasses.replace(base, image_shape=tuple(image_shape))
         try:
             config, recipe, applied = apply(base, variant.recipe, sets)
-        except OverrideError as e:
+            local_batch_size(recipe.batch_size, distributed.world())
+        except (OverrideError, ValueError) as e:
             raise OverrideError(f"{name}: {e}") from None
         out.append((name, config, recipe, applied))
     return out
@@ -105,22 +138,29 @@ def run_training(
 
     jobs = plan(names, epochs, batch_size, assignments)
     dev = pick_device(device)
-    data = load_fashion_mnist(data_dir, download_if_missing=True)
+    writable_on_main(checkpoint_dir(names[0], root).parent, "checkpoints")
+    data = distributed.checked(lambda: load_fashion_mnist(data_dir, download_if_missing=True), "loading Fashion-MNIST")
     for name, config, recipe, applied in jobs:
         variant = get_variant(name)
         if applied:
-            print(f"{name}: " + ", ".join(f"{k}={v}" for k, v in applied.items()))
+            say(f"{name}: " + ", ".join(f"{k}={v}" for k, v in applied.items()))
         torch.manual_seed(recipe.seed)  # weight initialisation
         model = variant.build(config)
         if recipe.init_from:
-            start_from(model, load_model(recipe.init_from, root), f"{name}: init_from={recipe.init_from!r}")
+            start = distributed.checked(lambda: load_model(recipe.init_from, root), "init_from")  # noqa: B023
+            start_from(model, start, f"{name}: init_from={recipe.init_from!r}")
         result, out = fit_and_save(name, model, recipe, data, root, dev, threads, limit)
         best = result.history[result.best_epoch - 1]
-        print(
-            f"{name}: {result.epochs_run} epochs in {result.seconds / 60:.1f} min on {device_name(dev)}, "
+        say(
+            f"{name}: {result.epochs_run} epochs in {result.seconds / 60:.1f} min on {_where(dev)}, "
             f"best val loss {best['val_loss']:.5g} (epoch {result.best_epoch}) -> {out}"
         )
-    print("Now measure them: python -m explorer evaluate")
+    say("Now measure them: python -m explorer evaluate")
+
+
+def _where(device: torch.device) -> str:
+    n = distributed.world()
+    return device_name(device) + (f" × {n} processes" if n > 1 else "")
 
 
 def run_key_for(dataset: str, variant: str, name: str | None) -> str:
@@ -157,10 +197,15 @@ def train_run(
     if (target / CONFIG).exists() and not overwrite:
         raise RunError(f"a run {key!r} exists already ({target}); choose another --name or pass --overwrite.")
     plan([variant_name], epochs, batch_size, assignments)  # every override checked before any data is read
-    data = load_data(dataset, data_dir=data_dir, root=datasets_root, download_if_missing=dataset == FASHION_MNIST)
+    dev = pick_device(device)
+    writable_on_main(target if target.exists() else target.parent, f"run {key}")
+    data = distributed.checked(
+        lambda: load_data(dataset, data_dir=data_dir, root=datasets_root, download_if_missing=dataset == FASHION_MNIST),
+        f"loading dataset {dataset!r}",
+    )
     ((_, config, recipe, applied),) = plan([variant_name], epochs, batch_size, assignments, data.image_shape)
     if applied:
-        print(f"{key}: " + ", ".join(f"{k}={v}" for k, v in applied.items()))
+        say(f"{key}: " + ", ".join(f"{k}={v}" for k, v in applied.items()))
     dev = pick_device(device)
     torch.manual_seed(recipe.seed)
     model = get_variant(variant_name).build(config)
@@ -169,15 +214,15 @@ def train_run(
         shipped = dataset == FASHION_MNIST and not (root / own / CONFIG).exists()
         start_key, start_root = (recipe.init_from, None) if shipped else (own, root)
         try:
-            start = load_model(start_key, start_root)
+            start = distributed.checked(lambda: load_model(start_key, start_root), "init_from")
         except CheckpointError as e:
             raise RunError(f"{key}: init_from={recipe.init_from!r} needs run {start_key!r} first ({e})") from None
         start_from(model, start, f"{key}: init_from={recipe.init_from!r}", "; --set init_from=none")
     result, out = fit_and_save(key, model, recipe, data, root, dev, threads, limit, variant=variant_name)
     best = result.history[result.best_epoch - 1]
-    print(
-        f"{key}: {result.epochs_run} epochs in {result.seconds / 60:.1f} min on {device_name(dev)}, "
+    say(
+        f"{key}: {result.epochs_run} epochs in {result.seconds / 60:.1f} min on {_where(dev)}, "
         f"best {recipe.monitor} {best[recipe.monitor]:.5g} (epoch {result.best_epoch}) -> {out}"
     )
-    print(f"Now prepare it for the dashboard: python -m explorer prepare {key}")
+    say(f"Now prepare it for the dashboard: python -m explorer prepare {key}")
     return out
