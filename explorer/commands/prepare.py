@@ -76,12 +76,13 @@ def run_prepare(key: str, runs=None, data_dir=None, datasets_root=None, force: b
     """Prepare run ``key`` (a shipped variant's name or ``"<dataset>/<run>"``) -> {step: seconds}."""
     from tqdm import tqdm
 
-    from .. import projection
+    from .. import alignment, projection
     from ..checkpoint import JUDGE, METRICS, checkpoint_dir, load_judge, load_model, weights_hash, write_json_atomic
     from ..data import FASHION_MNIST, DatasetError
     from ..datasets import load_data
     from ..inference import as_batch
     from ..runs import RunError, find_run
+    from ..snapshots import load_frames, snapshot_files
     from .evaluate import MetricsError, evaluate_variant, load_metrics
 
     run = find_run(key, runs)
@@ -97,6 +98,9 @@ def run_prepare(key: str, runs=None, data_dir=None, datasets_root=None, force: b
     generative = run.can("generative") and run.dataset == FASHION_MNIST
     if generative:
         steps.append("generation quality")
+    has_snapshots = bool(snapshot_files(run.directory))
+    if has_snapshots:
+        steps.append("snapshots map")
     timings: dict[str, float] = {}
     bar = tqdm(steps, desc=f"prepare {key}", unit="step")
     t = time.perf_counter()
@@ -155,5 +159,10 @@ def run_prepare(key: str, runs=None, data_dir=None, datasets_root=None, force: b
             }
             write_json_atomic(directory / "generation.json", result)
         done("generation quality")
+    if has_snapshots:  # the training's frames, laid out aligned (explorer.alignment); redone when they change
+        frames = load_frames(run.directory)
+        if frames is not None and (force or alignment.stored_layouts(run.directory, frames.epochs) is None):
+            alignment.write_aligned(run.directory)
+        done("snapshots map")
     bar.close()
     return timings
