@@ -63,7 +63,7 @@ def procrustes(source: np.ndarray, target: np.ndarray) -> np.ndarray:
 def _umap(codes: np.ndarray, seed: int, init=None, n_epochs: int | None = None) -> np.ndarray:
     import umap
 
-    params = {**UMAP_PARAMS, "random_state": seed}
+    params = {**UMAP_PARAMS, "random_state": seed, "n_jobs": 1}  # seeded: single-threaded anyway
     if init is not None:
         params |= {"init": np.asarray(init, np.float64), "n_epochs": n_epochs}
     return umap.UMAP(n_components=2, **params).fit_transform(np.asarray(codes, np.float32)).astype(np.float32)

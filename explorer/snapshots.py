@@ -237,6 +237,15 @@ class Progress:
     seconds_left: float | None
     best_epoch: int | None
     updated: float
+    variant: str | None = None  # the registry variant it trains
+
+    @property
+    def loss_unit(self) -> str:
+        """A generative model trains on the negative ELBO (nats), the rest on MSE (as ``compare.loss_unit``)."""
+        from .models import REGISTRY
+
+        entry = REGISTRY.get(self.variant or "")
+        return "nats" if entry is not None and entry.can("generative") else "MSE"
 
     @property
     def line(self) -> str:
@@ -284,6 +293,7 @@ def read_progress(directory: Path) -> Progress | None:
         data.get("seconds_left") if status == "running" else None,
         best if isinstance(best, int) else _best_from(history, data.get("monitor", "val_loss")),
         float(data.get("updated") or 0.0),
+        data.get("variant") if isinstance(data.get("variant"), str) else None,
     )
 
 
@@ -348,3 +358,43 @@ def load_frames(directory: Path) -> Frames | None:
         samples=np.stack(samples) if all(s is not None for s in samples) else None,
         losses=[json.loads(str(r["losses"])) for r in rows],
     )
+
+
+@dataclass(frozen=True)
+class WatchedRun:
+    """A run with a progress file or snapshots: one training now, or trained with ``--snapshots``."""
+
+    key: str  # a run key ("<dataset>/<run>", or a shipped variant's name)
+    dataset: str
+    directory: Path
+    progress: Progress | None
+
+    @property
+    def label(self) -> str:
+        """The picker's label: "dense-snap: training: epoch 3 of 15, about 2 min left"."""
+        name = self.key.rsplit("/", 1)[-1]
+        return f"{name}: {self.progress.line}" if self.progress is not None else f"{name}: snapshots"
+
+
+def watched_runs(dataset: str | None, runs, checkpoints) -> list[WatchedRun]:
+    """The runs of ``dataset`` (all if None) under the runs root and the checkpoints root that have a progress file
+    or snapshots, training ones first, then by key. A run need not have a checkpoint yet."""
+    from .checkpoint import is_run_key
+
+    found: dict[str, WatchedRun] = {}
+    for root in (Path(checkpoints), Path(runs)):  # a key in both: the runs root's (as explorer.runs)
+        if not root.is_dir():
+            continue
+        folders = [*root.glob(f"*/{PROGRESS}"), *root.glob(f"*/*/{PROGRESS}"), *root.glob(f"*/*/{SNAPSHOTS}")]
+        folders += list(root.glob(f"*/{SNAPSHOTS}"))
+        for path in folders:
+            directory = path.parent
+            key = directory.relative_to(root).as_posix()
+            if any(part.startswith(".") for part in key.split("/")):
+                continue
+            progress = read_progress(directory)
+            data = _read_json(directory / PROGRESS) or {}
+            run_dataset = key.split("/", 1)[0] if is_run_key(key) else data.get("dataset") or "fashion-mnist"
+            if dataset is None or run_dataset == dataset:
+                found[key] = WatchedRun(key, run_dataset, directory, progress)
+    return sorted(found.values(), key=lambda r: (r.progress is None or r.progress.status != "running", r.key))
