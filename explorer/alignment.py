@@ -24,7 +24,8 @@ from .snapshots import snapshot_files
 
 MAP_FILE = "snapshots-map.npz"
 REFINE_EPOCHS = 60  # UMAP epochs of an earlier frame started from the next one's layout (a full fit: 500)
-METHOD = f"umap-last-then-init-{REFINE_EPOCHS}+procrustes"
+REFINE_RATE = 1.0  # and their learning rate (UMAP's default: 1)
+METHOD = f"umap-last-then-init-{REFINE_EPOCHS}-lr{REFINE_RATE}+procrustes"
 
 
 def extent(xy: np.ndarray) -> float:
@@ -60,12 +61,24 @@ def procrustes(source: np.ndarray, target: np.ndarray) -> np.ndarray:
     return (a @ rotation * scale + mu_t).astype(np.float32)
 
 
-def _umap(codes: np.ndarray, seed: int, init=None, n_epochs: int | None = None) -> np.ndarray:
+def neighbour_preservation(codes: np.ndarray, layout: np.ndarray, k: int = 10) -> float:
+    """How faithful a layout is: the mean fraction of each item's ``k`` nearest neighbours by code that are among its
+    ``k`` nearest on the map (1: all kept). Alignment must not buy stillness by leaving the codes behind."""
+    from .neighbours import knn
+
+    codes, layout = np.asarray(codes, np.float32), np.asarray(layout, np.float32)
+    own = np.arange(len(codes))
+    by_code, _ = knn(codes, codes, k, exclude=own)
+    by_map, _ = knn(layout, layout, k, exclude=own)
+    return float(np.mean([len(set(a) & set(b)) / k for a, b in zip(by_code, by_map, strict=True)]))
+
+
+def _umap(codes: np.ndarray, seed: int, init=None, n_epochs: int | None = None, learning_rate: float = 1.0):
     import umap
 
     params = {**UMAP_PARAMS, "random_state": seed, "n_jobs": 1}  # seeded: single-threaded anyway
     if init is not None:
-        params |= {"init": np.asarray(init, np.float64), "n_epochs": n_epochs}
+        params |= {"init": np.asarray(init, np.float64), "n_epochs": n_epochs, "learning_rate": learning_rate}
     return umap.UMAP(n_components=2, **params).fit_transform(np.asarray(codes, np.float32)).astype(np.float32)
 
 
@@ -75,7 +88,9 @@ def independent_layouts(codes: np.ndarray, seed: int = 42) -> np.ndarray:
     return np.stack([_umap(c, seed) for c in codes])
 
 
-def aligned_layouts(codes: np.ndarray, seed: int = 42, refine_epochs: int = REFINE_EPOCHS) -> np.ndarray:
+def aligned_layouts(
+    codes: np.ndarray, seed: int = 42, refine_epochs: int = REFINE_EPOCHS, learning_rate: float = REFINE_RATE
+) -> np.ndarray:
     """Snapshot codes [T, N, D] -> aligned layouts [T, N, 2]: 2-D codes as they are; else a full UMAP fit of the
     last frame, then each earlier frame fitted from the next one's layout for ``refine_epochs`` and moved onto it
     by ``procrustes``. Seeded: the same codes give the same layouts."""
@@ -88,7 +103,7 @@ def aligned_layouts(codes: np.ndarray, seed: int = 42, refine_epochs: int = REFI
     out = np.empty((*codes.shape[:2], 2), np.float32)
     out[-1] = _umap(codes[-1], seed)
     for t in range(len(codes) - 2, -1, -1):
-        fitted = _umap(codes[t], seed, init=out[t + 1], n_epochs=refine_epochs)
+        fitted = _umap(codes[t], seed, init=out[t + 1], n_epochs=refine_epochs, learning_rate=learning_rate)
         out[t] = procrustes(fitted, out[t + 1])
     return out
 

@@ -71,14 +71,14 @@ def page() -> None:
     live = run.progress is not None and run.progress.status == "running"
     playing = bool(st.session_state.get(PLAYING_KEY))
     every = PLAY_S if playing else POLL_S if live else None
-    _BODIES[every](key, str(run.directory))
+    _BODIES[every](key, str(run.directory), live)
 
 
-def _body(key: str, directory_text: str) -> None:
+def _body(key: str, directory_text: str, live: bool) -> None:
     directory = Path(directory_text)
     progress = snapshots.read_progress(directory)
-    if st.session_state.get(RUN_KEY) != key:  # the run changed in another part of the page
-        return
+    if live and (progress is None or progress.status != "running"):
+        st.rerun()  # the run ended: the whole page again (the picker's label, no more polling)
     history = snapshots.read_history(directory)
     _progress_row(progress, history)
     frames, layouts, aligned = _frames(directory_text, alignment.frames_key(directory))
