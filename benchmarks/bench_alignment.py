@@ -13,8 +13,11 @@ its snapshots (``explorer.snapshots.load_frames``) and reports the four figures:
 - ``seconds``: the median over ``--repeats`` of ``aligned_layouts``' wall time (bar: ≤ 60 s), torch and numba at
   one thread, warm: UMAP's numba functions compiled (and cached on disk) by a small fit first.
 
-Also prints, for reference, the independent fits' displacement after each is Procrustes-fitted onto the next (the
-best a rigid alignment of independent fits can do) and the load average before and after.
+Also prints, for reference: the independent fits with a different seed per frame (``independent_seeds``: nothing
+shared between frames); the independent fits' displacement after each is Procrustes-fitted onto the next (the best a
+rigid alignment of independent fits can do); each layout's mean neighbour preservation over the frames (the share of
+an item's 10 nearest by code that are among its 10 nearest on the map: alignment must not buy stillness by leaving
+the codes behind); and the load average before and after.
 """
 
 from __future__ import annotations
@@ -28,6 +31,13 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+
+def kept(codes, layouts) -> float:
+    """Mean over frames of ``neighbour_preservation``."""
+    from explorer.alignment import neighbour_preservation
+
+    return round(sum(neighbour_preservation(c, xy) for c, xy in zip(codes, layouts, strict=True)) / len(codes), 3)
 
 
 def main() -> None:
@@ -61,10 +71,12 @@ def main() -> None:
         t0 = time.perf_counter()
         independent = alignment.independent_layouts(frames.codes)
         independent_s = time.perf_counter() - t0
+        seeds = alignment.independent_layouts(frames.codes, seed=None)
         rigid = independent.copy()
         for t in range(len(rigid) - 2, -1, -1):
             rigid[t] = alignment.procrustes(independent[t], rigid[t + 1])
         a, i = alignment.displacement(aligned), alignment.displacement(independent)
+
         print(
             json.dumps(
                 {
@@ -80,7 +92,11 @@ def main() -> None:
                     "seconds": round(statistics.median(times), 1),
                     "seconds_each": [round(s, 1) for s in times],
                     "independent_seconds": round(independent_s, 1),
+                    "independent_seeds": round(alignment.displacement(seeds), 4),
+                    "ratio_seeds": round(a / alignment.displacement(seeds), 3),
                     "independent_procrustes": round(alignment.displacement(rigid), 4),
+                    "kept_aligned": kept(frames.codes, aligned),
+                    "kept_independent": kept(frames.codes, independent),
                     "load_before": [round(v, 2) for v in before],
                     "load_after": [round(v, 2) for v in os.getloadavg()],
                 }

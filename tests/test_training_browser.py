@@ -1,5 +1,6 @@
 """Live training in a real browser: a run's new epoch, written by the trainer's own writer
-(``explorer.snapshots.RunRecorder``), shows on the Training page without a reload within 5 s (the issue's bar).
+(``explorer.snapshots.RunRecorder``), shows on the Training page without a reload within 5 s (the issue's bar);
+a click on a dot follows that item.
 
 The served dashboard reads a temporary runs root holding one run caught mid-training: this test process is its
 trainer (its progress file names this process, which is alive), with a tiny real model and the real test images.
@@ -13,7 +14,7 @@ import time
 import pytest
 
 from explorer.snapshots import RunRecorder
-from tests.support.server import IDLE_JS, chromium, serve
+from tests.support.server import IDLE_JS, NEAREST_POINT_JS, chromium, serve
 
 BAR_S = 5.0
 # The loss curves' largest epoch on the page, and whether the progress line names epoch ``n``.
@@ -67,5 +68,9 @@ def test_a_new_epoch_shows_within_5_s_without_a_reload(live_run, tmp_path):
         assert page.locator("[data-testid=stException]").count() == 0
         print(f"new epoch shown after {[round(d, 2) for d in delays]} s")
         assert max(delays) <= BAR_S, delays
+        # a click on a dot follows that item: its image and its path appear
+        point = page.evaluate(NEAREST_POINT_JS.replace("map_chart", "training_map"), [0.5, 0.5])
+        page.mouse.click(point["x"], point["y"])
+        page.get_by_text(f"Following item {point['id']}").wait_for(timeout=30_000)
         recorder.finish("finished", history)  # the run ends: the page says so, with its best epoch
         page.get_by_text("finished after epoch 5 of 8; best epoch 5").wait_for(timeout=30_000)

@@ -138,6 +138,7 @@ def _map(frames, layouts: np.ndarray, aligned: bool, index: int, key: str) -> No
     if labels is None:
         labels, color_by = np.zeros(len(frames.ids), np.int64), "error"
     follow = st.session_state.get(FOLLOW_KEY)
+    follow = follow if follow in set(frames.ids.tolist()) else None  # e.g. kept from another run
     path = None if follow is None else training_view.trail(layouts, frames.ids, follow, index)
     fig = figures.snapshot_map(
         layouts[index],
@@ -149,17 +150,19 @@ def _map(frames, layouts: np.ndarray, aligned: bool, index: int, key: str) -> No
         path,
         items.class_names,
     )
-    event = st.plotly_chart(
+    ids = frames.ids
+
+    def follow_clicked() -> None:  # before the rerun: the new trail is drawn at once
+        clicked = selection.selected_ids(st.session_state.get("training_map"))
+        st.session_state[FOLLOW_KEY] = training_view.followed_item(st.session_state.get(FOLLOW_KEY), clicked, ids)
+
+    st.plotly_chart(
         fig,
         key="training_map",
-        on_select="rerun",
+        on_select=follow_clicked,
         selection_mode="points",
         config={"displaylogo": False, "scrollZoom": False},
     )
-    chosen = training_view.followed_item(follow, selection.selected_ids(event), frames.ids)
-    if chosen != follow:
-        st.session_state[FOLLOW_KEY] = chosen
-        st.rerun(scope="fragment")
     if aligned:
         st.caption("Aligned UMAP layout of the snapshots (made by `prepare`).")
     else:
@@ -171,9 +174,11 @@ def _map(frames, layouts: np.ndarray, aligned: bool, index: int, key: str) -> No
             st.image(images.upscale(images.to_uint8(items.images[follow]), 3), caption=f"item {follow}")
         with b:
             st.caption(f"Following item {follow} ({items.class_name(follow)}): the line is its path up to this epoch.")
-            if st.button("Stop following", key="training_unfollow", icon=":material/close:"):
-                st.session_state[FOLLOW_KEY] = None
-                st.rerun(scope="fragment")
+            st.button("Stop following", key="training_unfollow", icon=":material/close:", on_click=_unfollow)
+
+
+def _unfollow() -> None:
+    st.session_state[FOLLOW_KEY] = None
 
 
 def _curves(history: list[dict], epoch: int | None, progress: snapshots.Progress | None) -> None:
