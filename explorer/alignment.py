@@ -24,8 +24,9 @@ from .snapshots import snapshot_files
 
 MAP_FILE = "snapshots-map.npz"
 # An earlier frame is fitted from the next one's layout for a few UMAP epochs (a full fit: 500) at a low learning rate
-# (UMAP's default: 1): measured on real dense snapshots (benchmarks/bench_alignment.py), 60 epochs at rate 1 moved
-# items 4.7 % of the map between frames, 60 at 0.2 3.2 %, 20 at 0.1 2.7 % in a third of the time.
+# (UMAP's default: 1): measured on real dense snapshots (benchmarks/bench_alignment.py, before the init stretch was
+# undone), 60 epochs at rate 1 moved items 4.7 % of the map between frames, 60 at 0.2 3.2 %, 20 at 0.1 2.7 % in a
+# third of the time (2.0 % with the stretch undone), keeping about as many neighbours as independent fits.
 REFINE_EPOCHS = 20
 REFINE_RATE = 0.1
 METHOD = f"umap-last-then-init-{REFINE_EPOCHS}-lr{REFINE_RATE}+procrustes"
@@ -80,9 +81,17 @@ def _umap(codes: np.ndarray, seed: int, init=None, n_epochs: int | None = None, 
     import umap
 
     params = {**UMAP_PARAMS, "random_state": seed, "n_jobs": 1}  # seeded: single-threaded anyway
-    if init is not None:
-        params |= {"init": np.asarray(init, np.float64), "n_epochs": n_epochs, "learning_rate": learning_rate}
-    return umap.UMAP(n_components=2, **params).fit_transform(np.asarray(codes, np.float32)).astype(np.float32)
+    if init is None:
+        return umap.UMAP(n_components=2, **params).fit_transform(np.asarray(codes, np.float32)).astype(np.float32)
+    # UMAP stretches an initial layout to [0, 10] on each axis before optimising it (umap_.simplicial_set_embedding):
+    # a stretch that a Procrustes fit cannot undo, which moved every item a few % of the map. Give it the layout in
+    # that box already and map the result back by the inverse of the same stretch.
+    init = np.asarray(init, np.float64)
+    lo, span = init.min(0), np.maximum(init.max(0) - init.min(0), 1e-12)
+    boxed = 10.0 * (init - lo) / span
+    params |= {"init": boxed, "n_epochs": n_epochs, "learning_rate": learning_rate}
+    fitted = umap.UMAP(n_components=2, **params).fit_transform(np.asarray(codes, np.float32))
+    return (lo + np.asarray(fitted, np.float64) * span / 10.0).astype(np.float32)
 
 
 def independent_layouts(codes: np.ndarray, seed: int | None = 42) -> np.ndarray:
