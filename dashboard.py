@@ -13,6 +13,7 @@ Where each page's code lives:
 - compare      explorer/ui/compare.py      (explorer/compare.py)
 - compression  explorer/ui/compression_page.py
 - clustering   explorer/ui/clustering_page.py
+- training     explorer/ui/training.py     (explorer/snapshots.py, explorer/alignment.py, explorer/training_view.py)
 """
 
 import importlib
@@ -56,6 +57,7 @@ PAGES = (
     ("explorer.ui.compare", "Compare models", ":material/table_chart:", "compare"),
     ("explorer.ui.compression_page", "Compression", ":material/compress:", "compression"),
     ("explorer.ui.clustering_page", "Clustering", ":material/bubble_chart:", "clustering"),
+    ("explorer.ui.training", "Training", ":material/timeline:", "training"),
 )
 
 

@@ -16,6 +16,9 @@ Where things are (one line per module; ``dashboard.py`` lists the pages and thei
     checkpoint.py   load_model and the writer: config.json + model.safetensors, loaded strictly
     inference.py    batched encode / decode / reconstruct, and images -> model input
     train.py        the training loop (autoencoders and the judge) and its provenance
+    snapshots.py    a run while it trains: progress.json, history.json, snapshots/ (codes over epochs); read back
+    alignment.py    the snapshots laid out aligned frame to frame (and how far items move between frames)
+    training_view.py  the Training page's logic: shown frame, followed item, its trail
     judge.py        the judge classifier (for the Fashion-FID and the generator's label)
     metrics.py      PSNR, SSIM, the median filter, code measures, the quantiser
     projection.py   the maps: UMAP of the codes, stored beside the checkpoint; placing new points

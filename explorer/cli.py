@@ -73,6 +73,7 @@ def _train(args, threads: int) -> int:
             limit=args.limit,
             threads=threads,
             assignments=args.set,
+            snapshots=args.snapshots,
         )
         return 0
     run_training(
@@ -85,6 +86,7 @@ def _train(args, threads: int) -> int:
         limit=args.limit,
         threads=threads,
         assignments=args.set,
+        snapshots=args.snapshots,
     )
     return 0
 
@@ -208,6 +210,7 @@ def cmd_cluster(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from .models import VARIANTS
+    from .snapshots import DEFAULT_SNAPSHOTS, MAX_SNAPSHOTS
 
     p = argparse.ArgumentParser(
         prog="latent-explorer",
@@ -253,6 +256,14 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--runs", default=None, help="runs root (default: $LATENT_EXPLORER_RUNS or ./runs)")
     t.add_argument("--datasets", default=None, help="datasets root (default: $LATENT_EXPLORER_DATASETS or cache)")
     t.add_argument("--overwrite", action="store_true", help="replace a run of the same name")
+    t.add_argument(
+        "--snapshots",
+        type=int,
+        default=DEFAULT_SNAPSHOTS,
+        metavar="K",
+        help=f"keep K snapshots of the latent space while training, denser early (0-{MAX_SNAPSHOTS}; "
+        f"default {DEFAULT_SNAPSHOTS}; 0: none)",
+    )
     t.set_defaults(func=cmd_train)
 
     pp = sub.add_parser("prepare", help="compute a run's metrics, map and generation quality for the dashboard")

@@ -237,6 +237,36 @@ def overlaid_curves(
     return fig
 
 
+def snapshot_map(
+    coords: np.ndarray,
+    labels: np.ndarray,
+    errors: np.ndarray,
+    ids: np.ndarray,
+    ranges: tuple[tuple[float, float], tuple[float, float]],
+    color_by: str = "class",
+    trail: np.ndarray | None = None,
+    class_names=CLASS_NAMES,
+    height: int = 560,
+):
+    """One snapshot's map (``latent_map``) on fixed axis ``ranges`` (every frame's, so the map holds still while
+    the points move), with a followed item's ``trail`` [T, 2] (its places up to this frame) drawn over it."""
+    fig = latent_map(coords, labels, errors, color_by, ids, height, "training", class_names)
+    (x0, x1), (y0, y1) = ranges
+    fig.update_layout(xaxis=dict(range=[x0, x1], autorange=False), yaxis=dict(range=[y0, y1], autorange=False))
+    if trail is not None and len(trail):
+        path = marker_trace(trail, "followed item's path", "circle", 6, line=True)
+        fig = overlay(fig.to_dict(), [path, marker_trace(trail[-1], "followed item", "star", 20)])
+    return fig
+
+
+def curves_at_epoch(history, epoch: int | None, title: str = "", unit: str = "loss", height: int = 300):
+    """A run's loss curves (``overlaid_curves``, growing while it trains) with ``epoch`` marked by a line."""
+    fig = overlaid_curves({"run": history}, {"run": title or "validation"}, {"run": unit}, height=height)
+    if epoch is not None:
+        fig.add_vline(x=epoch, line=dict(color="#888888", dash="dash", width=1))
+    return fig
+
+
 # ---- compression and clustering
 
 FAMILY_STYLE = {  # colour per rate–distortion curve, from the class palette

@@ -18,6 +18,7 @@ import copy
 import math
 import platform
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -36,6 +37,7 @@ class TrainResult:
     best_epoch: int
     epochs_run: int
     seconds: float
+    interrupted: bool = False  # Ctrl-C ended it early
 
 
 def pick_device(device: str = "auto") -> torch.device:
@@ -147,9 +149,11 @@ def train(
     *,
     y_train: torch.Tensor | None = None,
     y_val: torch.Tensor | None = None,
+    on_epoch: Callable[[int, nn.Module, list[dict]], None] | None = None,
 ) -> TrainResult:
     """Train ``model`` on ``x_train`` [N, 1, 28, 28] (with labels ``y_train`` [N] if its loss needs them),
-    early stopping on ``recipe.monitor`` measured on ``x_val``; the best epoch's weights are kept."""
+    early stopping on ``recipe.monitor`` measured on ``x_val``; the best epoch's weights are kept. ``on_epoch(epoch,
+    model, history)`` is called after each epoch's validation (snapshots, progress files)."""
     from tqdm import tqdm
 
     if (y_train is None) != (y_val is None):
@@ -217,6 +221,8 @@ def train(
                     f"TrainRecipe.monitor == {recipe.monitor!r} is not measured; this model logs {sorted(row)}."
                 )
             history.append(row)
+            if on_epoch is not None:
+                on_epoch(epoch, model, history)
             bar.set_postfix(loss=f"{train_terms['loss']:.4g}", val=f"{val_terms['loss']:.4g}")
             # rank 0 decides, every rank follows: the same epoch is kept and the loop ends at once everywhere
             improved = sign * row[recipe.monitor] < best
@@ -236,8 +242,12 @@ def train(
         if best_state is None:
             raise
         print(f"\ninterrupted after {len(history)} epochs; keeping epoch {best_epoch}")
+        interrupted = True
+    else:
+        interrupted = False
     model.load_state_dict(best_state)
-    return TrainResult(model.eval(), history, best_epoch, len(history), time.perf_counter() - start)
+    seconds = time.perf_counter() - start
+    return TrainResult(model.eval(), history, best_epoch, len(history), seconds, interrupted)
 
 
 def device_name(device: torch.device) -> str:

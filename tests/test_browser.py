@@ -38,6 +38,7 @@ PAGES = (
     ("compare", "Compare models", "Compare models"),
     ("compression", "Compression", "Compression"),
     ("clustering", "Clustering", "Clustering"),
+    ("training", "Training", "Training"),
 )
 NEEDED = ("dense/model.safetensors", "dense/projection-test.npz", "vae/model.safetensors", "vae/projection-test.npz")
 

@@ -118,11 +118,12 @@ def run_prepare(key: str, runs=None, data_dir=None, datasets_root=None, force: b
     the maps' encoding is shared out; rank 0 alone computes the rest and writes (the others return {})."""
     from tqdm import tqdm
 
-    from .. import distributed, projection
+    from .. import alignment, distributed, projection
     from ..checkpoint import JUDGE, METRICS, checkpoint_dir, load_judge, load_model, weights_hash, write_json_atomic
     from ..data import FASHION_MNIST, DatasetError
     from ..datasets import load_data
     from ..inference import as_batch
+    from ..snapshots import load_frames, snapshot_files
     from .evaluate import MetricsError, evaluate_variant, load_metrics
 
     run = distributed.checked(lambda: _preparable(key, runs), "finding the run")
@@ -132,6 +133,9 @@ def run_prepare(key: str, runs=None, data_dir=None, datasets_root=None, force: b
     generative = run.can("generative") and run.dataset == FASHION_MNIST
     if generative:
         steps.append("generation quality")
+    has_snapshots = bool(snapshot_files(run.directory))
+    if has_snapshots:
+        steps.append("snapshots map")
     timings: dict[str, float] = {}
     bar = tqdm(steps, desc=f"prepare {key}", unit="step", disable=not distributed.is_main())
     t = time.perf_counter()
@@ -199,5 +203,10 @@ def run_prepare(key: str, runs=None, data_dir=None, datasets_root=None, force: b
             }
             write_json_atomic(directory / "generation.json", result)
         done("generation quality")
+    if has_snapshots:  # the training's frames, laid out aligned (explorer.alignment); redone when they change
+        frames = load_frames(run.directory)
+        if frames is not None and (force or alignment.stored_layouts(run.directory, frames.epochs) is None):
+            alignment.write_aligned(run.directory)
+        done("snapshots map")
     bar.close()
     return timings

@@ -12,6 +12,7 @@ from .. import distributed
 from ..checkpoint import CheckpointError, checkpoint_dir, is_run_key, load_model, runs_root, save_checkpoint
 from ..data import FASHION_MNIST
 from ..models import TrainRecipe, get_variant
+from ..snapshots import DEFAULT_SNAPSHOTS, check_snapshots
 from ..train import TrainResult, device_name, local_batch_size, pick_device, provenance, train
 
 
@@ -26,11 +27,13 @@ def fit_and_save(
     limit: int | None = None,
     labels: bool = False,
     variant: str | None = None,
+    snapshots: int | None = None,
 ) -> tuple[TrainResult, Path]:
     """Train ``model`` on the recipe's seeded train/validation split of ``data.train`` (the first ``limit``
     images only, for smoke runs; ``labels``: give the model the class labels) and save it as checkpoint folder
     ``name`` (a run's key ``"<dataset>/<run>"``, of registry ``variant``) with its recipe, history and provenance
-    -> (result, folder)."""
+    -> (result, folder). ``snapshots``: K snapshots of the latent space and a progress file written while it trains
+    (``explorer.snapshots``; 0: the progress file only; None: neither, e.g. the judge)."""
     from ..data import train_val_split
 
     device = torch.device(device)
@@ -40,7 +43,21 @@ def fit_and_save(
     x = data.train.tensor()
     y = torch.from_numpy(data.train.labels.astype("int64")) if labels else None
     supervised = {"y_train": y[tr], "y_val": y[va]} if labels else {}
-    result = train(model, x[tr], x[va], recipe, device, desc=name, **supervised)
+    # rank 0 alone records (under torchrun the other processes only train)
+    record = snapshots is not None and distributed.is_main()
+    recorder = recorder_for(name, model, recipe, data, root, snapshots, variant) if record else None
+    if recorder is None:
+        result = train(model, x[tr], x[va], recipe, device, desc=name, **supervised)
+    else:
+        recorder.start()
+        try:
+            result = train(model, x[tr], x[va], recipe, device, desc=name, on_epoch=recorder.on_epoch, **supervised)
+        except KeyboardInterrupt:
+            recorder.finish("stopped", [])
+            raise
+        except BaseException:
+            recorder.finish("failed", [])
+            raise
     training = provenance(result, device, threads or torch.get_num_threads(), len(tr), len(va))
     if distributed.world() > 1:
         training["processes"] = distributed.world()
@@ -57,7 +74,9 @@ def fit_and_save(
     # rank 0 alone writes; the others wait for it, so that a later step (an init_from) finds the checkpoint
     out = distributed.checked(lambda: save() if distributed.is_main() else None, f"writing {name}")
     distributed.barrier()
-    return result, out or (checkpoint_dir(name, root) if not is_run_key(name) else Path(root or runs_root()) / name)
+    if recorder is not None:
+        recorder.finish("stopped" if result.interrupted else "finished", result.history)
+    return result, out or run_folder(name, root)
 
 
 def check_writable(directory: Path, what: str) -> None:
@@ -84,6 +103,29 @@ def say(*args, **kwargs) -> None:
     """``print`` on rank 0 only: one log, not one per process."""
     if distributed.is_main():
         print(*args, **kwargs)
+
+
+def run_folder(name: str, root=None) -> Path:
+    """Where ``save_checkpoint`` will write ``name``: a run's key under the runs root, else a checkpoint folder."""
+    return Path(root or runs_root()) / name if is_run_key(name) else checkpoint_dir(name, root)
+
+
+def recorder_for(name: str, model: nn.Module, recipe: TrainRecipe, data, root, snapshots: int, variant=None):
+    """The ``RunRecorder`` that writes run ``name``'s snapshots and progress while it trains."""
+    from ..snapshots import RunRecorder
+
+    entry = get_variant(variant or name)
+    dataset, _, run = name.rpartition("/")
+    return RunRecorder(
+        run_folder(name, root),
+        recipe.epochs,
+        data.test.images,
+        snapshots=snapshots,
+        generative="generative" in entry.capabilities,
+        monitor=recipe.monitor,
+        mode=recipe.mode,
+        info={"variant": variant or name, "dataset": dataset or FASHION_MNIST, "run": run},
+    )
 
 
 def plan(
@@ -131,11 +173,13 @@ def run_training(
     limit: int | None = None,
     threads: int | None = None,
     assignments=(),
+    snapshots: int = DEFAULT_SNAPSHOTS,
 ) -> None:
     """The ``train`` command: each variant from its registry config and recipe, with the overrides applied
     (``--epochs``, ``--batch-size``, ``--set key=value``; checked before any data is loaded)."""
     from ..data import load_fashion_mnist
 
+    check_snapshots(snapshots)
     jobs = plan(names, epochs, batch_size, assignments)
     dev = pick_device(device)
     writable_on_main(checkpoint_dir(names[0], root).parent, "checkpoints")
@@ -149,7 +193,7 @@ def run_training(
         if recipe.init_from:
             start = distributed.checked(lambda: load_model(recipe.init_from, root), "init_from")  # noqa: B023
             start_from(model, start, f"{name}: init_from={recipe.init_from!r}")
-        result, out = fit_and_save(name, model, recipe, data, root, dev, threads, limit)
+        result, out = fit_and_save(name, model, recipe, data, root, dev, threads, limit, snapshots=snapshots)
         best = result.history[result.best_epoch - 1]
         say(
             f"{name}: {result.epochs_run} epochs in {result.seconds / 60:.1f} min on {_where(dev)}, "
@@ -183,6 +227,7 @@ def train_run(
     limit: int | None = None,
     threads: int | None = None,
     assignments=(),
+    snapshots: int = DEFAULT_SNAPSHOTS,
 ) -> Path:
     """``train --dataset NAME --variant V --name RUN``: one run of variant ``V`` on a dataset, written to
     ``<runs>/<dataset>/<run>/`` (refused if it exists, unless ``overwrite``). The model takes the dataset's image
@@ -191,6 +236,7 @@ def train_run(
     from ..datasets import load_data
     from ..runs import RunError
 
+    check_snapshots(snapshots)
     key = run_key_for(dataset, variant_name, name)
     root = Path(runs or runs_root())
     target = root / key
@@ -218,7 +264,9 @@ def train_run(
         except CheckpointError as e:
             raise RunError(f"{key}: init_from={recipe.init_from!r} needs run {start_key!r} first ({e})") from None
         start_from(model, start, f"{key}: init_from={recipe.init_from!r}", "; --set init_from=none")
-    result, out = fit_and_save(key, model, recipe, data, root, dev, threads, limit, variant=variant_name)
+    result, out = fit_and_save(
+        key, model, recipe, data, root, dev, threads, limit, variant=variant_name, snapshots=snapshots
+    )
     best = result.history[result.best_epoch - 1]
     say(
         f"{key}: {result.epochs_run} epochs in {result.seconds / 60:.1f} min on {_where(dev)}, "
