@@ -13,6 +13,7 @@ Where each page's code lives:
 - compare      explorer/ui/compare.py      (explorer/compare.py)
 - compression  explorer/ui/compression_page.py
 - clustering   explorer/ui/clustering_page.py
+- quality      explorer/ui/quality_page.py     (explorer/quality.py; stored by explorer/commands/quality.py)
 """
 
 import importlib
@@ -56,6 +57,7 @@ PAGES = (
     ("explorer.ui.compare", "Compare models", ":material/table_chart:", "compare"),
     ("explorer.ui.compression_page", "Compression", ":material/compress:", "compression"),
     ("explorer.ui.clustering_page", "Clustering", ":material/bubble_chart:", "clustering"),
+    ("explorer.ui.quality_page", "Data quality", ":material/rule:", "quality"),
 )
 
 
@@ -74,7 +76,13 @@ PAGE_FUNCTIONS = {url_path: page_function(module) for module, _, _, url_path in 
 
 # What a link may ask of each page: the capability of the runs its picker offers, and the Similar page's neighbour
 # slider range.
-PAGE_NEEDS = {"map": common.MAP, "similar": common.MAP, "generator": "generative", "denoiser": "denoiser"}
+PAGE_NEEDS = {
+    "map": common.MAP,
+    "similar": common.MAP,
+    "quality": common.MAP,
+    "generator": "generative",
+    "denoiser": "denoiser",
+}
 LINK_LIMITS = {"k": (4, 20)}
 
 

@@ -20,7 +20,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-K = 10  # neighbours that vote / measure density: precision@10 is the codebase's neighbourhood measure
+K = 10  # neighbours that measure density and are shown: precision@10 is the codebase's neighbourhood measure
+# neighbours that vote on a label: of 10, 20, 30 and 50, 50 found the most flipped labels for the dense and VAE
+# codes and for raw pixels alike (benchmarks/bench_mislabels.py)
+K_VOTE = 50
 DUPLICATE_CANDIDATES = 5  # nearest codes per item checked in pixel space
 TOP = 500  # rows kept per stored list
 NEEDS_LABELS = "needs labels: likely mislabels are found by comparing each item's label with its neighbours'"
@@ -136,19 +139,21 @@ def label_votes(neighbours, distances, ref_labels, n_classes: int, weighted: boo
 def likely_mislabels(
     codes,
     labels,
-    k: int = K,
+    k: int = K_VOTE,
     among=None,
     top: int | None = None,
     metric: str = "euclidean",
     weighted: bool = True,
     neighbours: tuple[np.ndarray, np.ndarray] | None = None,
+    show: int | None = None,
 ) -> Mislabels:
     """Items whose label disagrees with their k nearest neighbours' in code space, likeliest first.
 
     codes [N, D], labels int [N] (None: ValueError, the list needs labels). ``among``: the item ids ranked (default
     all); their neighbours are looked for among all N items (e.g. rank the test split with the labelled train split
     as reference). ``neighbours``: a precomputed ``code_neighbours(codes, k)``. Ranked by confidence = 1 - p(given
-    label), ties broken by the suggested label's share. ``top``: keep that many rows (default all of ``among``).
+    label), ties broken by the suggested label's share. ``top``: keep that many rows (default all of ``among``);
+    ``show``: the nearest neighbours kept per row (default all k).
     """
     if labels is None:
         raise ValueError(f"labels == None: this dataset has no labels, so the list {NEEDS_LABELS}.")
@@ -177,8 +182,8 @@ def likely_mislabels(
         given=given[order],
         suggested=suggested[order].astype(np.int64),
         confidence=confidence[order].astype(np.float32),
-        neighbours=idx[order],
-        distances=dist[order],
+        neighbours=idx[order, :show],
+        distances=dist[order, :show],
     )
 
 
@@ -373,7 +378,7 @@ def flip_labels(labels, fraction: float, seed: int, n_classes: int | None = None
 
 
 def split_names(ids, n_test: int) -> np.ndarray:
-    """"test" for item ids below ``n_test`` (the test split comes first), else "train"."""
+    """ "test" for item ids below ``n_test`` (the test split comes first), else "train"."""
     return np.where(np.asarray(ids) < n_test, "test", "train")
 
 

@@ -3,7 +3,9 @@
 Steps (one progress bar): the run's metrics on its dataset's test split beside PCA with as many components as the
 code has numbers (``metrics.json``, keyed by the weights' hash), the test map (``projection-test.npz``: UMAP, or the
 codes themselves for a 2-d code), and, for a generative run on Fashion-MNIST, generation quality judged by the
-shipped judge (``generation.json``). Measures that need labels are marked "needs labels" on unlabelled data.
+shipped judge (``generation.json``), and the data-quality lists (``quality.npz``: likely mislabels, outliers,
+near-duplicates over every item; ``explorer.commands.quality``). Measures that need labels are marked "needs
+labels" on unlabelled data.
 """
 
 from __future__ import annotations
@@ -97,6 +99,8 @@ def run_prepare(key: str, runs=None, data_dir=None, datasets_root=None, force: b
     generative = run.can("generative") and run.dataset == FASHION_MNIST
     if generative:
         steps.append("generation quality")
+    if run.has_map:
+        steps.append("data quality")
     timings: dict[str, float] = {}
     bar = tqdm(steps, desc=f"prepare {key}", unit="step")
     t = time.perf_counter()
@@ -155,5 +159,16 @@ def run_prepare(key: str, runs=None, data_dir=None, datasets_root=None, force: b
             }
             write_json_atomic(directory / "generation.json", result)
         done("generation quality")
+    if run.has_map:
+        from . import quality
+
+        try:
+            if force:
+                raise quality.QualityError("forced")
+            if quality.load_quality(key, root).dataset_sha256 != data.sha256:
+                raise quality.QualityError("computed from other data")
+        except quality.QualityError:
+            quality.compute_quality(key, data, root, model)
+        done("data quality")
     bar.close()
     return timings
