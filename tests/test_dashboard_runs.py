@@ -142,3 +142,18 @@ def test_a_run_on_a_small_dataset_is_prepared_on_first_open(own_runs):
     _clean(at)
     assert (run / "metrics.json").is_file() and (run / "projection-test.npz").is_file()
     assert at.get("plotly_chart"), "its map, drawn in the same run"
+
+
+def test_data_quality_is_prepared_for_every_run_and_mislabels_need_labels(own_runs):
+    from explorer.commands.quality import load_quality
+
+    plain = load_quality("digits-plain/dense", own_runs / "runs")  # stored by the fixture's `prepare`
+    assert plain.mislabels is None and len(plain.by_error) and len(plain.duplicates)
+    assert load_quality("digits/dense", own_runs / "runs").mislabels is not None
+    at = _app({"page": "quality", "dataset": "digits-plain"})
+    _clean(at)
+    assert "needs labels" in "\n".join(i.value for i in at.info)
+    assert len(at.get("image")) == 2, "outliers and near-duplicates need no labels"
+    at = _app({"page": "quality", "dataset": "digits", "variant": "digits/vae"})
+    _clean(at)
+    assert at.selectbox(key="variant").value == "digits/vae" and len(at.get("image")) == 3
