@@ -21,11 +21,11 @@ from dataclasses import dataclass
 import numpy as np
 
 K = 10  # neighbours that measure density and are shown: precision@10 is the codebase's neighbourhood measure
-# neighbours that vote on a label: of 10, 20, 30 and 50, 50 found the most flipped labels for the dense and VAE
+# neighbours that vote on a label: of 10, 20, 50 and 100, 100 found the most flipped labels for the dense and VAE
 # codes and for raw pixels alike (benchmarks/bench_mislabels.py)
-K_VOTE = 50
+K_VOTE = 100
 DUPLICATE_CANDIDATES = 5  # nearest codes per item checked in pixel space
-TOP = 500  # rows kept per stored list
+TOP = 300  # rows kept per stored list (the mislabel bar looks at the top 300)
 NEEDS_LABELS = "needs labels: likely mislabels are found by comparing each item's label with its neighbours'"
 
 

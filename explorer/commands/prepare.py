@@ -165,8 +165,9 @@ def run_prepare(key: str, runs=None, data_dir=None, datasets_root=None, force: b
         try:
             if force:
                 raise quality.QualityError("forced")
-            if quality.load_quality(key, root).dataset_sha256 != data.sha256:
-                raise quality.QualityError("computed from other data")
+            stored = quality.load_quality(key, root)
+            if stored.dataset_sha256 != data.sha256 or stored.k_vote != quality.q.K_VOTE:
+                raise quality.QualityError("computed from other data or with other settings")
         except quality.QualityError:
             quality.compute_quality(key, data, root, model)
         done("data quality")

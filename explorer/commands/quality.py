@@ -19,7 +19,7 @@ from .. import quality as q
 
 QUALITY = "quality.npz"
 FORMAT_VERSION = 1
-RECONSTRUCTIONS = 100  # the worst-reconstructed items whose reconstruction is stored (uint8, 78 KB at 28×28)
+RECONSTRUCTIONS = 50  # the worst-reconstructed items whose reconstruction is stored (uint8, 39 KB at 28×28)
 
 
 class QualityError(RuntimeError):
@@ -35,7 +35,8 @@ class Quality:
     dataset_sha256: str
     n_items: int
     n_test: int
-    k: int
+    k: int  # neighbours kept per row (and that measure density)
+    k_vote: int  # neighbours that voted on each label
     mislabels: q.Mislabels | None  # None: the dataset has no labels (``q.NEEDS_LABELS``)
     by_error: q.Outliers
     by_density: q.Outliers
@@ -78,7 +79,7 @@ def compute_quality(key: str, data, root=None, model=None) -> Quality:
     model = model if model is not None else load_model(key, root)
     images = data.all_images
     codes, errors = encode_with_error(model, images)
-    lists = compute_lists(codes, data.all_labels, images, errors)
+    lists = compute_lists(codes, data.all_labels, images, errors, k_vote=q.K_VOTE)
     worst = lists["by_error"].ids[:RECONSTRUCTIONS]
     recon = to_uint8(reconstruct(model, images[worst])) if len(worst) else np.zeros((0, *images.shape[1:]), np.uint8)
     write_quality(
@@ -89,11 +90,14 @@ def compute_quality(key: str, data, root=None, model=None) -> Quality:
         dataset_sha256=data.sha256,
         n_test=len(data.test),
         n_items=len(images),
+        k_vote=q.K_VOTE,
     )
     return load_quality(key, root)
 
 
-def write_quality(path: Path, lists: dict, reconstructions, *, weights_sha256, dataset_sha256, n_test, n_items):
+def write_quality(
+    path: Path, lists: dict, reconstructions, *, weights_sha256, dataset_sha256, n_test, n_items, k_vote=q.K_VOTE
+):
     """Save ``compute_lists``' tables (atomically: written beside, then renamed into place)."""
     arrays = {
         "format_version": np.array(FORMAT_VERSION),
@@ -101,6 +105,7 @@ def write_quality(path: Path, lists: dict, reconstructions, *, weights_sha256, d
         "dataset_sha256": np.array(dataset_sha256),
         "n_test": np.array(n_test),
         "n_items": np.array(n_items),
+        "k_vote": np.array(k_vote),
         "has_labels": np.array(lists["mislabels"] is not None),
         "reconstructions": np.asarray(reconstructions, np.uint8),
     }
@@ -108,8 +113,9 @@ def write_quality(path: Path, lists: dict, reconstructions, *, weights_sha256, d
         table = lists[name]
         if table is not None:
             for f, v in vars(table).items():
-                if isinstance(v, np.ndarray):  # item ids and labels as int32: half the file
-                    arrays[f"{name}__{f}"] = v.astype(np.int32) if v.dtype.kind in "iu" else v
+                if isinstance(v, np.ndarray):  # ids and labels as int32, neighbour distances as float16: half the file
+                    small = np.int32 if v.dtype.kind in "iu" else np.float16 if v.ndim == 2 else v.dtype
+                    arrays[f"{name}__{f}"] = v.astype(small)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     with open(tmp, "wb") as f:
@@ -121,7 +127,7 @@ def write_quality(path: Path, lists: dict, reconstructions, *, weights_sha256, d
 def _table(cls, arrays: dict, name: str, **extra):
     def column(f: str) -> np.ndarray:
         a = arrays[f"{name}__{f}"]
-        return a.astype(np.int64) if a.dtype.kind in "iu" else a
+        return a.astype(np.int64 if a.dtype.kind in "iu" else np.float32)
 
     return cls(**{f: column(f) for f in cls.__dataclass_fields__ if f not in extra}, **extra)
 
@@ -147,6 +153,7 @@ def load_quality(key: str, root=None, check_weights: bool = True) -> Quality:
             n_items=int(a["n_items"]),
             n_test=int(a["n_test"]),
             k=k,
+            k_vote=int(a["k_vote"]),
             mislabels=_table(q.Mislabels, a, "mislabels") if bool(a["has_labels"]) else None,
             by_error=_table(q.Outliers, a, "by_error", measure="reconstruction error"),
             by_density=_table(q.Outliers, a, "by_density", measure="kNN distance"),
