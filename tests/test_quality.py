@@ -185,9 +185,11 @@ def test_missing_stale_and_damaged_lists_name_the_command(tmp_path):
 # -------------------------------------------------------------------------------- the shipped lists
 
 
-@pytest.mark.parametrize("run", ["dense", "sparse", "vae", "denoising"])
+@pytest.mark.parametrize(
+    "run", ["dense", "sparse", "vae", "denoising", "fashion-mnist/vae-beta4", "fashion-mnist/vae-latent2"]
+)
 def test_the_shipped_runs_lists_are_current(fmnist, run):
-    lists = cq.load_quality(run)  # checks the weights' hash
+    lists = cq.load_quality(run, None if "/" not in run else default_root())  # checks the weights' hash
     assert lists.dataset_sha256 == fmnist.sha256 and (lists.n_items, lists.n_test) == (70_000, N_TEST)
     assert len(lists.mislabels) == q.TOP and len(lists.duplicates) == q.TOP and len(lists.by_density) == q.TOP
 
