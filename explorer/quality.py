@@ -269,9 +269,9 @@ class Duplicates:
         return Duplicates(*(x[:n] for x in _fields(self)))
 
     def kinds(self, n_test: int) -> list[str]:
-        """Per pair, the splits it spans: "test–test", "train–train" or "test–train" (a train image in the test)."""
+        """Per pair, the splits it spans: "test-test", "train-train" or "test-train" (a train image in the test)."""
         a, b = split_names(self.a, n_test), split_names(self.b, n_test)
-        return [f"{x}–{y}" for x, y in zip(a, b, strict=True)]
+        return [f"{x}-{y}" for x, y in zip(a, b, strict=True)]
 
     def frame(self, labels, class_names, n_test: int):
         """rank, id_a, id_b, splits, labels and classes (if any), code and pixel distance."""

@@ -124,7 +124,7 @@ def test_an_inserted_duplicate_pair_is_found_with_its_distances(fmnist, slice_, 
     assert np.isclose(found.pixel_distance[i], expected, atol=1e-6) and 0 < found.pixel_distance[i] < 0.02
     assert np.isclose(found.code_distance[i], np.linalg.norm(codes[7] - codes[900]), rtol=1e-3, atol=1e-5)
     assert (np.diff(found.pixel_distance) >= 0).all(), "closest in pixels first"
-    assert found.kinds(1000)[0] == "test–train"
+    assert found.kinds(1000)[0] == "test-train" and found.kinds(2000)[0] == "test-test"
 
 
 def test_empty_and_tiny_inputs_give_empty_tables():

@@ -61,7 +61,8 @@ def _window(n: int, rows: int, key: str) -> slice:
     common.default(key, 1)
     if st.session_state[key] > pages:
         st.session_state[key] = pages
-    start = (st.number_input(f"Page (of {pages})", 1, pages, key=key) - 1) * rows
+    with st.columns([1, 3])[0]:
+        start = (st.number_input(f"Page (of {pages})", 1, pages, key=key) - 1) * rows
     return slice(start, min(start + rows, n))
 
 
@@ -146,7 +147,7 @@ def _outliers(name: str, lists, items, rows: int) -> None:
     if kind == "error":
         st.markdown(
             "The items the model reconstructs worst (mean squared error per pixel): each row shows the item, its "
-            "reconstruction (for the first "
+            "reconstruction (*rebuilt*, for the first "
             f"{len(recon)}), then its nearest neighbours in code space with their distances."
         )
     else:
@@ -166,7 +167,7 @@ def _outliers(name: str, lists, items, rows: int) -> None:
         if r < len(recon):  # the item and its reconstruction, then its neighbours
             own = np.concatenate([own, recon[[r]].reshape(own.shape)])
         cells.append(np.concatenate([own, items.images[near]]))
-        captions.append(["the item", "reconstruction"][: len(own)] + _near(items, near, o.distances[r]))
+        captions.append(["the item", "rebuilt"][: len(own)] + _near(items, near, o.distances[r]))
         bars.append([*_bars(items, [item]), *[None] * (len(own) - 1), *_bars(items, near)])
     grid = images.annotated_grid(
         cells,
@@ -208,7 +209,7 @@ def _duplicates(name: str, lists, items, rows: int) -> None:
             for r in row_ids
         ],
         captions=[
-            [f"id {i} ({_split(i, lists.n_test)})\n{items.class_name(i)}" for i in (d.a[r], d.b[r])] for r in row_ids
+            [f"id {i}\n{_split(i, lists.n_test)}\n{items.class_name(i)}" for i in (d.a[r], d.b[r])] for r in row_ids
         ],
         bars=[_bars(items, [d.a[r], d.b[r]]) for r in row_ids],
         scale=_scale(items) + 1,
