@@ -229,3 +229,35 @@ def test_the_page_shows_three_galleries_for_a_shipped_run():
     at.selectbox(key="variant").set_value("vae").run()
     assert_clean(at)
     assert len(at.get("image")) == 3
+
+
+def test_the_page_says_so_when_a_list_is_empty_or_missing(tmp_path, monkeypatch):
+    """A run whose stored lists are empty (nothing ranked) gets a calm notice per tab; a run without lists gets the
+    command that makes them."""
+    from explorer.checkpoint import ENV_VAR
+
+    shipped = cq.load_quality("dense")
+    root = tmp_path / "checkpoints"
+    for run in ("dense", "vae"):
+        (root / run).mkdir(parents=True)
+        for f in (CONFIG, WEIGHTS, "metrics.json", "projection-test.npz"):
+            shutil.copy(default_root() / run / f, root / run / f)
+    monkeypatch.setenv(ENV_VAR, str(root))
+    monkeypatch.setenv("LATENT_EXPLORER_RUNS", str(tmp_path / "runs"))
+    empty = {
+        "mislabels": shipped.mislabels.head(0),
+        "by_error": shipped.by_error.head(0),
+        "by_density": shipped.by_density.head(0),
+        "duplicates": shipped.duplicates.head(0),
+    }
+    keys = {f: getattr(shipped, f) for f in ("weights_sha256", "dataset_sha256", "n_test", "n_items")}
+    cq.write_quality(root / "dense" / cq.QUALITY, empty, shipped.reconstructions[:0], **keys)
+    at = open_page("quality")
+    assert_clean(at)
+    notices = "\n".join(i.value for i in at.info)
+    assert "too small for neighbours to vote" in notices and "No near-duplicate pairs" in notices
+    assert "nothing to rank" in notices and not at.get("image")
+    at.selectbox(key="variant").set_value("vae").run()
+    assert_clean(at)
+    assert "no data-quality lists for this run yet" in "\n".join(i.value for i in at.info)
+    assert "python -m explorer prepare vae" in "\n".join(c.value for c in at.code)
