@@ -164,14 +164,21 @@ def likely_mislabels(
     if len(labels) and labels.min() < 0:
         raise ValueError(f"label == {int(labels.min())}: labels must be 0 or more (this list {NEEDS_LABELS}).")
     rows = np.arange(len(codes)) if among is None else np.asarray(among, np.int64).ravel()
-    if neighbours is not None:  # every item's, [N, >= k]
-        idx, dist = neighbours[0][rows, :k], neighbours[1][rows, :k]
+    if neighbours is not None:  # every item's, [N, >= k] (a view, not a copy, when all are ranked)
+        pick = slice(None) if among is None else rows
+        idx, dist = neighbours[0][pick, :k], neighbours[1][pick, :k]
     else:
         idx, dist = code_neighbours(codes, k, metric, rows=rows)
     if len(rows) == 0 or idx.shape[1] == 0:
         return _empty_mislabels(idx.shape[1])
     n_classes = int(labels.max()) + 1
-    p = label_votes(idx, dist, labels, n_classes, weighted)
+    batch = 8192  # votes a batch at a time: memory O(batch·k), not O(N·k) per temporary
+    p = np.concatenate(
+        [
+            label_votes(idx[s : s + batch], dist[s : s + batch], labels, n_classes, weighted)
+            for s in range(0, len(rows), batch)
+        ]
+    )
     given = labels[rows]
     confidence = 1.0 - p[np.arange(len(rows)), given]
     suggested_p = np.where(np.arange(n_classes)[None, :] == given[:, None], -1.0, p)
