@@ -14,6 +14,7 @@ Where each page's code lives:
 - compression  explorer/ui/compression_page.py
 - clustering   explorer/ui/clustering_page.py
 - training     explorer/ui/training.py     (explorer/snapshots.py, explorer/alignment.py, explorer/training_view.py)
+- quality      explorer/ui/quality_page.py     (explorer/quality.py; stored by explorer/commands/quality.py)
 """
 
 import importlib
@@ -58,6 +59,7 @@ PAGES = (
     ("explorer.ui.compression_page", "Compression", ":material/compress:", "compression"),
     ("explorer.ui.clustering_page", "Clustering", ":material/bubble_chart:", "clustering"),
     ("explorer.ui.training", "Training", ":material/timeline:", "training"),
+    ("explorer.ui.quality_page", "Data quality", ":material/rule:", "quality"),
 )
 
 
@@ -76,7 +78,13 @@ PAGE_FUNCTIONS = {url_path: page_function(module) for module, _, _, url_path in 
 
 # What a link may ask of each page: the capability of the runs its picker offers, and the Similar page's neighbour
 # slider range.
-PAGE_NEEDS = {"map": common.MAP, "similar": common.MAP, "generator": "generative", "denoiser": "denoiser"}
+PAGE_NEEDS = {
+    "map": common.MAP,
+    "similar": common.MAP,
+    "quality": common.MAP,
+    "generator": "generative",
+    "denoiser": "denoiser",
+}
 LINK_LIMITS = {"k": (4, 20)}
 
 

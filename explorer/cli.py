@@ -266,7 +266,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     t.set_defaults(func=cmd_train)
 
-    pp = sub.add_parser("prepare", help="compute a run's metrics, map and generation quality for the dashboard")
+    pp = sub.add_parser("prepare", help="compute a run's metrics, map, generation quality and data-quality lists")
     pp.add_argument("run", nargs="+", help="run keys: a shipped variant (dense) or <dataset>/<run> (digits/dense)")
     pp.add_argument("--runs", default=None, help="runs root (default: $LATENT_EXPLORER_RUNS or ./runs)")
     pp.add_argument("--datasets", default=None, help="datasets root (default: $LATENT_EXPLORER_DATASETS or cache)")

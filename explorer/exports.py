@@ -1,4 +1,4 @@
-"""Downloads: images as PNG, a selection as CSV, a figure as standalone HTML or PNG (bytes in memory).
+"""Downloads: images as PNG, a selection or any table as CSV, a figure as standalone HTML or PNG (bytes in memory).
 
 Figures as PNG go through Kaleido 1.x, which drives the system's headless Chromium (Debian's ``chromium``; it
 finds it on PATH, or at ``BROWSER_PATH``) and takes plotly.js from the installed plotly package, so it works
@@ -79,9 +79,7 @@ def selection_csv(indices, labels, coords, codes, class_names=CLASS_NAMES) -> by
         }
     )
     frame = pd.concat([frame, pd.DataFrame(codes, columns=[f"code_{j}" for j in range(codes.shape[1])])], axis=1)
-    buf = io.StringIO()
-    frame.to_csv(buf, index=False, float_format="%.6g", lineterminator="\n")
-    return buf.getvalue().encode("utf-8")
+    return table_csv(frame)
 
 
 def figure_html(fig) -> bytes:
@@ -118,3 +116,10 @@ def figure_png(fig, width: int = 900, height: int = 700, scale: float = 2.0) -> 
             )
         except Exception as e:  # browser start-up or render failures come in many types
             raise ExportError(f"PNG export failed ({type(e).__name__}: {str(e)[:200]}). Use HTML export.") from e
+
+
+def table_csv(frame) -> bytes:
+    """A table (a pandas DataFrame) as CSV bytes: UTF-8, one header row, no index, floats to 6 significant digits."""
+    buf = io.StringIO()
+    frame.to_csv(buf, index=False, float_format="%.6g", lineterminator="\n")
+    return buf.getvalue().encode("utf-8")

@@ -157,3 +157,18 @@ def test_compare_shows_each_chosen_vaes_generation_quality(tmp_path, monkeypatch
     assert "PCA-10 + Gaussian samples" in index
     fid = tables[0]["Fashion-FID to test ↓"]
     assert fid.iloc[0] < fid.loc["PCA-10 + Gaussian samples"] and fid.iloc[1] < fid.loc["PCA-10 + Gaussian samples"]
+
+
+def test_data_quality_is_prepared_for_every_run_and_mislabels_need_labels(own_runs):
+    from explorer.commands.quality import load_quality
+
+    plain = load_quality("digits-plain/dense", own_runs / "runs")  # stored by the fixture's `prepare`
+    assert plain.mislabels is None and len(plain.by_error) and len(plain.duplicates)
+    assert load_quality("digits/dense", own_runs / "runs").mislabels is not None
+    at = _app({"page": "quality", "dataset": "digits-plain"})
+    _clean(at)
+    assert "needs labels" in "\n".join(i.value for i in at.info)
+    assert len(at.get("image")) == 2, "outliers and near-duplicates need no labels"
+    at = _app({"page": "quality", "dataset": "digits", "variant": "digits/vae"})
+    _clean(at)
+    assert at.selectbox(key="variant").value == "digits/vae" and len(at.get("image")) == 3

@@ -3,7 +3,9 @@
 Steps (one progress bar): the run's metrics on its dataset's test split beside PCA with as many components as the
 code has numbers (``metrics.json``, keyed by the weights' hash), the test map (``projection-test.npz``: UMAP, or the
 codes themselves for a 2-d code), and, for a generative run on Fashion-MNIST, generation quality judged by the
-shipped judge (``generation.json``). Measures that need labels are marked "needs labels" on unlabelled data.
+shipped judge (``generation.json``), the data-quality lists (``quality.npz``: likely mislabels, outliers,
+near-duplicates over every item; ``explorer.commands.quality``) and, for a run trained with snapshots, their aligned
+maps (``explorer.alignment``). Measures that need labels are marked "needs labels" on unlabelled data.
 
 Under torchrun (``torchrun --nproc_per_node N -m explorer prepare KEY``) every process encodes its share of each
 map's images (the step that grows with the data: 70,000 images with ``--all``) and rank 0 gathers the codes, then
@@ -136,6 +138,8 @@ def run_prepare(key: str, runs=None, data_dir=None, datasets_root=None, force: b
     has_snapshots = bool(snapshot_files(run.directory))
     if has_snapshots:
         steps.append("snapshots map")
+    if run.has_map:
+        steps.append("data quality")
     timings: dict[str, float] = {}
     bar = tqdm(steps, desc=f"prepare {key}", unit="step", disable=not distributed.is_main())
     t = time.perf_counter()
@@ -208,5 +212,17 @@ def run_prepare(key: str, runs=None, data_dir=None, datasets_root=None, force: b
         if frames is not None and (force or alignment.stored_layouts(run.directory, frames.epochs) is None):
             alignment.write_aligned(run.directory)
         done("snapshots map")
+    if run.has_map:
+        from . import quality
+
+        try:
+            if force:
+                raise quality.QualityError("forced")
+            stored = quality.load_quality(key, root)
+            if stored.dataset_sha256 != data.sha256 or stored.k_vote != quality.q.K_VOTE:
+                raise quality.QualityError("computed from other data or with other settings")
+        except quality.QualityError:
+            quality.compute_quality(key, data, root, model)
+        done("data quality")
     bar.close()
     return timings
