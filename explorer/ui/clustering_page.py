@@ -12,7 +12,7 @@ from explorer import figures, images
 from explorer.commands import cluster as cc
 from explorer.data import N_TEST, N_TRAIN
 from explorer.models import REGISTRY
-from explorer.ui import common
+from explorer.ui import common, urlsync
 
 METHOD_TITLES = {  # in the order the page lists them
     "n2d_sparse": "N2D on the sparse codes (cosine)",
@@ -70,8 +70,10 @@ def page() -> None:
     )
 
     methods = [m for m in METHOD_TITLES if m in c.assignments] + [m for m in c.assignments if m not in METHOD_TITLES]
+    urlsync.fit_choice("cl_method", methods, primary if primary in methods else methods[0], "method")  # a link's
     common.default("cl_method", primary if primary in methods else methods[0])
     method = st.radio("Clustering", methods, key="cl_method", horizontal=True, format_func=method_title)
+    urlsync.write_url_state(urlsync.current_state("clustering", None, method=method))
     assign = c.assignments[method]
     summary = common.artefact(_summary, method, fix=cc.FIX).value or []
     names = {r["cluster"]: f"{r['cluster']} → {r['class_name']} ({r['purity']:.0%})" for r in summary}

@@ -12,7 +12,7 @@ from explorer.checkpoint import fix_command
 from explorer.commands import compress as cz
 from explorer.data import CLASS_NAMES, N_TEST
 from explorer.models import REGISTRY
-from explorer.ui import common
+from explorer.ui import common, urlsync
 
 SAVINGS_COLUMNS = {  # sparse_savings key -> column title
     "bits": "bits",
@@ -98,17 +98,22 @@ def _demo(data: dict, items: common.Items) -> None:
         st.info("No coder tables are stored. Create them with:")
         st.code(cz.FIX, language="bash")
         return
+    # A link's variant, bits and item (explorer.urlstate) were put in these widgets' state: checked here first.
+    urlsync.fit_choice("cz_variant", variants, "sparse" if "sparse" in variants else variants[0], "variant")
+    urlsync.fit_choice("cz_item", range(N_TEST), 0, "item")  # the demo takes test images only
     c1, c2, c3 = st.columns([2, 2, 2], vertical_alignment="bottom")
     with c1:
         common.default("cz_variant", "sparse" if "sparse" in variants else variants[0])
         name = st.selectbox("Autoencoder", variants, key="cz_variant", format_func=lambda v: REGISTRY[v].title)
+    options = sorted(int(b) for b in data["codecs"][name]["bits"])
     with c2:
-        options = sorted(int(b) for b in data["codecs"][name]["bits"])
+        urlsync.fit_choice("cz_bits", options, 6 if 6 in options else options[-1], "bits")
         common.default("cz_bits", 6 if 6 in options else options[-1])
         bits = st.radio("Bits per number", options, key="cz_bits", horizontal=True)
     with c3:
         common.default("cz_item", 0)
         item = int(st.number_input("Test image", 0, N_TEST - 1, key="cz_item", step=1))
+    urlsync.write_url_state(urlsync.current_state("compression", name, item=item, bits=int(bits)))
     model = common.require_model(name)
     loaded = common.artefact(_load_codec, name, bits, fix=cz.FIX)
     if not loaded.ok:
