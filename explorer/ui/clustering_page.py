@@ -81,7 +81,7 @@ def page() -> None:
     _map(assign, names, cc.method_encoder(method, c.info.get("encoder", "dense")) or "dense")
     # Full width: in a side column its counts were unreadable at 1280 and its rotated labels drifted off their columns
     st.markdown("**Clusters × classes** (each cluster named by the class the best matching gives it)")
-    st.plotly_chart(figures.confusion_figure(c.labels, assign), key="cl_confusion", config={"displaylogo": False})
+    st.plotly_chart(figures.confusion_figure(c.labels, assign), key="cl_confusion", config=common.PLOTLY_CONFIG)
 
     st.subheader("Sample images per cluster")
     samples = cl.samples_per_cluster(assign, per_cluster=16, seed=0)
@@ -139,4 +139,4 @@ def _map(assign: np.ndarray, names: dict[int, str], name: str) -> None:
         # clustering rows are in item-id order: the test images are the first 10,000
         coords, rows, what = test_map.value.coords, assign[:N_TEST], "the 10,000 test images"
     st.markdown(f"**Latent map of the {title[0].lower()}{title[1:]}** (whose codes were clustered), {what}, by cluster")
-    st.plotly_chart(figures.cluster_map_figure(coords, rows, names), key="cl_map", config={"displaylogo": False})
+    st.plotly_chart(figures.cluster_map_figure(coords, rows, names), key="cl_map", config=common.PLOTLY_CONFIG)

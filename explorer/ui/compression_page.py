@@ -43,7 +43,7 @@ def page() -> None:
     data = common.require_artefact(cz.load_compression, fix=cz.FIX, missing="No rate–distortion table yet.")
 
     rows = data["rows"]
-    st.plotly_chart(figures.rd_figure(rows), key="cz_rd", config={"displaylogo": False})
+    st.plotly_chart(figures.rd_figure(rows), key="cz_rd", config=common.PLOTLY_CONFIG)
     st.caption(
         f"Every point is measured on the {data['images']:,} test images. An autoencoder's bytes are the real "
         "messages: a length byte plus the range-coded, quantised code (ranges and symbol statistics learned on the "
