@@ -119,8 +119,6 @@ def show_link_notices() -> None:
 
 def main() -> None:
     st.set_page_config(**PAGE_CONFIG)
-    if _starting is not None:
-        _starting.empty()
     common.configure_torch()
     common.start_memory_trimmer()
     common.keep_widget_state()
@@ -161,6 +159,9 @@ def main() -> None:
     except Exception as e:  # the last guard: a message on the page, the traceback in the server log
         logging.getLogger("explorer.dashboard").exception("page %s failed", page.title)
         st.error(f"This page failed: {type(e).__name__}: {e}", icon=":material/error:")
+    finally:
+        if _starting is not None:  # the start-up notice stays until the page is drawn: no blank page in between
+            _starting.empty()
 
 
 if __name__ == "__main__":  # what `streamlit run` runs; importing the router (tests) only reads PAGES
