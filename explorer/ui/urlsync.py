@@ -131,9 +131,11 @@ def fit_choice(key: str, options: Sequence, default, field: str) -> None:
     """Before a page draws the widget ``key``: a value a link put there that is not one of ``options`` becomes
     ``default``, with one notice in the page, above the widget (it covers nothing)."""
     ss = st.session_state
+    first = key not in ss.setdefault("_url_fitted", set())  # only the link's own value gets a notice, once
+    ss["_url_fitted"].add(key)
     if key in ss and ss[key] not in options:
         bad, ss[key] = ss[key], default
-        if linked(field):
+        if first and linked(field):
             shown = list(options)
             shown = ", ".join(map(str, shown)) if len(shown) <= 12 else f"{shown[0]}–{shown[-1]}"
             st.warning(
