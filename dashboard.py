@@ -113,24 +113,10 @@ def collapse_sidebar_when_narrow() -> None:
         st.sidebar.html(COLLAPSE_WHEN_NARROW, unsafe_allow_javascript=True)
 
 
-def one_notice_per_parameter(notices: list[str]) -> list[str]:
-    """A link's notices with one per parameter: the last, which names the value the page actually uses (``k=999``
-    is first clamped to the link format's 1-50, then to the slider's 4-20: only "using 20" is true)."""
-    merged: dict[str, str] = {}
-    for notice in notices:
-        name = notice.split(" ", 1)[0]  # each notice starts with the parameter's quoted name
-        before = merged.get(name)
-        if before and " is " in before and " is " in notice:
-            # the value the link gave (from the first notice), with what was finally done to it (from the last)
-            notice = before.split(" is ", 1)[0] + " is " + notice.split(" is ", 1)[1]
-        merged[name] = notice
-    return list(merged.values())
-
-
 def show_link_notices() -> None:
     """The link's problems, once per session, as one notice at the top of the page: it pushes the page down instead
     of covering its controls, as toasts in the top-right corner did."""
-    notices = one_notice_per_parameter(st.session_state.pop(urlsync._UNANNOUNCED, None) or [])
+    notices = st.session_state.pop(urlsync._UNANNOUNCED, None) or []  # one per parameter (urlsync)
     if not notices:
         return
     if len(notices) == 1:
@@ -143,8 +129,6 @@ def show_link_notices() -> None:
 
 def main() -> None:
     st.set_page_config(**PAGE_CONFIG)
-    if _starting is not None:
-        _starting.empty()
     common.configure_torch()
     common.start_memory_trimmer()
     common.keep_widget_state()
@@ -185,6 +169,9 @@ def main() -> None:
     except Exception as e:  # the last guard: a message on the page, the traceback in the server log
         logging.getLogger("explorer.dashboard").exception("page %s failed", page.title)
         st.error(f"This page failed: {type(e).__name__}: {e}", icon=":material/error:")
+    finally:
+        if _starting is not None:  # the start-up notice stays until the page is drawn: no blank page in between
+            _starting.empty()
 
 
 if __name__ == "__main__":  # what `streamlit run` runs; importing the router (tests) only reads PAGES

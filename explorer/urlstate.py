@@ -3,6 +3,8 @@
 ``?page=map&dataset=fashion-mnist&variant=vae&item=123&z=0.5,-1,0,0,0,0,0,0,0,0&noise=0.2&seed=7&k=10``
 
 ``variant`` names the run shown: a shipped variant (``vae``) or a run key (``digits/dense``), on ``dataset``.
+Two page-specific fields are written only when a page set them: ``bits`` (Compression's bits per number) and
+``method`` (Clustering's method), e.g. ``?page=compression&variant=sparse&item=7&bits=4``.
 
 Every parameter is optional. A malformed or out-of-range value is replaced by the default or clamped, and a
 notice says which parameter, what it said and what is shown instead. Notices quote user text only after
@@ -23,6 +25,8 @@ N_Z = 10  # the generator's latent sliders z0..z9
 NOISE_MAX = 0.5
 SEED_MAX = 2**31 - 1
 K_MIN, K_MAX = 1, 50
+BITS_MIN, BITS_MAX = 1, 16  # a quantiser's bits per number (the page then picks among the stored coder tables)
+_METHOD = re.compile(r"[A-Za-z0-9_\-]{1,40}")  # a clustering method's name (the page checks it is stored)
 _QUOTE_LEN = 40
 
 
@@ -38,6 +42,8 @@ class ViewState:
     noise: float = 0.2  # salt-and-pepper amount for the denoiser
     seed: int = 0  # the denoiser's noise seed
     k: int = 10  # neighbours shown
+    bits: int = 0  # Compression: bits per number (0: the page's default)
+    method: str = ""  # Clustering: the method shown ("": the page's default)
 
 
 KEYS = tuple(f.name for f in fields(ViewState))
@@ -171,7 +177,13 @@ def parse_query(
             notices.append(f"`noise` = {quote(raw)} is not a finite number: using {d.noise}.")
         else:
             state["noise"] = float(_clamp("noise", raw, x, 0.0, NOISE_MAX, notices))
-    for name, lo, hi in (("seed", 0, SEED_MAX), ("k", K_MIN, K_MAX)):
+    if "method" in values:
+        raw = values["method"].strip()
+        if _METHOD.fullmatch(raw):
+            state["method"] = raw
+        else:
+            notices.append(f"`method` = {quote(raw)} is not a method's name: using the page's default.")
+    for name, lo, hi in (("seed", 0, SEED_MAX), ("k", K_MIN, K_MAX), ("bits", BITS_MIN, BITS_MAX)):
         if name in values:
             raw, x = values[name], _int(values[name])
             if x is None:
@@ -191,9 +203,9 @@ def fit_to_widgets(
     notices: list[str] = []
     changes = {}
     for name, (lo, hi) in limits.items():
-        if name not in KEYS or name in ("page", "dataset", "variant"):
+        if name not in KEYS or name in ("page", "dataset", "variant", "method"):
             raise ValueError(
-                f"limits has {name!r}: only numeric ViewState fields (item, z, noise, seed, k) can be limited."
+                f"limits has {name!r}: only numeric ViewState fields (item, z, noise, seed, k, bits) can be limited."
             )
         value = getattr(state, name)
         if name == "z":
@@ -207,6 +219,20 @@ def fit_to_widgets(
     return replace(state, **changes), notices
 
 
+def merge_notices(notices: Sequence[str]) -> list[str]:
+    """One notice per parameter, the last, which names the value actually used, with the value the link gave from
+    the first: ``k=999`` is clamped to the link format's 1-50 by ``parse_query``, then to a slider's 4-20 by
+    ``fit_to_widgets``, and only "using `20`" is true."""
+    merged: dict[str, str] = {}
+    for notice in notices:
+        name = notice.split(" ", 1)[0]  # each notice starts with the parameter's quoted name
+        before = merged.get(name)
+        if before and " is " in before and " is " in notice:
+            notice = before.split(" is ", 1)[0] + " is " + notice.split(" is ", 1)[1]
+        merged[name] = notice
+    return list(merged.values())
+
+
 def _num(x: float) -> str:
     """Shortest text that reads back as the same float ('0.5', '-1.25', '0')."""
     x = float(x)
@@ -214,8 +240,9 @@ def _num(x: float) -> str:
 
 
 def to_query(state: ViewState) -> dict[str, str]:
-    """The view as query parameters (every field, so a link does not depend on defaults that may change)."""
-    return {
+    """The view as query parameters (every field, so a link does not depend on defaults that may change; the
+    page-specific ``bits`` and ``method`` only when a page set them)."""
+    query = {
         "page": state.page,
         "dataset": state.dataset,
         "variant": state.variant,
@@ -225,3 +252,8 @@ def to_query(state: ViewState) -> dict[str, str]:
         "seed": str(int(state.seed)),
         "k": str(int(state.k)),
     }
+    if state.bits:
+        query["bits"] = str(int(state.bits))
+    if state.method:
+        query["method"] = state.method
+    return query

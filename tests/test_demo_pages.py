@@ -83,12 +83,36 @@ TRUNCATED_JS = """() => {
   check('metric label', '[data-testid=stMetricLabel]');
   check('button', '[data-testid=stButton] button, [data-testid=stDownloadButton] button');
   check('widget label', '[data-testid=stWidgetLabel]');
+  const main = document.querySelector('[data-testid=stMain]').getBoundingClientRect();
   document.querySelectorAll('[data-testid=stDataFrame]').forEach(f => {
     const frame = f.getBoundingClientRect();
-    const main = document.querySelector('[data-testid=stMain]').getBoundingClientRect();
     if (visible(f) && frame.right > main.right + 1) out.push(`table past the page's edge`);
+    // columns wider than the frame: its own scroller must scroll sideways (a scroll bar is the cue)
+    const s = f.querySelector('.dvn-scroller');
+    if (visible(f) && s && s.scrollWidth > s.clientWidth + 1 && !/auto|scroll/.test(getComputedStyle(s).overflowX))
+      out.push(`table with clipped columns and no scroll bar`);
+  });
+  // static tables (st.table, Markdown): wider than their column only inside a container that scrolls sideways
+  document.querySelectorAll('[data-testid=stTable] table, [data-testid=stMarkdownContainer] table').forEach(t => {
+    if (!visible(t)) return;
+    let e = t.parentElement, scrolls = false;
+    for (; e && e !== document.body; e = e.parentElement)
+      if (/auto|scroll/.test(getComputedStyle(e).overflowX) && e.scrollWidth > e.clientWidth) scrolls = true;
+    if (t.getBoundingClientRect().right > main.right + 1 && !scrolls) out.push(`static table cut at the page's edge`);
+  });
+  // the wheel scrolls the page: no Plotly chart zooms on it (item 11)
+  document.querySelectorAll('.js-plotly-plot').forEach(gd => {
+    if (gd._context && gd._context._scrollZoom && gd._context._scrollZoom.cartesian)
+      out.push(`a chart zooms on the wheel (${gd.closest('[class*=st-key-]')?.className.match(/st-key-\\S+/)})`);
   });
   return out;
+}"""
+# How much of the window's width the sidebar takes (0 when collapsed).
+SIDEBAR_JS = """() => {
+  const bar = document.querySelector('[data-testid=stSidebar]');
+  if (!bar) return 0;
+  const r = bar.getBoundingClientRect();
+  return Math.max(0, Math.min(r.right, window.innerWidth) - Math.max(r.left, 0));
 }"""
 
 
@@ -102,7 +126,8 @@ def demo_url(tmp_path_factory):
 
 @pytest.mark.browser
 def test_every_page_is_readable_at_800_1280_and_1920(demo_url):
-    """No truncated number, button or label, and no table past the page's edge, on any page at any width."""
+    """No truncated number, button or label, no table past the page's edge or with clipped columns and no scroll
+    bar, no chart that zooms on the wheel, on any page at any width; the sidebar collapsed at 800 px, open at 1920."""
     import dashboard
     from tests.support.server import IDLE_JS, chromium
 
@@ -118,5 +143,36 @@ def test_every_page_is_readable_at_800_1280_and_1920(demo_url):
                     page.wait_for_function(IDLE_JS, timeout=60_000)
                     time.sleep(0.4)
                 problems += [f"{path} at {width} px: {p}" for p in page.evaluate(TRUNCATED_JS)]
+                sidebar = page.evaluate(SIDEBAR_JS)
+                if (width <= 800 and sidebar > 50) or (width >= 1920 and sidebar < 200):
+                    problems.append(f"{path} at {width} px: the sidebar takes {sidebar:.0f} px")
             context.close()
     assert not problems, "\n".join(problems)
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("path, key", [("clustering", "cl_map"), ("compression", "cz_rd")])
+def test_the_wheel_over_a_chart_scrolls_the_page(demo_url, path, key):
+    """Item 11 on the pages other than the map: at 1280×800 a wheel over a chart scrolls past it, and its axes keep
+    their range (the mode bar's + and − still zoom)."""
+    from tests.support.server import IDLE_JS, chromium
+
+    chart = f".st-key-{key} .js-plotly-plot"
+    xrange = f"() => document.querySelector('{chart}')._fullLayout.xaxis.range.slice()"
+    offset = "() => document.querySelector('[data-testid=stMain]').scrollTop + window.scrollY"
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        page.goto(f"{demo_url}/{path}")
+        page.locator(f"{chart} .nsewdrag").first.wait_for(timeout=90_000)
+        page.wait_for_function(IDLE_JS, timeout=60_000)
+        page.locator(chart).scroll_into_view_if_needed()
+        time.sleep(0.5)
+        before, top = page.evaluate(xrange), page.evaluate(offset)
+        box = page.locator(f"{chart} .nsewdrag").first.bounding_box()
+        page.mouse.move(box["x"] + box["width"] / 2, max(box["y"] + 20, min(box["y"] + box["height"] / 2, 780)))
+        for _ in range(4):
+            page.mouse.wheel(0, 150)
+            time.sleep(0.1)
+        time.sleep(0.5)
+        assert page.evaluate(offset) > top + 200, "the page did not scroll"
+        assert page.evaluate(xrange) == before, "the wheel zoomed the chart"

@@ -372,3 +372,77 @@ def test_a_cluttered_background_is_detected(fmnist, photo_png):
     clean = prepare_upload(photo_png, "photo.png")
     assert not clean.cluttered
     assert background_spread(np.full((50, 60), 0.9)) == 0 < CLUTTER_SPREAD
+
+
+def _scene(fmnist, background: str) -> bytes:
+    """Test item 3 (dark on light, 8× larger) on a background of one kind, as the bytes a user would upload."""
+    garment = 255 - np.kron(fmnist.test.images[3], np.ones((8, 8), np.uint8)).astype(float)
+    h, w = garment.shape[0] + 80, garment.shape[1] + 90
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:h, 0:w] / np.array([h, w])[:, None, None]
+    top, left, fmt, mode = 40, 45, "PNG", "L"
+    if background == "white":
+        photo = np.full((h, w), 255.0)
+    elif background == "black":
+        photo, garment = np.zeros((h, w)), 255 - garment
+    elif background == "white, JPEG q=40":
+        photo, fmt = np.full((h, w), 250.0), "JPEG"
+    elif background == "sensor noise":
+        photo, fmt = 240 + rng.normal(0, 4, (h, w)), "JPEG"
+    elif background == "soft vignette":
+        photo = 255 - 40 * ((xx - 0.5) ** 2 + (yy - 0.5) ** 2)
+    elif background == "touches the bottom":
+        top = h - garment.shape[0]
+        photo = np.full((h, w), 255.0)
+    elif background == "horizontal gradient":
+        photo, fmt = np.linspace(60, 250, w)[None, :] * np.linspace(0.8, 1.0, h)[:, None], "JPEG"
+    elif background == "vertical gradient":
+        photo = np.repeat(np.linspace(40, 255, h)[:, None], w, axis=1)
+    elif background == "textured (wood, fabric)":
+        photo, fmt = 150 + 60 * np.sin(xx * 60 + 3 * np.sin(yy * 20)) + rng.normal(0, 15, (h, w)), "JPEG"
+    elif background == "a shadow over half":
+        photo = np.where(xx < 0.5, 110.0, 245.0)
+    elif background == "a room (blocks of colour)":
+        photo, mode = rng.integers(0, 255, (4, 5, 3)).repeat(h // 4 + 1, 0).repeat(w // 5 + 1, 1)[:h, :w], "RGB"
+    else:
+        raise ValueError(background)
+    if mode == "RGB":
+        photo = photo.astype(float)
+        photo[top : top + garment.shape[0], left : left + garment.shape[1]][garment < 250] = garment[
+            garment < 250, None
+        ]
+    else:
+        photo[top : top + garment.shape[0], left : left + garment.shape[1]][garment < 250] = garment[garment < 250]
+        if background == "black":
+            obj = garment > 5
+            photo[top : top + garment.shape[0], left : left + garment.shape[1]][obj] = garment[obj]
+    kw = {"quality": 40 if "q=40" in background else 85} if fmt == "JPEG" else {}
+    return encode(Image.fromarray(np.clip(photo, 0, 255).astype(np.uint8), mode), fmt, **kw)
+
+
+@pytest.mark.parametrize(
+    "background, cluttered",
+    [
+        ("white", False),
+        ("black", False),
+        ("white, JPEG q=40", False),
+        ("sensor noise", False),
+        ("soft vignette", False),
+        ("touches the bottom", False),
+        ("horizontal gradient", True),
+        ("vertical gradient", True),
+        ("textured (wood, fabric)", True),
+        ("a shadow over half", True),
+        ("a room (blocks of colour)", True),
+    ],
+)
+def test_a_background_that_is_not_plain_is_named(fmnist, background, cluttered):
+    """Issue 14, item 16: a photo-like background is said to be one (the models expect a single item on a plain
+    background); a plain one, even compressed, noisy or with the item at the edge, is not."""
+    from explorer.upload import CLUTTER_SPREAD, CLUTTERED, background_spread
+
+    prepared = prepare_upload(_scene(fmnist, background), "upload")
+    assert prepared.cluttered is cluttered
+    assert "single item on a plain background" in CLUTTERED and "what the model actually sees" in CLUTTERED
+    grey = np.asarray(Image.open(io.BytesIO(_scene(fmnist, background))).convert("L"), np.float64) / 255
+    assert (background_spread(grey) > CLUTTER_SPREAD) is cluttered

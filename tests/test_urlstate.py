@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from explorer.urlstate import K_MAX, N_Z, ViewState, fit_to_widgets, parse_query, quote, to_query
+from explorer.urlstate import K_MAX, N_Z, ViewState, fit_to_widgets, merge_notices, parse_query, quote, to_query
 
 VARIANTS = ("dense", "sparse", "denoising", "vae", "unet")
 PAGES = ("overview", "map", "similar", "generator", "denoiser")
@@ -192,3 +192,72 @@ def test_fit_to_widgets_is_silent_for_fields_not_in_the_link():
 def test_fit_to_widgets_rejects_choice_fields():
     with pytest.raises(ValueError, match="limits has 'variant'"):
         fit_to_widgets(ViewState(), {"variant": (0, 1)})
+
+
+# ------------------------------------------------------------------ page-specific fields and one notice per parameter
+
+
+@pytest.mark.parametrize(
+    "params, expected, fragment",
+    [
+        ({"bits": "4"}, {"bits": 4}, None),
+        ({"bits": "99"}, {"bits": 16}, "outside 1–16: using 16"),
+        ({"bits": "four"}, {"bits": 0}, "is not a whole number"),
+        ({"method": "n2d_sparse"}, {"method": "n2d_sparse"}, None),
+        ({"method": " kmeans-pca10 "}, {"method": "kmeans-pca10"}, None),
+        ({"method": "<script>"}, {"method": ""}, "is not a method's name"),
+        ({"method": "x" * 41}, {"method": ""}, "is not a method's name"),
+    ],
+)
+def test_the_compression_and_clustering_fields(params, expected, fragment):
+    state, notices = parse(params)
+    assert {k: getattr(state, k) for k in expected} == expected
+    assert (notices == []) if fragment is None else (len(notices) == 1 and fragment in notices[0])
+
+
+def test_page_fields_are_written_only_when_set_and_read_back():
+    assert "bits" not in to_query(ViewState()) and "method" not in to_query(ViewState())
+    s = ViewState(page="compression", variant="vae", item=7, bits=4)
+    assert parse(to_query(s) | {"page": "map"})[0] == ViewState(page="map", variant="vae", item=7, bits=4)
+    c = ViewState(page="map", variant="dense", method="n2d_vae")
+    assert to_query(c)["method"] == "n2d_vae" and parse(to_query(c)) == (c, [])
+
+
+@pytest.mark.parametrize(
+    "notices, expected",
+    [
+        ([], []),
+        (
+            ["`k` = `999` is outside 1–50: using 50.", "`k` = `50` is outside this page's 4–20: using `20`."],
+            ["`k` = `999` is outside this page's 4–20: using `20`."],
+        ),
+        (
+            [
+                "`k` = `0` is outside 1–50: using 1.",
+                "`k` = `1` is outside this page's 4–20: using `4`.",
+                "`item` = `x` is not a whole number: using 0.",
+            ],
+            ["`k` = `0` is outside this page's 4–20: using `4`.", "`item` = `x` is not a whole number: using 0."],
+        ),
+        (
+            [
+                "`z` has 3 values, the generator takes 10: the missing ones are 0.",
+                "`z1` = `9` is outside -3–3: using 3.",
+            ],
+            [
+                "`z` has 3 values, the generator takes 10: the missing ones are 0.",
+                "`z1` = `9` is outside -3–3: using 3.",
+            ],
+        ),
+    ],
+)
+def test_one_notice_per_parameter_with_the_value_used(notices, expected):
+    assert merge_notices(notices) == expected
+
+
+def test_a_link_value_clamped_twice_is_announced_once():
+    state, notices = parse({"k": "999"})
+    state, more = fit_to_widgets(state, {"k": (4, 20)}, given=["k"])
+    merged = merge_notices(notices + more)
+    assert state.k == 20 and len(merged) == 1 and "`999`" in merged[0] and "using `20`" in merged[0]
+    assert "50" not in merged[0]

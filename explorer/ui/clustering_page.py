@@ -12,7 +12,7 @@ from explorer import figures, images
 from explorer.commands import cluster as cc
 from explorer.data import N_TEST, N_TRAIN
 from explorer.models import REGISTRY
-from explorer.ui import common
+from explorer.ui import common, urlsync
 
 METHOD_TITLES = {  # in the order the page lists them
     "n2d_sparse": "N2D on the sparse codes (cosine)",
@@ -70,8 +70,10 @@ def page() -> None:
     )
 
     methods = [m for m in METHOD_TITLES if m in c.assignments] + [m for m in c.assignments if m not in METHOD_TITLES]
+    urlsync.fit_choice("cl_method", methods, primary if primary in methods else methods[0], "method")  # a link's
     common.default("cl_method", primary if primary in methods else methods[0])
     method = st.radio("Clustering", methods, key="cl_method", horizontal=True, format_func=method_title)
+    urlsync.write_url_state(urlsync.current_state("clustering", None, method=method))
     assign = c.assignments[method]
     summary = common.artefact(_summary, method, fix=cc.FIX).value or []
     names = {r["cluster"]: f"{r['cluster']} → {r['class_name']} ({r['purity']:.0%})" for r in summary}
@@ -79,7 +81,7 @@ def page() -> None:
     _map(assign, names, cc.method_encoder(method, c.info.get("encoder", "dense")) or "dense")
     # Full width: in a side column its counts were unreadable at 1280 and its rotated labels drifted off their columns
     st.markdown("**Clusters × classes** (each cluster named by the class the best matching gives it)")
-    st.plotly_chart(figures.confusion_figure(c.labels, assign), key="cl_confusion", config={"displaylogo": False})
+    st.plotly_chart(figures.confusion_figure(c.labels, assign), key="cl_confusion", config=common.PLOTLY_CONFIG)
 
     st.subheader("Sample images per cluster")
     samples = cl.samples_per_cluster(assign, per_cluster=16, seed=0)
@@ -137,4 +139,4 @@ def _map(assign: np.ndarray, names: dict[int, str], name: str) -> None:
         # clustering rows are in item-id order: the test images are the first 10,000
         coords, rows, what = test_map.value.coords, assign[:N_TEST], "the 10,000 test images"
     st.markdown(f"**Latent map of the {title[0].lower()}{title[1:]}** (whose codes were clustered), {what}, by cluster")
-    st.plotly_chart(figures.cluster_map_figure(coords, rows, names), key="cl_map", config={"displaylogo": False})
+    st.plotly_chart(figures.cluster_map_figure(coords, rows, names), key="cl_map", config=common.PLOTLY_CONFIG)

@@ -35,6 +35,9 @@ from explorer.commands.evaluate import load_generation
 from explorer.data import FASHION_MNIST, DatasetError
 from explorer.models import VARIANTS, variants_with
 
+# Every Plotly chart's config: no logo, and the wheel scrolls the page instead of zooming the chart (at 1280 px the
+# charts sit mostly below the fold, and a wheel that zooms traps the page); the mode bar's + and - still zoom.
+PLOTLY_CONFIG = {"displaylogo": False, "scrollZoom": False}
 MAP = "map"  # the capability of a map and similar items: codes that make their image (a decoder), or imported codes
 # The shipped variants whose code alone makes the image: only they have maps and meaningful neighbours.
 MAPPED = variants_with("decoder")

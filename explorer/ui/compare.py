@@ -165,7 +165,7 @@ def page() -> None:
             "were kept. Runs with different losses (MSE, nats) get their own panels."
         )
         fig = _curves(tuple(histories), tuple(common.run_stamps(v) for v in histories))
-        st.plotly_chart(fig, key="curves", config={"displaylogo": False})
+        st.plotly_chart(fig, key="curves", config=common.PLOTLY_CONFIG)
         c1, _ = st.columns([1, 3])
         with c1:
             downloads.figure_buttons(fig, "training-curves", "curves_download")

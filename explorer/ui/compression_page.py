@@ -12,16 +12,20 @@ from explorer.checkpoint import fix_command
 from explorer.commands import compress as cz
 from explorer.data import CLASS_NAMES, N_TEST
 from explorer.models import REGISTRY
-from explorer.ui import common
+from explorer.ui import common, urlsync
 
-SAVINGS_COLUMNS = {  # sparse_savings key -> column title
-    "bits": "bits",
-    "sparse_bytes": "sparse bytes",
-    "sparse_psnr": "sparse PSNR dB",
-    "dense_bytes_same_psnr": "dense bytes, same PSNR",
-    "dense_bytes_same_bits": "dense bytes, same bits",
-    "dense_psnr_same_bits": "dense PSNR, same bits",
-    "saved_same_psnr": "sparse saves, B",  # negative: the sparse code costs more than dense at its PSNR
+SAVINGS_COLUMNS = {  # sparse_savings key -> (column title, what it means); short titles: 7 columns fit at 800 px
+    "bits": ("bits", "Bits per number of the sparse code"),
+    "sparse_bytes": ("sparse B", "Bytes per image of the sparse code"),
+    "sparse_psnr": ("sparse dB", "PSNR of the sparse code's reconstructions"),
+    "dense_bytes_same_psnr": ("dense B, same dB", "Bytes the dense code needs for the sparse code's PSNR"),
+    "dense_bytes_same_bits": ("dense B, same bits", "Bytes of the dense code at the same bits per number"),
+    "dense_psnr_same_bits": ("dense dB, same bits", "PSNR of the dense code at the same bits per number"),
+    # negative: the sparse code costs more than dense at its PSNR
+    "saved_same_psnr": (
+        "saved B",
+        "Bytes the sparse code saves against dense at the same PSNR; negative: it costs more",
+    ),
 }
 DEMO_SCALE = 7  # 28 px -> 196 px cells in the sender/receiver demo
 ROW_COLUMNS = ("method", "family", "bits", "quality", "bytes", "bytes_max", "entropy_bytes", "raw_bytes", "psnr")
@@ -43,7 +47,7 @@ def page() -> None:
     data = common.require_artefact(cz.load_compression, fix=cz.FIX, missing="No rate–distortion table yet.")
 
     rows = data["rows"]
-    st.plotly_chart(figures.rd_figure(rows), key="cz_rd", config={"displaylogo": False})
+    st.plotly_chart(figures.rd_figure(rows), key="cz_rd", config=common.PLOTLY_CONFIG)
     st.caption(
         f"Every point is measured on the {data['images']:,} test images. An autoencoder's bytes are the real "
         "messages: a length byte plus the range-coded, quantised code (ranges and symbol statistics learned on the "
@@ -82,13 +86,14 @@ def _bar_and_claim(data: dict) -> None:
             "**Does sparsity save bytes?** The tutorial's claim is that the sparse code, mostly near zero, "
             "entropy-codes to fewer bytes than the dense one. Compared at the same PSNR:"
         )
-        frame = pd.DataFrame(savings)[list(SAVINGS_COLUMNS)].rename(columns=SAVINGS_COLUMNS)
-        two_places = st.column_config.NumberColumn(format="%.2f")
-        numbers = [title for key, title in SAVINGS_COLUMNS.items() if key != "bits"]
-        config = dict.fromkeys(numbers, two_places)
-        config["sparse saves, B"] = st.column_config.NumberColumn(
-            format="%+.2f", help="Bytes the sparse code saves against dense at the same PSNR; negative: it costs more"
-        )
+        titles = {key: title for key, (title, _) in SAVINGS_COLUMNS.items()}
+        frame = pd.DataFrame(savings)[list(SAVINGS_COLUMNS)].rename(columns=titles)
+        config = {
+            title: st.column_config.NumberColumn(
+                help=meaning, format="%d" if key == "bits" else "%+.2f" if key == "saved_same_psnr" else "%.2f"
+            )
+            for key, (title, meaning) in SAVINGS_COLUMNS.items()
+        }
         st.dataframe(frame, hide_index=True, column_config=config, width="stretch")
 
 
@@ -98,17 +103,23 @@ def _demo(data: dict, items: common.Items) -> None:
         st.info("No coder tables are stored. Create them with:")
         st.code(cz.FIX, language="bash")
         return
+    # A link's variant, bits and item (explorer.urlstate) were put in these widgets' state: checked first, their
+    # notices above the row of widgets.
+    urlsync.fit_choice("cz_variant", variants, "sparse" if "sparse" in variants else variants[0], "variant")
+    common.default("cz_variant", "sparse" if "sparse" in variants else variants[0])
+    options = sorted(int(b) for b in data["codecs"][st.session_state["cz_variant"]]["bits"])
+    urlsync.fit_choice("cz_bits", options, 6 if 6 in options else options[-1], "bits")
+    urlsync.fit_choice("cz_item", range(N_TEST), 0, "item")  # the demo takes test images only
     c1, c2, c3 = st.columns([2, 2, 2], vertical_alignment="bottom")
     with c1:
-        common.default("cz_variant", "sparse" if "sparse" in variants else variants[0])
         name = st.selectbox("Autoencoder", variants, key="cz_variant", format_func=lambda v: REGISTRY[v].title)
     with c2:
-        options = sorted(int(b) for b in data["codecs"][name]["bits"])
         common.default("cz_bits", 6 if 6 in options else options[-1])
         bits = st.radio("Bits per number", options, key="cz_bits", horizontal=True)
     with c3:
         common.default("cz_item", 0)
         item = int(st.number_input("Test image", 0, N_TEST - 1, key="cz_item", step=1))
+    urlsync.write_url_state(urlsync.current_state("compression", name, item=item, bits=int(bits)))
     model = common.require_model(name)
     loaded = common.artefact(_load_codec, name, bits, fix=cz.FIX)
     if not loaded.ok:

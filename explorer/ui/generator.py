@@ -287,5 +287,5 @@ def _map(name: str, z: np.ndarray, path_xy: np.ndarray | None) -> None:
     fig = figures.generator_map(
         common.map_dict(name), projection.place(z, loaded.value), path_xy, height=440, star_name=STAR
     )
-    st.plotly_chart(fig, key=MAP_KEY, config={"displaylogo": False})
+    st.plotly_chart(fig, key=MAP_KEY, config=common.PLOTLY_CONFIG)
     st.caption("Dots: the test images, by class. Dotted line: the interpolation. Star: the sliders' point.")

@@ -15,7 +15,7 @@ from dataclasses import replace
 
 import streamlit as st
 
-from explorer.urlstate import N_Z, ViewState, fit_to_widgets, parse_query, to_query
+from explorer.urlstate import N_Z, ViewState, fit_to_widgets, merge_notices, parse_query, quote, to_query
 
 # Session State keys of the widgets each field drives (those of explorer/ui's pages).
 ITEM_KEY, K_KEY, NOISE_KEY, SEED_KEY = "item_index", "k", "noise_amount", "noise_seed"
@@ -24,6 +24,11 @@ Z_KEYS = tuple(f"z{i}" for i in range(N_Z))
 # common.variant_picker remembers the variant per page family under these keys.
 VARIANT_MEMORY = {"denoiser": "_denoiser_variant", "generator": "_generator_variant"}
 DEFAULT_VARIANT_MEMORY = "_variant"
+# Pages whose widgets have keys of their own: field -> Session State key (Compression's item is a test image).
+PAGE_KEYS = {
+    "compression": {"variant": "cz_variant", "item": "cz_item", "bits": "cz_bits"},
+    "clustering": {"method": "cl_method"},
+}
 
 _STATE, _PAGE, _UNANNOUNCED, _GIVEN = "_url_state", "_url_page", "_url_unannounced", "_url_given"
 _MAX_TOASTS = 4
@@ -56,7 +61,7 @@ def read_url_state(
     state, notices = parse_query(params, n_items, variants, pages, defaults, **extra)
     if limits:
         state, more = fit_to_widgets(state, limits, given=list(params))
-        notices += more
+        notices = merge_notices(notices + more)  # one notice per parameter, naming the value used
     st.session_state[_STATE] = state
     st.session_state[_PAGE] = state.page if "page" in params else None
     st.session_state[_GIVEN] = tuple(params)
@@ -117,23 +122,48 @@ def apply_to_widgets(state: ViewState, given: Sequence[str] | Mapping[str, objec
     if "z" in given:
         for key, value in zip(Z_KEYS, state.z, strict=True):
             ss[key] = float(value)
+    for field, key in PAGE_KEYS.get(state.page, {}).items():
+        if field in given:  # checked against the page's options by ``fit_choice`` when the page draws its widget
+            ss[key] = getattr(state, field)
 
 
-def current_state(page: str, variant: str, defaults: ViewState | None = None) -> ViewState:
-    """The view as the widgets now show it (fields a page does not draw keep their last or default value)."""
+def fit_choice(key: str, options: Sequence, default, field: str) -> None:
+    """Before a page draws the widget ``key``: a value a link put there that is not one of ``options`` becomes
+    ``default``, with one notice in the page, above the widget (it covers nothing)."""
+    ss = st.session_state
+    first = key not in ss.setdefault("_url_fitted", set())  # only the link's own value gets a notice, once
+    ss["_url_fitted"].add(key)
+    if key in ss and ss[key] not in options:
+        bad, ss[key] = ss[key], default
+        if first and linked(field):
+            shown = list(options)
+            shown = ", ".join(map(str, shown)) if len(shown) <= 12 else f"{shown[0]}–{shown[-1]}"
+            st.warning(
+                f"Link: `{field}` = {quote(bad)} is not one of {shown}: using `{default}`.", icon=":material/link_off:"
+            )
+
+
+def current_state(page: str, variant: str | None, defaults: ViewState | None = None, **fields) -> ViewState:
+    """The view as the widgets now show it (fields a page does not draw keep their last or default value).
+
+    ``variant`` None: the last one (a page without a run picker); ``fields``: a page's own values (``bits=4``),
+    which other pages' links do not carry.
+    """
     base = st.session_state.get(_STATE) or defaults or ViewState()
     ss = st.session_state
-    return replace(
-        base,
-        page=page,
-        dataset=str(ss.get(DATASET_KEY) or base.dataset),
-        variant=variant,
-        item=int(ss.get(ITEM_KEY, base.item)),
-        z=tuple(float(ss.get(key, v)) for key, v in zip(Z_KEYS, base.z, strict=True)),
-        noise=float(ss.get(NOISE_KEY, base.noise)),
-        seed=int(ss.get(SEED_KEY, base.seed)),
-        k=int(ss.get(K_KEY, base.k)),
-    )
+    shown = {
+        "page": page,
+        "dataset": str(ss.get(DATASET_KEY) or base.dataset),
+        "variant": base.variant if variant is None else variant,
+        "item": int(ss.get(ITEM_KEY, base.item)),
+        "z": tuple(float(ss.get(key, v)) for key, v in zip(Z_KEYS, base.z, strict=True)),
+        "noise": float(ss.get(NOISE_KEY, base.noise)),
+        "seed": int(ss.get(SEED_KEY, base.seed)),
+        "k": int(ss.get(K_KEY, base.k)),
+        "bits": 0,  # page-specific: only the page that draws them sets them
+        "method": "",
+    }
+    return replace(base, **(shown | fields))
 
 
 def write_url_state(state: ViewState) -> None:
