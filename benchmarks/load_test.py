@@ -20,7 +20,9 @@ Each protocol session (``tests/support/protocol.py``) is one viewer without a br
 - uploads a picture (a Fashion-MNIST test image as PNG, put to ``/_stcore/upload_file/...``, then the
   ``map_upload`` file uploader's state), on the map page.
 
-Widgets are found by key in the deltas the server sends (a keyed widget's id ends in ``-<key>``). The server-side
+Each viewer connects from its own loopback address (127.0.<n>.1; all of 127/8 is loopback on Linux), so that nginx's
+``ip_hash`` spreads viewers over replicas as it spreads people on different machines. Widgets are found by key in
+the deltas the server sends (a keyed widget's id ends in ``-<key>``). The server-side
 latency of an action is the time from the message sent to the ``script_finished`` ForwardMsg received (an upload:
 from asking for its URL, through the PUT, to ``script_finished``). An error: an exception or the router's "This page
 failed" drawn, a closed socket, a refused upload, no ``script_finished`` within 60 s.
@@ -191,7 +193,7 @@ async def protocol_viewer(
     rng = random.Random(1000 + n)
     who = f"viewer {n}"
     first_page = PAGES[n % len(PAGES)]
-    s = await Session.open(base)
+    s = await Session.open(base, source=viewer_address(base, n))
     try:
         r = await timed(stats, who, "open", s.rerun(page="", query=f"page={first_page}"))  # a shared link
         if r is None:
@@ -244,6 +246,14 @@ async def protocol_viewer(
                     break
     finally:
         await s.close()
+
+
+def viewer_address(base: str, n: int) -> str | None:
+    """Viewer n's own loopback address, 127.0.<n+1>.1 (all of 127/8 is loopback on Linux; nginx's ip_hash keys on the
+    first three octets), so that viewers spread over replicas as people on different machines do; None when the
+    target is not an IPv4 loopback address."""
+    host = urllib.parse.urlsplit(base).hostname or ""
+    return f"127.0.{n % 254 + 1}.1" if host.startswith("127.") else None
 
 
 async def open_link(base: str, query: str):
@@ -514,14 +524,29 @@ def group_pids(pgid: int) -> list[int]:
     return out
 
 
+def _parent(pid: int) -> int:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
 def browser_pids() -> list[int]:
-    pids = []
+    """This run's Chromium processes (descendants of this process: other people's browsers are not counted)."""
+    me, pids = os.getpid(), []
     for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
         try:
-            if b"chromium" in cmdline.read_bytes():
-                pids.append(int(cmdline.parent.name))
+            if b"chromium" not in cmdline.read_bytes():
+                continue
+            pid = p = int(cmdline.parent.name)
         except (OSError, ValueError):
             continue
+        for _ in range(12):  # chromium <- playwright's driver <- this process
+            p = _parent(p)
+            if p in (me, 0, 1):
+                break
+        if p == me:
+            pids.append(pid)
     return pids
 
 
@@ -554,10 +579,12 @@ class Sampler(threading.Thread):
                     self.browser_cpu[p] = c
 
     def cpu(self) -> dict:
-        servers = sum((server.cpu_seconds(p) or 0.0) - self.cpu0[p] for p in self.pids)
+        each = [round((server.cpu_seconds(p) or 0.0) - self.cpu0[p], 1) for p in self.pids]
+        servers = sum(each)
         browsers = sum(c - self.browser0.get(p, 0.0) for p, c in self.browser_cpu.items())
         return {
             "servers": round(servers, 1),
+            "each_server": each,
             "this_client": round((server.cpu_seconds() or 0.0) - self.client0, 1),
             "browser": round(browsers, 1),
             "wall_s": round(time.monotonic() - self.t0, 1),
@@ -726,8 +753,9 @@ def main(argv: list[str] | None = None) -> int:
         result["server_pids"] = len(pids)
         mem0 = Sampler(pids).rss() if pids else None
         if not args.no_warm_up:
-            for _ in range(max(1, args.replicas)):  # ip_hash: every viewer from this machine meets one replica
-                asyncio.run(warm_up(base))
+            ports = listening_ports(pids) if args.replicas else []
+            for target in [f"http://127.0.0.1:{p}" for p in ports] or [base]:  # each replica warmed directly
+                asyncio.run(warm_up(target))
         warm = Sampler(pids).rss() if pids else None
         result["server_rss_mb"] = {"start": mem0, "warm": warm}
         for n in levels:

@@ -16,9 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 import uuid
 from dataclasses import dataclass, field
 
@@ -89,17 +87,21 @@ class Session:
         self._inbox: asyncio.Queue = asyncio.Queue()
         self._reader = asyncio.create_task(self._read())
         self.closed_reason: str | None = None
+        self.source: str | None = None  # the local address this viewer's connections come from
 
     # ---------------------------------------------------------------------------------------------- connect
 
     @classmethod
-    async def open(cls, base: str, timeout_s: float = 30.0) -> Session:
+    async def open(cls, base: str, timeout_s: float = 30.0, source: str | None = None) -> Session:
         """Ask ``/_stcore/health`` (the XSRF cookie, as the front end gets it before it connects), then open the
-        websocket."""
+        websocket. ``source``: the local address every connection of this viewer comes from (e.g. ``127.0.3.1``:
+        on Linux all of 127/8 is loopback), so that nginx's ``ip_hash`` sees viewers on different machines."""
         from websockets.asyncio.client import connect
 
         base = base.rstrip("/")
-        cookie, xsrf = await asyncio.to_thread(_fetch_cookie, base + "/_stcore/health", timeout_s)
+        status, cookie, xsrf = await asyncio.to_thread(_http, "GET", base + "/_stcore/health", timeout_s, source=source)
+        if status != 200:
+            raise ProtocolError(f"{base}/_stcore/health answered {status}")
         parts = urllib.parse.urlsplit(base)
         ws_url = urllib.parse.urlunsplit(
             ("wss" if parts.scheme == "https" else "ws", parts.netloc, "/_stcore/stream", "", "")
@@ -115,8 +117,11 @@ class Session:
             open_timeout=timeout_s,
             ping_interval=None,
             proxy=None,
+            **({"local_addr": (source, 0)} if source else {}),
         )
-        return cls(base, ws, cookie, xsrf)
+        session = cls(base, ws, cookie, xsrf)
+        session.source = source
+        return session
 
     async def close(self) -> None:
         self._reader.cancel()
@@ -283,7 +288,7 @@ class Session:
         await self._send(back)
         urls = await self._file_urls(request_id)
         status = await asyncio.to_thread(
-            _put_file, self.base + urls.upload_url, name, data, mime, self.cookie, self.xsrf
+            _put_file, self.base + urls.upload_url, name, data, mime, self.cookie, self.xsrf, self.source
         )
         if status != 204:
             raise ProtocolError(f"upload of {name} answered {status}")
@@ -310,19 +315,29 @@ class Session:
                 return r.file_urls[0]
 
 
-def _fetch_cookie(url: str, timeout_s: float) -> tuple[str, str | None]:
-    """GET ``url`` -> (the Cookie header to send back, the XSRF token or None when XSRF is off)."""
-    with urllib.request.urlopen(url, timeout=timeout_s) as r:
+def _http(method: str, url: str, timeout_s: float, body: bytes = b"", headers=None, source=None):
+    """One HTTP request from ``source`` (a local address, or any) -> (status, the Cookie header to send back, the XSRF
+    token or None when XSRF is off)."""
+    import http.client
+
+    parts = urllib.parse.urlsplit(url)
+    conn_class = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+    conn = conn_class(parts.hostname, parts.port, timeout=timeout_s, source_address=(source, 0) if source else None)
+    try:
+        conn.request(method, parts.path + (f"?{parts.query}" if parts.query else ""), body=body, headers=headers or {})
+        r = conn.getresponse()
         r.read()
         cookies = r.headers.get_all("Set-Cookie") or []
+    finally:
+        conn.close()
     pairs = [c.split(";", 1)[0] for c in cookies]
     xsrf = next((p.split("=", 1)[1] for p in pairs if p.startswith(XSRF_COOKIE + "=")), None)
     if xsrf and xsrf.startswith('"') and xsrf.endswith('"'):
         xsrf = xsrf[1:-1]
-    return "; ".join(pairs), xsrf
+    return r.status, "; ".join(pairs), xsrf
 
 
-def _put_file(url: str, name: str, data: bytes, mime: str, cookie: str, xsrf: str | None) -> int:
+def _put_file(url: str, name: str, data: bytes, mime: str, cookie: str, xsrf: str | None, source=None) -> int:
     """A multipart PUT of one file, as the front end sends it -> the HTTP status."""
     boundary = uuid.uuid4().hex
     body = (
@@ -334,9 +349,4 @@ def _put_file(url: str, name: str, data: bytes, mime: str, cookie: str, xsrf: st
     headers = {"Content-Type": f"multipart/form-data; boundary={boundary}", "Cookie": cookie}
     if xsrf:
         headers["X-Xsrftoken"] = xsrf
-    req = urllib.request.Request(url, data=body, method="PUT", headers=headers)
-    try:
-        with urllib.request.urlopen(req, timeout=RUN_TIMEOUT_S) as r:
-            return r.status
-    except urllib.error.HTTPError as e:
-        return e.code
+    return _http("PUT", url, RUN_TIMEOUT_S, body, headers, source)[0]
