@@ -163,3 +163,59 @@ def test_served_to_a_network_a_run_of_ones_own_is_not_prepared_but_named(tmp_pat
     at = open_link(link)
     assert not at.exception, [e.value for e in at.exception]
     assert (run / "metrics.json").is_file() and (run / "projection-test.npz").is_file()
+
+
+def _listening_addresses(port: int) -> set[str]:
+    """The local addresses with a TCP socket listening on ``port`` (from /proc/net/tcp and tcp6, hex-decoded)."""
+    import ipaddress
+
+    found = set()
+    for table, size in (("/proc/net/tcp", 4), ("/proc/net/tcp6", 16)):
+        try:
+            rows = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            local, state = row.split()[1], row.split()[3]
+            address, hex_port = local.split(":")
+            if state != "0A" or int(hex_port, 16) != port:  # 0A: LISTEN
+                continue
+            raw = bytes.fromhex(address)
+            raw = b"".join(raw[i : i + 4][::-1] for i in range(0, size, 4))  # each 32-bit word is little-endian
+            found.add(str(ipaddress.ip_address(raw)))
+    return found
+
+
+def test_the_real_server_started_from_elsewhere_listens_on_loopback_with_xsrf_and_the_upload_cap(tmp_path):
+    """``streamlit run /path/to/dashboard.py`` from another folder still reads the repo's config (Streamlit reads a
+    ``.streamlit/config.toml`` beside the script): it listens on 127.0.0.1 only; an upload without the XSRF token is
+    refused (403), and one over the 5 MB cap too (413)."""
+    import asyncio
+
+    from tests.support.protocol import Session
+    from tests.support.server import free_port, stop_server, wait_healthy
+
+    port = free_port()
+    cmd = [sys.executable, "-m", "streamlit", "run", str(REPO / "dashboard.py"), "--server.port", str(port)]
+    with open(tmp_path / "server.log", "wb") as log:
+        proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_healthy(url, proc, 120)
+        assert _listening_addresses(port) == {"127.0.0.1"}
+
+        async def uploads():
+            s = await Session.open(url)
+            try:
+                await s.rerun(page="", query="page=map")
+                assert s.has("map_upload", "file_uploader")
+                without_token = await s.put_file(await s.file_urls("a.png"), "a.png", b"\x89PNG", xsrf=False)
+                too_big = await s.put_file(await s.file_urls("b.png"), "b.png", b"\0" * (MAX_BYTES + 1))
+                fits = await s.put_file(await s.file_urls("c.png"), "c.png", b"\x89PNG")
+                return without_token, too_big, fits
+            finally:
+                await s.close()
+
+        assert asyncio.run(uploads()) == (403, 413, 204)
+    finally:
+        stop_server(proc)

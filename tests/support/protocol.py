@@ -280,16 +280,8 @@ class Session:
         w = self.widgets.get(key)
         if w is None or w.kind != "file_uploader":
             raise LookupError(f"no file uploader with key {key!r} on page {self.page!r}")
-        request_id = uuid.uuid4().hex
-        back = BackMsg()
-        back.file_urls_request.request_id = request_id
-        back.file_urls_request.session_id = self.session_id or ""
-        back.file_urls_request.file_names.append(name)
-        await self._send(back)
-        urls = await self._file_urls(request_id)
-        status = await asyncio.to_thread(
-            _put_file, self.base + urls.upload_url, name, data, mime, self.cookie, self.xsrf, self.source
-        )
+        urls = await self.file_urls(name)
+        status = await self.put_file(urls, name, data, mime)
         if status != 204:
             raise ProtocolError(f"upload of {name} answered {status}")
         info = UploadedFileInfo(name=name, size=len(data), file_id=urls.file_id)
@@ -300,7 +292,20 @@ class Session:
         state.file_uploader_state_value.CopyFrom(uploader)
         return await self.rerun(states={w.id: state})
 
-    async def _file_urls(self, request_id: str):
+    async def put_file(self, urls, name: str, data: bytes, mime: str = "image/png", xsrf: bool = True) -> int:
+        """PUT a file to the upload URL the server gave (``xsrf=False``: without the token) -> the HTTP status."""
+        token = self.xsrf if xsrf else None
+        url = self.base + urls.upload_url
+        return await asyncio.to_thread(_put_file, url, name, data, mime, self.cookie, token, self.source)
+
+    async def file_urls(self, name: str):
+        """Ask the server where to upload a file (``BackMsg.file_urls_request``) -> its ``FileURLs``."""
+        request_id = uuid.uuid4().hex
+        back = BackMsg()
+        back.file_urls_request.request_id = request_id
+        back.file_urls_request.session_id = self.session_id or ""
+        back.file_urls_request.file_names.append(name)
+        await self._send(back)
         deadline = time.monotonic() + RUN_TIMEOUT_S
         while True:
             kind, msg = await asyncio.wait_for(self._inbox.get(), max(0.01, deadline - time.monotonic()))
@@ -308,7 +313,7 @@ class Session:
                 raise ProtocolError(f"the server closed the websocket: {msg}")
             if kind == "msg" and msg.WhichOneof("type") == "file_urls_response":
                 r = msg.file_urls_response
-                if r.response_id != request_id:
+                if r.response_id != request_id:  # an answer to an earlier request
                     continue
                 if r.error_msg:
                     raise ProtocolError(f"upload refused: {r.error_msg}")
