@@ -133,7 +133,7 @@ def test_a_shipped_run_missing_its_map_is_never_computed_into_the_checkpoints(tm
 
 def test_served_to_a_network_a_run_of_ones_own_is_not_prepared_but_named(tmp_path, monkeypatch, server_address):
     """A small run without metrics or map: on loopback the dashboard prepares it on first open; bound to 0.0.0.0
-    it writes nothing and shows the prepare command instead."""
+    it writes nothing and shows the prepare command instead (and the sidebar does not show the server's folders)."""
     import numpy as np
     from sklearn.datasets import load_digits
 
@@ -158,11 +158,13 @@ def test_served_to_a_network_a_run_of_ones_own_is_not_prepared_but_named(tmp_pat
     assert _tree(run) == before, "nothing written while served to a network"
     assert "prepare digits/fresh" in "\n".join(c.value for c in at.code)
     assert any("writes nothing" in i.value for i in at.info), [i.value for i in at.info]
+    assert not any("Checkpoints:" in c.value for c in at.sidebar.caption), "no server paths shown to a network"
 
     server_address("127.0.0.1")
     at = open_link(link)
     assert not at.exception, [e.value for e in at.exception]
     assert (run / "metrics.json").is_file() and (run / "projection-test.npz").is_file()
+    assert any("Checkpoints:" in c.value for c in at.sidebar.caption), "on loopback the sidebar names the folders"
 
 
 def _listening_addresses(port: int) -> set[str]:

@@ -803,4 +803,5 @@ def sidebar_status() -> None:
     if len(keys) > 12:
         lines.append(f"… and {len(keys) - 12} more runs")
     st.caption("  \n".join(lines) or "No runs on this dataset yet.")
-    st.caption(f"Checkpoints: `{root()}`  \nRuns: `{checkpoint.runs_root()}`")
+    if runs.is_loopback(st.get_option("server.address")):  # the server's folders are no business of a network
+        st.caption(f"Checkpoints: `{root()}`  \nRuns: `{checkpoint.runs_root()}`")
