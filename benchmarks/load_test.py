@@ -369,7 +369,16 @@ async def browser_viewer(browser, base: str, seconds: float, stats: Stats, think
     await context.add_init_script(OBSERVER_JS)
     page = await context.new_page()
     page.on("pageerror", lambda e: stats.error("browser", f"page error: {e}"))
-    page.on("console", lambda m: m.type == "error" and stats.error("browser", f"console error: {m.text}"))
+    # A failed resource is recorded with its URL (its console line, "Failed to load resource", names none).
+    page.on("response", lambda r: r.status >= 400 and stats.error("browser", f"HTTP {r.status} for {r.url}"))
+    page.on(
+        "console",
+        lambda m: (
+            m.type == "error"
+            and not m.text.startswith("Failed to load resource")
+            and stats.error("browser", f"console error: {m.text}")
+        ),
+    )
     try:
         t0 = time.monotonic()
         await page.goto(base, wait_until="domcontentloaded", timeout=60_000)
