@@ -204,3 +204,34 @@ def import_codes_command(key: str, root=None) -> str:
     except (OSError, ValueError, AttributeError):
         source = "FILE"
     return f"python -m explorer import-codes {shlex.quote(source)} --dataset {dataset} --name {name} --overwrite"
+
+
+def is_loopback(address: str | None) -> bool:
+    """Whether a server bound to ``address`` is reachable from this machine only (``None`` or ``""``: every
+    interface, as Streamlit binds when ``server.address`` is unset)."""
+    import ipaddress
+
+    if not address:
+        return False
+    if address.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(address.strip().strip("[]")).is_loopback
+    except ValueError:  # a host name: it may resolve beyond this machine
+        return False
+
+
+def dashboard_write_refusal(folder: str | os.PathLike, address: str | None, checkpoints=None) -> str | None:
+    """Why the dashboard may not write into ``folder`` (a run's missing map or metrics, made on first open), or None.
+
+    The rule: the dashboard writes only into runs of one's own, never under the checkpoint root (the shipped study),
+    and only while its server listens on loopback (``server.address``), so that nobody on a network can make it
+    write. Otherwise the page names the command that makes the file.
+    """
+    root = Path(checkpoints or default_root()).resolve()
+    if Path(folder).resolve().is_relative_to(root):
+        return f"the dashboard never writes into the checkpoints ({root})"
+    if not is_loopback(address):
+        where = address or "every interface"
+        return f"this server listens beyond this machine (server.address {where!r}): the dashboard writes nothing"
+    return None

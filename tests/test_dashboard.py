@@ -518,14 +518,16 @@ def test_served_safely():
 
 
 def test_a_missing_map_is_computed_once_with_progress(tmp_path, monkeypatch):
-    """A map that is only missing (or stale) is computed by the page itself, saved, and then just loaded."""
-    root = tmp_path / "checkpoints"
-    shutil.copytree(default_root() / "vae", root / "vae", ignore=shutil.ignore_patterns("projection-*.npz"))
-    monkeypatch.setenv(ENV_VAR, str(root))
-    at = AppTest.from_file(APP, default_timeout=300)
-    at.session_state["live_decode"] = False
-    at.run()
-    switch_page(at, "generator").run()
+    """A run of one's own whose map is only missing (or stale) gets it computed by the page itself, saved beside
+    the run, and then just loaded (on loopback; never into the checkpoints: tests/test_network_config.py)."""
+    run = tmp_path / "runs" / "fashion-mnist" / "mine"
+    shutil.copytree(
+        default_root() / "fashion-mnist" / "vae-latent2", run, ignore=shutil.ignore_patterns("projection-*")
+    )
+    config = json.loads((run / "config.json").read_text())
+    (run / "config.json").write_text(json.dumps(config | {"run": "mine"}))
+    monkeypatch.setenv("LATENT_EXPLORER_RUNS", str(tmp_path / "runs"))
+    at = open_link({"page": "generator", "variant": "fashion-mnist/mine"}, timeout_s=300)
     assert_clean(at)
-    assert (root / "vae" / "projection-test.npz").is_file()
+    assert (run / "projection-test.npz").is_file()
     assert {t["name"] for t in spec(at, "generator_map")["data"]} >= {"generated"}

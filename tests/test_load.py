@@ -1,4 +1,9 @@
-"""A shortened load test: 3 concurrent headless-Chromium sessions drive the real dashboard for 15 s, on loopback."""
+"""A shortened load test: 3 protocol-level viewers and one real Chromium drive the dashboard for 15 s, on loopback.
+
+A smoke test, without timing assertions (the timed bars are benchmarks/load_test.py's): every action a viewer sent
+(open a page, change the run, move a slider or an item, click a map point, upload a picture) got its
+``script_finished``, nothing failed, and the browser got through too.
+"""
 
 from __future__ import annotations
 
@@ -16,32 +21,21 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.mark.browser
-def test_three_sessions_for_fifteen_seconds(tmp_path):
+def test_three_viewers_and_a_browser_for_fifteen_seconds(tmp_path):
     assert Path(CHROMIUM).exists(), NO_CHROMIUM
     out = tmp_path / "load.json"
-    cmd = [
-        sys.executable,
-        str(ROOT / "benchmarks" / "load_test.py"),
-        "--sessions",
-        "3",
-        "--seconds",
-        "15",
-        "--settle",
-        "2",
-        "--think",
-        "0.5,1",  # short pauses: a few actions per session in the 15 s
-        "--pages",
-        "map,similar,denoiser",  # pages with a picker to change and, on the map, points to click
-    ]
-    proc = subprocess.run(
-        [*cmd, "--json-out", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=420, env=dict(os.environ)
-    )
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "load_test.py"), "--sessions", "3", "--seconds", "15"]
+    cmd += ["--settle", "1", "--think", "0.5,1", "--json-out", str(out)]  # short pauses: a few cycles in 15 s
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600, env=dict(os.environ))
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     result = json.loads(out.read_text())
-    # A smoke test, without timing assertions: no exception, page or console error; a click that a starved
-    # browser could not finish in time is counted apart ("timeouts") and does not fail it.
-    assert result["errors"] == 0, json.dumps(result, indent=2)
-    # How many actions fit in 15 s depends on the load (8 on a quiet machine, 2 with other browsers running):
-    # the smoke test asks that the sessions got through, not how fast.
-    assert result["interactions"] >= 1, json.dumps(result, indent=2)
-    assert result["server_rss_mb"]["peak"] is not None
+    level = result["levels"][0]
+    dump = json.dumps(level, indent=2)
+    assert level["errors"] == 0, dump
+    assert level["actions_sent"] == level["actions_finished"] > 0, dump  # each got its script_finished
+    done = level["server"]["by_kind"]
+    for kind in ("open", "page", "map click", "upload"):
+        assert done.get(kind, {}).get("n", 0) >= 1, f"no {kind!r} action finished:\n{dump}"
+    browser = level["browser"]
+    assert "first load" in browser["by_kind"] and browser["sent"] == browser["finished"] >= 1, dump
+    assert level["server_rss_mb"]["peak"] is not None

@@ -22,7 +22,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -414,12 +414,23 @@ _COMPUTING = threading.Lock()  # one UMAP at a time per process, whichever sessi
 SMALL_DATASET = 5_000  # test images: a run on a dataset this small is prepared on first open
 
 
+def write_refusal(name: str) -> str | None:
+    """Why the dashboard may not write the run's missing artefacts itself (``runs.dashboard_write_refusal``: never
+    into the checkpoints, nothing at all when served beyond loopback), or None."""
+    folder = _model_files(name)[0].parent
+    return runs.dashboard_write_refusal(folder, st.get_option("server.address"), root())
+
+
 def proj(name: str, split: str = "test", compute: bool = True) -> Loaded:
-    """The run's map; a missing or stale one is computed once (unless ``compute`` is False), with a visible
-    progress indicator, and saved."""
+    """The run's map; a missing or stale one is computed once (unless ``compute`` is False, or the dashboard may not
+    write it: ``write_refusal``, then the error says why beside the command), with a visible progress indicator,
+    and saved beside the run."""
     loaded = _stored_map(name, split)
     if loaded.ok or not compute or not loaded.recomputable or not model(name).ok:
         return loaded
+    refusal = write_refusal(name)
+    if refusal:
+        return replace(loaded, error=f"{loaded.error} (not computed here: {refusal})")
     minutes = "about a minute" if split == "test" else "several minutes"
     with _COMPUTING, st.status(f"Computing the map of {title(name)} once ({minutes})…") as status:
         again = _stored_map(name, split)
@@ -433,18 +444,24 @@ def proj(name: str, split: str = "test", compute: bool = True) -> Loaded:
         except Exception as e:  # noqa: BLE001 - shown on the page with the command, never a traceback
             status.update(label=f"Could not compute the map ({type(e).__name__}: {e})", state="error")
             return loaded
-        status.update(label="Map computed and saved beside the checkpoint", state="complete", expanded=False)
+        status.update(label="Map computed and saved beside the run", state="complete", expanded=False)
     return _stored_map(name, split)
 
 
 def prepare_if_small(name: str) -> None:
     """A run of one's own whose metrics or map are missing, on a small dataset: ``prepare`` it now, once, with a
-    status indicator (a large one names the command instead, on the page that needs it)."""
+    status indicator, where the dashboard may write (``write_refusal``). Otherwise, and on a large dataset, the
+    page that needs the missing file names the command."""
     if not checkpoint.is_run_key(name) or not model(name).ok:
         return
     if metrics_status(name).ok and (not can(name, MAP) or _stored_map(name, "test").ok):
         return
     if items(run(name).dataset).n_test > SMALL_DATASET:
+        return
+    refusal = write_refusal(name)
+    if refusal:
+        st.info(f"**{title(name)}** is not prepared yet, and {refusal}. Prepare it on the server with:")
+        st.code(runs.prepare_command(name), language="bash")
         return
     from explorer.commands.prepare import run_prepare
 
@@ -795,4 +812,5 @@ def sidebar_status() -> None:
     if len(keys) > 12:
         lines.append(f"… and {len(keys) - 12} more runs")
     st.caption("  \n".join(lines) or "No runs on this dataset yet.")
-    st.caption(f"Checkpoints: `{root()}`  \nRuns: `{checkpoint.runs_root()}`")
+    if runs.is_loopback(st.get_option("server.address")):  # the server's folders are no business of a network
+        st.caption(f"Checkpoints: `{root()}`  \nRuns: `{checkpoint.runs_root()}`")
