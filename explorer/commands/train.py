@@ -79,7 +79,7 @@ def fit_and_save(
     return result, out or run_folder(name, root)
 
 
-def check_writable(directory: Path, what: str) -> None:
+def check_writable(directory: Path, what: str, flag: str = "--runs folder (or $LATENT_EXPLORER_RUNS)") -> None:
     """ValueError naming ``directory`` and the fix unless files can be created in it (it is made if missing): the
     check runs before any data is read, so a run never trains for nothing."""
     import tempfile
@@ -90,13 +90,13 @@ def check_writable(directory: Path, what: str) -> None:
             pass
     except OSError as e:
         raise ValueError(
-            f"cannot write {what} to {directory} ({e.strerror or e}); choose another folder or make it writable."
+            f"cannot write {what} to {directory} ({e.strerror or e}); choose a writable {flag}, or make it writable."
         ) from None
 
 
-def writable_on_main(directory: Path, what: str) -> None:
+def writable_on_main(directory: Path, what: str, *flag: str) -> None:
     """``check_writable`` on rank 0 (the writer), agreed by every rank."""
-    distributed.checked(lambda: check_writable(directory, what) if distributed.is_main() else None, "run folder")
+    distributed.checked(lambda: check_writable(directory, what, *flag) if distributed.is_main() else None, "run folder")
 
 
 def say(*args, **kwargs) -> None:
@@ -182,7 +182,7 @@ def run_training(
     check_snapshots(snapshots)
     jobs = plan(names, epochs, batch_size, assignments)
     dev = pick_device(device)
-    writable_on_main(checkpoint_dir(names[0], root).parent, "checkpoints")
+    writable_on_main(checkpoint_dir(names[0], root).parent, "checkpoints", "--out folder")
     data = distributed.checked(lambda: load_fashion_mnist(data_dir, download_if_missing=True), "loading Fashion-MNIST")
     for name, config, recipe, applied in jobs:
         variant = get_variant(name)
