@@ -142,6 +142,7 @@ def main() -> None:
             common.dataset_picker()
         # without the dataset, one page explains how to get it, whichever page was asked for
         n_items = len(common.items().images)
+        common.list_again_if_missing(st.query_params.get("variant"))
         keys = common.runs_with(None) or ["none"]
         page_variants = {p: common.runs_with(need) or keys for p, need in PAGE_NEEDS.items()}
         urlsync.read_url_state(

@@ -264,6 +264,13 @@ def _runs() -> dict[str, runs.Run]:
     return memo[3]
 
 
+def list_again_if_missing(key: str | None) -> None:
+    """Forget the list of runs when ``key`` (a link's run) is not on it: a run trained a moment ago may be newer than
+    the list, which is looked at every ``RUNS_CHECK_S`` only. Costs a listing only for a key not listed."""
+    if key and key not in _runs():
+        _RUN_INDEX.pop((str(checkpoint.runs_root()), root()), None)
+
+
 def all_runs() -> list[runs.Run]:
     """Every run: the shipped ones, then one's own."""
     return list(_runs().values())
