@@ -240,3 +240,33 @@ def _plotly_array(a) -> np.ndarray:
 
     out = np.frombuffer(base64.b64decode(a["bdata"]), dtype=np.dtype(a["dtype"]))
     return out.reshape([int(n) for n in str(a["shape"]).split(",")]) if "shape" in a else out
+
+
+@dataclass(frozen=True)
+class Summary:
+    """A selection at a glance: per class (most common first) its count and share; mean errors."""
+
+    names: tuple[str, ...]
+    counts: np.ndarray | None  # int [k] of the classes present, most first; None without labels
+    shares: np.ndarray | None
+    mean_error: float | None  # of the selection; None where errors are unknown (NaN, imported codes)
+    map_error: float | None  # of the whole map
+
+
+def summary(ids, labels: np.ndarray | None, errors: np.ndarray | None, class_names=CLASS_NAMES) -> Summary:
+    """``ids``: selected row ids; ``labels``/``errors``: per row of the map (None: unknown)."""
+    ids = np.asarray(ids, dtype=np.int64)
+    if len(ids) == 0:
+        raise ValueError("ids is empty: nothing selected.")
+    counts = shares = None
+    names: tuple[str, ...] = ()
+    if labels is not None:
+        all_counts = np.bincount(np.asarray(labels)[ids], minlength=len(class_names))
+        order = [c for c in np.argsort(-all_counts, kind="stable") if all_counts[c]]
+        names = tuple(class_names[c] for c in order)
+        counts = all_counts[order]
+        shares = counts / counts.sum()
+    mean_error = map_error = None
+    if errors is not None and np.isfinite(errors).any():
+        mean_error, map_error = float(np.nanmean(np.asarray(errors)[ids])), float(np.nanmean(errors))
+    return Summary(names, counts, shares, mean_error, map_error)

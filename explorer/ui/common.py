@@ -787,3 +787,62 @@ def sidebar_status() -> None:
         lines.append(f"… and {len(keys) - 12} more runs")
     st.caption("  \n".join(lines) or "No runs on this dataset yet.")
     st.caption(f"Checkpoints: `{root()}`  \nRuns: `{checkpoint.runs_root()}`")
+
+
+# ------------------------------------------------------------------------ the map component's data
+
+
+@per_variant(resource=True)
+def _map_points(name: str, split: str, labelled: bool) -> dict:
+    from explorer import mapdata
+
+    p = _stored_map(name, split).value
+    return mapdata.pack_points(p.coords, p.labels if labelled else None, p.recon_mse)
+
+
+def map_points(name: str, split: str = "test") -> dict:
+    """The run's map as binary columns for the map component (``explorer.mapdata.pack_points``; cached and shared:
+    never mutate it)."""
+    require_projection(name, split)
+    return _map_points(name, split, items(run(name).dataset).has_labels)
+
+
+_ATLAS_LOCK = threading.Lock()  # one atlas build at a time per process
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _atlas(name: str, split: str, sha: str, root_dir: str):
+    from explorer import atlas
+
+    path, fix = atlas.path_for(name, split, root_dir), atlas.fix_command(name, split, root_dir)
+    with _ATLAS_LOCK:
+        try:
+            return atlas.load_atlas(path, sha, fix)
+        except atlas.AtlasError:
+            pass  # missing or stale: built once (seconds for the 10k test map), saved beside the map
+        data = items(run(name).dataset)
+        n = len(_stored_map(name, split).value.coords)
+        loaded = model(name)
+        atlas.make_atlas(name, split, data.images[:n], loaded.value if loaded.ok else None, root_dir)
+        return atlas.load_atlas(path, sha, fix)
+
+
+def map_atlas(name: str, split: str = "test"):
+    """Where the map's thumbnails come from (``map_component.AtlasSource``): the run's atlas, loaded (or built
+    once and saved) only when the browser asks for its tiles."""
+    from explorer import atlas
+    from explorer.ui.map_component import AtlasSource
+
+    p = _stored_map(name, split).value
+    data = items(run(name).dataset)
+    n = len(p.coords)
+    root_dir = _root_for(name)
+    sha = p.weights_sha256
+    return AtlasSource(
+        hash=f"{name}/{split}/{sha[:16]}",
+        tiles=atlas.tile_count(n),
+        side=atlas.SIDE,
+        item_shape=tuple(int(s) for s in data.images.shape[1:]),
+        has_recon=model(name).ok,
+        load=lambda: _atlas(name, split, sha, root_dir),
+    )

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import streamlit as st
 
-from explorer import figures, images, inference, projection, selection
-from explorer.ui import common, downloads, urlsync
+from explorer import exports, figures, images, inference, projection, selection
+from explorer.ui import common, downloads, map_component, urlsync
 from explorer.ui.upload_widget import upload_ui
 from explorer.upload import UploadView, upload_view
 
@@ -16,26 +18,28 @@ SELECTION_KEY = "map_selection"  # the ids, for the other pages (the Similar pag
 STATE_KEY = "_map_selection_state"  # explorer.selection.MapSelection: the selection across redraws of the chart
 COLOR_LABELS = {"class": "class", "error": "reconstruction error"}
 UPLOAD_NEIGHBOURS = 10
+SHEET_LIMIT = 100  # items on the selection's PNG contact sheet
 
 
 def page() -> None:
     name, (c2, c3) = common.page_header(
         "Latent map",
         "Each dot is a test image, placed by UMAP so that images with nearby latent codes sit together. "
-        "Click a dot, or pick the lasso or box tool beside the map and draw around a region, to see the images "
-        "and the model's reconstructions. Drag to pan; zoom with the + and − buttons beside the map.",
+        "Hover a dot to see the image and its reconstruction; click it, or pick Box or Lasso above the map and draw "
+        "around a region, to see the images below. Drag to pan; zoom with + and −, or the wheel once you have "
+        "clicked the map (or with Ctrl held). Click a class in the legend to hide it.",
         common.MAP,
         columns=(2, 2, 1.4),
     )
     items = common.items()
     decodes = common.can(name, "decoder")  # imported codes have a map and neighbours, but no reconstructions
-    modes = [m for m in figures.COLOR_MODES if (m != "class" or items.has_labels) and (m != "error" or decodes)]
-    modes = modes or ["class"]
-    with c2:
-        common.default("map_color", modes[0])
-        if st.session_state["map_color"] not in modes:
-            st.session_state["map_color"] = modes[0]
-        color_by = st.radio("Colour by", modes, key="map_color", horizontal=True, format_func=COLOR_LABELS.get)
+    modes = [
+        m for m in (*figures.COLOR_MODES, "cluster") if (m != "class" or items.has_labels) and (m != "error" or decodes)
+    ]
+    modes = modes or ["cluster"]
+    common.default("map_color", modes[0])
+    if st.session_state["map_color"] not in modes:
+        st.session_state["map_color"] = modes[0]
     with c3:
         common.default("map_all", False)
         n_all, n_train = len(items.images), len(items.images) - items.n_test
@@ -43,6 +47,8 @@ def page() -> None:
             f"All {_short(n_all)}", key="map_all", help=f"All {n_all:,} images: the {n_train:,} training images too."
         )
     st.caption(f"**{common.title(name)}**: {common.job(name)}.")
+    if not items.has_labels:
+        st.caption("This dataset has no labels: the map is coloured by reconstruction error or by cluster.")
 
     model = common.require_model(name) if decodes else None
     common.require_projection(name, "test")
@@ -65,30 +71,31 @@ def page() -> None:
     if prepared is not None:
         coords = selection.coords_of_test_items(common.proj(name, split).value.coords, items.n_test)
         upload = upload_view(model, prepared.image, common.proj(name).value, UPLOAD_NEIGHBOURS, coords)
-    view = (name, split, color_by, None if upload is None else tuple(np.round(upload.xy, 6)))
-    sel = selection.redraw(_selection_state(), view, len(common.proj(name, split).value.coords))
-    base = common.map_dict(name, split, color_by)
-    traces = base["data"]
-    if sel.restored:  # a redrawn chart has lost its selection: ours is drawn as its selected points
-        picked = selection.selected_points(traces, sel.restored)
-        traces = [t if p is None else {**t, "selectedpoints": p} for t, p in zip(traces, picked, strict=True)]
-    marks = [figures.marker_trace(upload.xy, "your picture", "star", 22)] if upload is not None else []
-    fig = figures.overlay({"data": traces, "layout": base["layout"]}, marks)
+    sel = selection.redraw(_selection_state(), (name, split), len(common.proj(name, split).value.coords))
+    marks = [(float(upload.xy[0]), float(upload.xy[1]), "your picture")] if upload is not None else []
     with left:
-        event = st.plotly_chart(
-            fig,
-            key="map_chart",
-            on_select="rerun",
-            selection_mode=("points", "box", "lasso"),
-            # The wheel scrolls the page; the mode bar's + and − zoom (Plotly cannot tie wheel zoom to focus).
-            config={"displaylogo": False, "scrollZoom": False, "displayModeBar": True},
+        event = map_component.latent_map(
+            "map_chart",
+            common.map_points(name, split),
+            items.class_names,
+            figures.CLASS_COLORS,
+            modes,
+            selected=sel.ids,
+            marks=marks,
+            atlas=common.map_atlas(name, split),
+            name=f"{name.replace('/', '-')}-{split}",
+            color=st.session_state["map_color"],
         )
-    sel = selection.chart_reported(sel, selection.selected_ids(event))
+    if event.color in modes:
+        st.session_state["map_color"] = event.color
+    color_by = st.session_state["map_color"]
+    if event.selected is not None:
+        sel = replace(sel, ids=tuple(event.selected), restored=(), seen=())
     _keep_selection(sel)
     ids = list(sel.ids)
     urlsync.write_url_state(urlsync.current_state("map", name))
     with left:
-        downloads_row(model, name, split, fig, ids)
+        downloads_row(model, name, split, color_by, ids)
     with right:
         if upload is not None:
             show_upload(items, upload)
@@ -101,6 +108,8 @@ def page() -> None:
         if errors is None and len(ids) > PANEL_LIMIT:
             how = ", a random sample"
         show_panel(model, items, ids, selection.display_order(ids, PANEL_LIMIT, errors), how)
+        if ids:
+            show_summary(items, ids, common.proj(name, split).value.recon_mse)
 
 
 def _short(n: int) -> str:
@@ -130,12 +139,21 @@ def _clear_selection() -> None:
     st.session_state[SELECTION_KEY] = []
 
 
-def downloads_row(model, name: str, split: str, fig, ids: list[int]) -> None:
-    """The map as HTML or PNG; the selected items (id, class, map position, code) as CSV."""
-    fig_col, csv_col, _ = st.columns([2, 2, 1], vertical_alignment="center")
+def downloads_row(model, name: str, split: str, color_by: str, ids: list[int]) -> None:
+    """The map as interactive HTML (Plotly, built when clicked; the map's own PNG button is above it); the
+    selected items (id, class, map position, code) as CSV and their originals and reconstructions as a PNG."""
+    fig_col, csv_col, png_col = st.columns([2, 2, 2], vertical_alignment="center")
     with fig_col:
         st.caption("Download the map")
-        downloads.figure_buttons(fig, f"latent-map-{name}-{split}", "map_download")
+        plotly_mode = color_by if color_by in figures.COLOR_MODES else "class"
+        downloads.button(
+            "HTML",
+            lambda: exports.figure_html(common.map_figure(name, split, plotly_mode)),
+            f"latent-map-{name.replace('/', '-')}-{split}.html",
+            "text/html",
+            "map_download_html",
+            "The interactive map as one HTML file that opens offline",
+        )
     if not ids:
         return
     items, test_codes, coords = common.items(), common.proj(name).value.codes, common.proj(name, split).value.coords
@@ -148,6 +166,16 @@ def downloads_row(model, name: str, split: str, fig, ids: list[int]) -> None:
             f"selection-{name}.csv",
             "selection_csv",
             help="One row per item: id, class, position on the map, latent code",
+        )
+    with png_col:
+        st.caption("Contact sheet")
+        downloads.button(
+            "PNG",
+            lambda: exports.png_bytes(contact_sheet(model, items, ids)),
+            f"selection-{name.replace('/', '-')}.png",
+            "image/png",
+            "selection_png",
+            f"The first {SHEET_LIMIT} selected items: originals over reconstructions, with ids and errors",
         )
 
 
@@ -207,3 +235,39 @@ def show_panel(model, items: common.Items, ids: list[int], shown: list[int], how
     st.image(selection.panel_image(rows))
     which = f"all {len(ids)}" if len(shown) == len(ids) else f"{len(shown)} of {len(ids):,}"
     st.caption(f"Showing {which}{how}. Under each reconstruction: the item id and its MSE.")
+
+
+def contact_sheet(model, items: common.Items, ids: list[int]) -> np.ndarray:
+    """The first ``SHEET_LIMIT`` selected items as one picture: originals over reconstructions (ids, errors)."""
+    shown = ids[:SHEET_LIMIT]
+    if model is None:
+        return images.mosaic(items.images[np.asarray(shown)], cols=10, scale=2)
+    rows = selection.panel_rows(
+        shown,
+        items.images,
+        items.labels,
+        lambda x: inference.reconstruct(model, x),
+        limit=SHEET_LIMIT,
+        class_names=items.class_names,
+    )
+    return selection.panel_image(rows, per_row=10)
+
+
+def show_summary(items: common.Items, ids: list[int], errors: np.ndarray) -> None:
+    """The selection's classes (a bar per class) and its mean reconstruction error beside the whole map's."""
+    summary = selection.summary(ids, items.labels if items.has_labels else None, errors, items.class_names)
+    if summary.mean_error is not None:
+        st.caption(
+            f"Mean reconstruction error of the {len(ids):,} selected: **{summary.mean_error:.4f}** "
+            f"(the whole map: {summary.map_error:.4f})."
+        )
+    if summary.counts is not None:
+        st.dataframe(
+            {"class": list(summary.names), "items": summary.counts.tolist(), "share": summary.shares.tolist()},
+            hide_index=True,
+            key="selection_classes",
+            column_config={
+                "share": st.column_config.ProgressColumn("share", format="percent", min_value=0.0, max_value=1.0)
+            },
+            height=min(400, 36 + 35 * len(summary.names)),
+        )
