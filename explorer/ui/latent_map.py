@@ -262,10 +262,9 @@ def show_summary(items: common.Items, ids: list[int], errors: np.ndarray) -> Non
             f"(the whole map: {summary.map_error:.4f})."
         )
     if summary.counts is not None:
-        st.dataframe(
+        st.container(key="selection_classes").dataframe(
             {"class": list(summary.names), "items": summary.counts.tolist(), "share": summary.shares.tolist()},
             hide_index=True,
-            key="selection_classes",
             column_config={
                 "share": st.column_config.ProgressColumn("share", format="percent", min_value=0.0, max_value=1.0)
             },

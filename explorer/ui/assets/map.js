@@ -178,6 +178,11 @@ function drawOverlay(inst) {
   ctx.clearRect(0, 0, inst.overlay.width, inst.overlay.height);
   if (!p || !v) return;
   for (const m of inst.marks) { const [x, y] = toPx(v, m.x, m.y); star(ctx, x, y, 11, "#111111"); }
+  const few = inst.selectedIds && inst.selectedIds.length <= 30 ? inst.selectedIds : [];
+  for (const i of few) {  // a handful selected: each ringed, so a clicked dot is easy to find again
+    const [x, y] = toPx(v, p.x[i], p.y[i]);
+    ctx.beginPath(); ctx.arc(x + 1, y + 1, 5, 0, 2 * Math.PI); ctx.lineWidth = 1.5; ctx.strokeStyle = "#4f46e5"; ctx.stroke();
+  }
   for (const i of [inst.hover, inst.search]) {
     if (i < 0) continue;
     const [x, y] = toPx(v, p.x[i], p.y[i]);
