@@ -40,12 +40,12 @@ HTML = (
     '<button class="lm-go" title="Find and select this item">Find</button></span>'
     '<button class="lm-png" title="The map as drawn, as PNG">PNG</button>'
     '<span class="lm-status"></span></div>'
-    '<div class="lm-legend"></div>'
     '<div class="lm-plot"><canvas class="lm-canvas"></canvas><canvas class="lm-overlay"></canvas>'
     '<div class="lm-msg"></div><div class="lm-card"><div class="lm-card-id"></div>'
     '<div class="lm-thumbs"><canvas width="84" height="84" title="original"></canvas>'
     '<canvas width="84" height="84" title="reconstruction"></canvas></div>'
-    '<div class="lm-card-wait"></div><div class="lm-card-err"></div></div></div></div>'
+    '<div class="lm-card-wait"></div><div class="lm-card-err"></div></div></div>'
+    '<div class="lm-legend"></div></div>'  # below the plot: counts that change never move the map
 )
 
 
