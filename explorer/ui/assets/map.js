@@ -601,6 +601,19 @@ export default function (component) {
       };
       requestAnimationFrame(step);
     }),
+    // A pointer move dispatched over fraction [fx, fy] of the plot -> {ms: until the next frame is drawn, item,
+    // thumb: whether the card shows the thumbnail} (for the benchmark's hover bar).
+    hoverProbe: ([fx, fy]) => new Promise((resolve) => {
+      const r = inst.overlay.getBoundingClientRect(), t0 = performance.now();
+      inst.overlay.dispatchEvent(new PointerEvent("pointermove", { clientX: r.left + r.width * fx, clientY: r.top + r.height * fy, bubbles: true }));
+      requestAnimationFrame(() => resolve({ ms: performance.now() - t0, handler: inst.hoverShown, item: inst.hover, thumb: inst.card.dataset.thumb === "1" }));
+    }),
+    // How many visible points a lasso through fractions of the plot [[fx, fy], …] would take.
+    countInside: (path) => {
+      const r = inst.overlay.getBoundingClientRect();
+      return pointsInside(inst, "lasso", path.map(([fx, fy]) => [r.width * fx, r.height * fy])).length;
+    },
+    tileCount: () => (inst.atlas ? inst.atlas.tiles : 0),
     search: (id) => search(inst, id),
     select: (ids) => setSelection(inst, ids, true),
     setColor: (c) => { inst.colorSel.value = c; inst.colorSel.dispatchEvent(new Event("change")); },
