@@ -13,9 +13,11 @@ import re
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from explorer.data import CLASS_NAMES
+from explorer.projection import load_projection
 from tests.support.map_data import map_data
 from tests.support.pages import open_link
 from tests.support.server import IDLE_JS, MAP_DRAWN_JS, NEAREST_POINT_JS, chromium, serve
@@ -300,3 +302,32 @@ def test_a_lasso_selection_its_summary_exports_and_bad_input(page, server):
     page.wait_for_function("() => new URLSearchParams(location.search).get('item') === '123'")
     assert page.evaluate(SELECTED_JS) == [123]
     assert not page.js_errors
+
+
+def test_groups_a_to_b_decode_along_the_direction_and_open_in_the_generator(fmnist):
+    """Two selections kept as groups A and B: the strip decoded between their centroids, items similar to the
+    selection, and the VAE's generator opened at A's centroid with an A -> B slider."""
+    from explorer.selection import MapSelection
+
+    labels = fmnist.test.labels
+    sandals, boots = np.flatnonzero(labels == 5)[:40], np.flatnonzero(labels == 9)[:40]
+    at = open_link({"page": "map", "variant": "vae", "item": str(int(sandals[0]))})
+    at.session_state["_map_selection_state"] = MapSelection(("vae", "test"), tuple(int(i) for i in sandals))
+    at.run()
+    assert not at.exception and at.subheader[0].value == "40 items selected"
+    at.button(key="map_group_A").click().run()
+    at.toggle(key="map_similar").set_value(True).run()
+    assert any("nearest the mean code of the 40 selected" in c.value for c in at.caption)
+    at.session_state["_map_selection_state"] = MapSelection(("vae", "test"), tuple(int(i) for i in boots))
+    at.run()
+    at.button(key="map_group_B").click().run()
+    assert not at.exception
+    assert any("t = 0 is group A's centroid" in (c or "") for img in at.get("image") for c in img.captions)
+    at.button(key="map_open_generator").click().run()
+    assert not at.exception and at.title[0].value == "Generator"
+    live = map_data(at, "live_vae")
+    assert live["directions"][0]["label"] == "A (Sandal) → B (Ankle boot)"
+    codes = load_projection("vae").codes
+    want = codes[boots].mean(axis=0) - codes[sandals].mean(axis=0)
+    assert np.allclose(live["directions"][0]["vector"], want, atol=1e-5)
+    assert np.allclose(live["z"], np.clip(codes[sandals].mean(axis=0), -3, 3), atol=0.006)  # sliders: 0.01 steps

@@ -846,3 +846,16 @@ def map_atlas(name: str, split: str = "test"):
         has_recon=model(name).ok,
         load=lambda: _atlas(name, split, sha, root_dir),
     )
+
+
+_ROUTER: dict = {}  # URL path -> the router's st.Page of this process (set by dashboard.main on every run)
+
+
+def set_router_pages(pages: dict) -> None:
+    _ROUTER.clear()
+    _ROUTER.update(pages)
+
+
+def router_page(url_path: str):
+    """The router's page at ``url_path``, for ``st.switch_page``."""
+    return _ROUTER[url_path]

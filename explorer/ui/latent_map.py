@@ -7,8 +7,8 @@ from dataclasses import replace
 import numpy as np
 import streamlit as st
 
-from explorer import exports, figures, images, inference, projection, selection
-from explorer.ui import common, downloads, map_component, urlsync
+from explorer import exports, figures, generation, images, inference, projection, selection
+from explorer.ui import common, downloads, generation_sections, map_component, urlsync
 from explorer.ui.upload_widget import upload_ui
 from explorer.upload import UploadView, upload_view
 
@@ -110,6 +110,8 @@ def page() -> None:
         show_panel(model, items, ids, selection.display_order(ids, PANEL_LIMIT, errors), how)
         if ids:
             show_summary(items, ids, common.proj(name, split).value.recon_mse)
+            show_similar(model, name, items, ids)
+        show_groups(model, name, split, items, ids)
 
 
 def _short(n: int) -> str:
@@ -270,3 +272,124 @@ def show_summary(items: common.Items, ids: list[int], errors: np.ndarray) -> Non
             },
             height=min(400, 36 + 35 * len(summary.names)),
         )
+
+
+SIMILAR_K = 20  # items shown as "similar to this selection"
+GROUP_KEY = "_map_groups"  # {"A": (run, split, ids), "B": …}: the two groups of the A → B direction
+MAP_DIRECTION_KEY = generation_sections.MAP_DIRECTION_KEY
+
+
+def _selection_codes(model, name: str, items: common.Items, ids) -> np.ndarray:
+    """The codes of selected item ids (stored for test items; encoded for training items, with a model)."""
+    test_codes = common.proj(name).value.codes
+    ids = np.asarray(ids, dtype=np.int64)
+    if model is None:
+        ids = ids[ids < len(test_codes)]
+    return selection.item_codes(model, ids[:SELECTION_CAP], test_codes, items.images)
+
+
+def show_similar(model, name: str, items: common.Items, ids: list[int]) -> None:
+    """On demand: the test items nearest the selection's centroid in code space (the selection left out)."""
+    if common.proj(name).value.codes is None:
+        return
+    if not st.toggle("Similar to this selection", key="map_similar", help="Nearest test items to its mean code"):
+        return
+    codes = _selection_codes(model, name, items, ids)
+    if not len(codes):
+        st.info("The selection holds only training items, whose codes this run does not store.")
+        return
+    near, dist = selection.similar_to(codes, common.proj(name).value.codes, SIMILAR_K, exclude=ids)
+    if not len(near):
+        st.info("Every test item is in the selection: there is nothing else to compare.")
+        return
+    st.image(
+        images.annotated_grid(
+            [items.test_images[near]],
+            captions=[[f"#{i}\n{d:.2f}" for i, d in zip(near, dist, strict=True)]],
+            bars=[[figures.class_color(items.test_labels[i]) for i in near]] if items.has_labels else None,
+            scale=2,
+        )
+    )
+    st.caption(
+        f"The {len(near)} test items nearest the mean code of the {len(ids):,} selected, nearest first "
+        "(under each: its id and distance in code space)."
+    )
+
+
+def _groups() -> dict:
+    return st.session_state.setdefault(GROUP_KEY, {})
+
+
+def _set_group(which: str, name: str, split: str, ids: list[int]) -> None:
+    _groups()[which] = (name, split, tuple(ids[:SELECTION_CAP]))
+
+
+def show_groups(model, name: str, split: str, items: common.Items, ids: list[int]) -> None:
+    """From group A to group B: keep two selections, decode along the direction between their mean codes; for a
+    generative run, open it in the generator as a live direction slider."""
+    groups = {k: v for k, v in _groups().items() if v[0] == name}
+    if not ids and not groups:
+        return
+    st.subheader("From group A to group B")
+    cols = st.columns(2)
+    for col, which in zip(cols, "AB", strict=True):
+        with col:
+            kept = groups.get(which)
+            st.button(
+                f"Selection as group {which}",
+                key=f"map_group_{which}",
+                on_click=_set_group,
+                args=(which, name, split, ids),
+                disabled=not ids,
+                icon=":material/group_add:",
+            )
+            summary = ""
+            if kept is not None and items.has_labels:
+                summary = ": " + selection.class_summary(
+                    items.labels[np.asarray(kept[2])], top=2, class_names=items.class_names
+                )
+            st.caption(f"{len(kept[2]):,} items{summary}" if kept else f"Group {which}: not set")
+    if len(groups) < 2:
+        st.caption("Select a region, keep it as group A; select another, keep it as group B.")
+        return
+    if model is None:
+        st.info("This run holds imported codes, without a decoder: there is nothing to decode the direction with.")
+        return
+    start, vector = selection.group_direction(
+        _selection_codes(model, name, items, groups["A"][2]), _selection_codes(model, name, items, groups["B"][2])
+    )
+    t, codes = selection.strip_points(start, vector)
+    decoded = images.to_uint8(inference.decode(model, codes))
+    st.image(
+        images.annotated_grid([decoded], captions=[[f"{v:+.2f}" for v in t]], scale=2),
+        caption="Decoded along A's mean code + t × (B's − A's): t = 0 is group A's centroid, t = 1 group B's.",
+    )
+    if common.can(name, "generative"):
+        st.button(
+            "Open in the generator",
+            key="map_open_generator",
+            on_click=_to_generator,
+            args=(name, start, vector, _group_label(items, groups)),
+            icon=":material/tune:",
+            help="The generator starts at group A's centroid, with an A → B slider",
+        )
+        if st.session_state.pop("_map_go_generator", False):
+            st.switch_page(common.router_page("generator"))
+
+
+def _group_label(items: common.Items, groups: dict) -> str:
+    if not items.has_labels:
+        return "group A → group B"
+    major = [items.class_names[selection.majority_class(items.labels[np.asarray(groups[k][2])])] for k in "AB"]
+    return f"A ({major[0]}) → B ({major[1]})"
+
+
+def _to_generator(name: str, start: np.ndarray, vector: np.ndarray, label: str) -> None:
+    """The generator opens on this run at A's centroid, with the A → B direction as a slider."""
+    st.session_state[MAP_DIRECTION_KEY] = {"run": name, "label": label, "vector": [float(v) for v in vector]}
+    for i, v in enumerate(generation.clip_z(np.asarray(start, np.float32))[: generation_sections.MAX_SLIDERS]):
+        st.session_state[f"z{i}"] = float(v)
+    st.session_state["_generator_variant"] = name
+    st.session_state["_generator_run"] = name
+    st.session_state["live_decode"] = True
+    st.session_state["_map_go_generator"] = True
