@@ -72,6 +72,20 @@ def linear_baseline(data, components: int) -> dict:
     return out
 
 
+def make_thumbnails(key: str, split: str, data, model, root=None, force: bool = False) -> None:
+    """The run's ``split`` map atlas (``explorer.atlas``), unless a current one is stored (or ``force``)."""
+    from .. import atlas, projection
+
+    path, sha = atlas.path_for(key, split, root), projection.source_sha256(key, root)
+    try:
+        if force:
+            raise atlas.AtlasError("forced")
+        atlas.load_atlas(path, sha, atlas.fix_command(key, split, root))
+    except atlas.AtlasError:
+        images = data.test.images if split == "test" else data.all_images
+        atlas.make_atlas(key, split, images, model, root)
+
+
 def run_prepare(key: str, runs=None, data_dir=None, datasets_root=None, force: bool = False, splits=("test",)) -> dict:
     """Prepare run ``key`` (a shipped variant's name or ``"<dataset>/<run>"``) -> {step: seconds}."""
     from tqdm import tqdm
@@ -93,7 +107,7 @@ def run_prepare(key: str, runs=None, data_dir=None, datasets_root=None, force: b
             "or install the package that provides it."
         )
     root = None if run.shipped and "/" not in key else run.directory.parent.parent
-    steps = ["model", "data", "metrics", *(f"map ({s})" for s in splits)]
+    steps = ["model", "data", "metrics", *(f"map ({s})" for s in splits), *(f"thumbnails ({s})" for s in splits)]
     generative = run.can("generative") and run.dataset == FASHION_MNIST
     if generative:
         steps.append("generation quality")
@@ -139,6 +153,10 @@ def run_prepare(key: str, runs=None, data_dir=None, datasets_root=None, force: b
             if run.has_map:
                 projection.compute_projection(key, data, split, root, model)
         done(f"map ({split})")
+    for split in splits:  # the map's hover thumbnails (sprite atlas) and clusters, beside the map
+        if run.has_map:
+            make_thumbnails(key, split, data, model if run.can("decoder") else None, root, force)
+        done(f"thumbnails ({split})")
     if generative:
         from ..generation import generation_quality
 
