@@ -78,7 +78,7 @@ class Frames:
         return self.total
 
 
-def launch_to_map(browser, log: Path) -> float:
+def launch_to_map(browser, log: Path, parts: list) -> float:
     port = server.free_port()
     url = f"http://127.0.0.1:{port}"
     context = browser.new_context(viewport={"width": 1400, "height": 900})
@@ -87,9 +87,14 @@ def launch_to_map(browser, log: Path) -> float:
     proc = server.start_server("dashboard.py", port, log)
     try:
         server.wait_healthy(url, proc, 60, poll_s=0.02)
+        healthy = time.perf_counter() - t
         page.goto(url, timeout=WAIT_MS)
+        page.locator("h1", has_text="Latent map").wait_for(timeout=WAIT_MS)  # the page's run has begun
+        title = time.perf_counter() - t
         page.wait_for_function(server.MAP_DRAWN_JS, timeout=WAIT_MS, polling=10)
-        return time.perf_counter() - t
+        drawn = time.perf_counter() - t
+        parts.append({"healthy_s": healthy, "title_s": title, "drawn_s": drawn})
+        return drawn
     finally:
         context.close()
         server.stop_server(proc)
@@ -180,7 +185,8 @@ def main() -> int:
     r: dict = {"load_before": loadavg(), "cores": os.cpu_count()}
     log = Path("/tmp") / f"bench_map_{os.getpid()}.log"
     with server.chromium() as browser:
-        r["launch_to_map_s"] = [launch_to_map(browser, log) for _ in range(args.runs)]
+        r["launch_parts"] = []
+        r["launch_to_map_s"] = [launch_to_map(browser, log, r["launch_parts"]) for _ in range(args.runs)]
         with server.serve("dashboard.py", log, timeout_s=90) as url:
             warm, context, page, frames = open_to_map(browser, url)  # the first visit warms the server's caches
             context.close()
@@ -211,6 +217,9 @@ def main() -> int:
             page.wait_for_function(f"() => {MAP}.n() === 70000 && {MAP}.ready()", timeout=WAIT_MS, polling=10)
             r["bytes_70k_mb"] = (frames.mark() - before) / 1e6
             r["packed_70k_mb"] = mapdata.message_bytes(70_000) / 1e6
+            t = time.perf_counter()  # the 70k map's thumbnails (its atlas built on first use, then cached on disk)
+            page.wait_for_function(f"() => {MAP}.tilesLoaded() === {MAP}.tileCount()", timeout=WAIT_MS)
+            r["tiles_70k_after_paint_s"] = time.perf_counter() - t
             settle(page)
             page.locator(".st-key-map_chart .lm-plot").scroll_into_view_if_needed()
             r["pan_70k_fps"] = [fps(page, "panFps") for _ in range(args.runs)]

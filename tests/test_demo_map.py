@@ -136,6 +136,15 @@ def set_colour(page, mode: str) -> None:
     page.locator(".st-key-map_chart select.lm-color").select_option(mode)
 
 
+def pick_variant(page, title: str) -> None:
+    settle(page)
+    box = page.locator(".st-key-variant input").first
+    box.scroll_into_view_if_needed()
+    box.click()
+    page.keyboard.type(title)
+    page.keyboard.press("Enter")
+
+
 def drag(page, mode: str, path: list[tuple[float, float]]) -> None:
     """Pick the Box or Lasso tool and drag through ``path`` (fractions of the plot area)."""
     page.locator(f'.st-key-map_chart .lm-mode[data-mode="{mode}"]').click()
@@ -185,15 +194,17 @@ def test_a_box_selection_survives_a_new_colour_and_variant(page, server):
         lambda: set_colour(page, "error"),
         lambda: set_colour(page, "class"),
         lambda: page.locator(".st-key-map_all label").click(),  # the 70k map holds every test item
-        lambda: (
-            page.locator(".st-key-variant").click() or page.get_by_role("option", name=re.compile("Sparse")).click()
-        ),
+        lambda: pick_variant(page, "Sparse"),
     ):
         change()
         time.sleep(0.5)
         settle(page)
         assert page.locator("h3", has_text=re.compile(r"items selected")).inner_text() == selected
         assert len(page.evaluate(SELECTED_JS)) == int(re.match(r"[\d,]+", selected).group().replace(",", ""))
+    assert (
+        page.locator("[data-testid=stMain] [data-testid=stCaptionContainer]", has_text="Sparse autoencoder:").count()
+        == 1
+    )
     assert not page.js_errors
 
 

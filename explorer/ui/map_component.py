@@ -147,9 +147,10 @@ def latent_map(
         }
         if isinstance(wanted, dict) and wanted.get("hash") == atlas.hash:
             data["tiles"], clusters = _tiles(atlas, wanted.get("tiles") or [])
-            if clusters is not None and ss.get(clusters_flag) != atlas.hash:
+            sent = ss.setdefault(clusters_flag, set())
+            if clusters is not None and atlas.hash not in sent:
                 data["clusters"] = clusters
-                ss[clusters_flag] = atlas.hash
+                sent.add(atlas.hash)
     result = _component()(
         key=key,
         data=data,

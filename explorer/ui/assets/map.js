@@ -6,6 +6,7 @@
 // after the first paint, and the points again with "need_points" if the browser lost them.
 const POINTS = (globalThis.__latentMapPoints = globalThis.__latentMapPoints || new Map());
 const TILES = (globalThis.__latentMapTiles = globalThis.__latentMapTiles || new Map());
+const CLUSTERS = (globalThis.__latentMapClusters = globalThis.__latentMapClusters || new Map());  // by atlas hash
 const INSTANCES = new WeakMap();
 const GRID = 128;  // hover index: cells per side over the map's box
 const DIM = 0.22;  // unselected points while a selection exists: this much colour over white
@@ -509,15 +510,19 @@ function search(inst, text) {
 }
 
 function takePoints(inst, data) {
-  if (data.points) POINTS.set(data.hash, unpackPoints(data.points));
+  if (data.points) {
+    POINTS.set(data.hash, unpackPoints(data.points));
+    while (POINTS.size > 4) POINTS.delete(POINTS.keys().next().value);  // a few maps per tab: memory stays bounded
+  }
   const pts = POINTS.get(data.hash) || null;
   if (!pts) { inst.api.setTriggerValue("need_points", data.hash); note(inst, "loading the map…"); return false; }
   if (inst.pts !== pts) {
     inst.pts = pts; inst.view = null; inst.hover = -1; inst.search = -1;
     inst.classFilter.clear(); inst.selected = null; inst.selectedIds = []; inst.selectedKey = "";
-    inst.clusters = null;
   }
-  if (data.clusters) inst.clusters = b64bytes(data.clusters);
+  if (data.clusters && data.atlas) CLUSTERS.set(data.atlas.hash, b64bytes(data.clusters));
+  inst.clusters = (data.atlas && CLUSTERS.get(data.atlas.hash)) || null;
+  if (inst.clusters && inst.clusters.length !== pts.n) inst.clusters = null;
   return true;
 }
 
