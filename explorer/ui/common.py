@@ -807,24 +807,51 @@ def map_points(name: str, split: str = "test") -> dict:
     return _map_points(name, split, items(run(name).dataset).has_labels)
 
 
-_ATLAS_LOCK = threading.Lock()  # one atlas build at a time per process
+_ATLAS_BUILDS: dict[tuple, dict] = {}  # (run, split, weights) -> {"thread", "error"}: atlases being made
+_ATLAS_LOCK = threading.Lock()
+
+
+class AtlasPendingError(RuntimeError):
+    """The map's atlas is being made in the background; ask again in a moment."""
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
+def _load_atlas(path: str, sha: str, fix: str, stamp):
+    from explorer import atlas
+
+    return atlas.load_atlas(Path(path), sha, fix)
+
+
 def _atlas(name: str, split: str, sha: str, root_dir: str):
+    """The run's stored atlas; if it is missing or stale, it is made once in a background thread (the 70k map's
+    takes about a minute on 2 cores) and AtlasPendingError is raised meanwhile, so no page run waits for it."""
     from explorer import atlas
 
     path, fix = atlas.path_for(name, split, root_dir), atlas.fix_command(name, split, root_dir)
+    try:
+        return _load_atlas(str(path), sha, fix, file_stamp(path))
+    except atlas.AtlasError:
+        pass
+    key = (name, split, sha)
     with _ATLAS_LOCK:
-        try:
-            return atlas.load_atlas(path, sha, fix)
-        except atlas.AtlasError:
-            pass  # missing or stale: built once (seconds for the 10k test map), saved beside the map
-        data = items(run(name).dataset)
-        n = len(_stored_map(name, split).value.coords)
-        loaded = model(name)
-        atlas.make_atlas(name, split, data.images[:n], loaded.value if loaded.ok else None, root_dir)
-        return atlas.load_atlas(path, sha, fix)
+        job = _ATLAS_BUILDS.get(key)
+        if job is not None and job["error"] is not None:
+            raise RuntimeError(job["error"])
+        if job is None or not job["thread"].is_alive():
+            images = items(run(name).dataset).images[: len(_stored_map(name, split).value.coords)]
+            loaded = model(name)
+
+            def build(job):
+                try:
+                    atlas.make_atlas(name, split, images, loaded.value if loaded.ok else None, root_dir)
+                except Exception as e:  # noqa: BLE001 - the browser is told the thumbnails are unavailable
+                    job["error"] = f"{type(e).__name__}: {e}"
+
+            job = {"error": None}
+            job["thread"] = threading.Thread(target=build, args=(job,), name=f"atlas {name} {split}", daemon=True)
+            _ATLAS_BUILDS[key] = job
+            job["thread"].start()
+    raise AtlasPendingError(f"the thumbnails of {name} ({split}) are being made")
 
 
 def map_atlas(name: str, split: str = "test"):

@@ -147,6 +147,7 @@ def latent_map(
         }
         if isinstance(wanted, dict) and wanted.get("hash") == atlas.hash:
             data["tiles"], clusters = _tiles(atlas, wanted.get("tiles") or [])
+            data["tiles"]["ask"] = wanted.get("ask")  # an answer differs from the last one even when both say "pending"
             sent = ss.setdefault(clusters_flag, set())
             if clusters is not None and atlas.hash not in sent:
                 data["clusters"] = clusters
@@ -177,7 +178,9 @@ def _tiles(atlas: AtlasSource, wanted: Sequence[int]) -> tuple[dict, str | None]
     out = {"hash": atlas.hash, "orig": {}, "recon": {}}
     try:
         loaded = atlas.load()
-    except Exception:  # noqa: BLE001 - the browser shows "thumbnail unavailable"; the map stays usable
+    except Exception as e:  # noqa: BLE001 - the browser shows "thumbnail unavailable"; the map stays usable
+        if type(e).__name__ == "AtlasPendingError":  # being made: the browser asks again in a moment
+            return {**out, "pending": True}, None
         loaded = None
     for t in want:
         ok = loaded is not None and t < len(loaded.originals)

@@ -341,7 +341,13 @@ function wantTiles(inst, first) {
   for (const t of order) if (!store.orig.has(t) && !store.failed.has(t) && !missing.includes(t)) missing.push(t);
   if (!missing.length) return;
   inst.tileRequestOpen = true;
-  inst.api.setTriggerValue("tiles", { hash: a.hash, tiles: missing.slice(0, a.batch) });
+  inst.tileAsks = (inst.tileAsks || 0) + 1;  // a fresh value each time: a repeated ask is still an ask
+  const ask = inst.tileAsks;
+  inst.api.setTriggerValue("tiles", { hash: a.hash, tiles: missing.slice(0, a.batch), ask });
+  // No answer in a while (the server was busy making the atlas, or the run was replaced by another): ask again.
+  setTimeout(() => {
+    if (inst.tileRequestOpen && inst.tileAsks === ask) { inst.tileRequestOpen = false; wantTiles(inst, inst.hover); }
+  }, 3000);
 }
 
 function takeTiles(inst, tiles) {
@@ -351,6 +357,12 @@ function takeTiles(inst, tiles) {
   const store = TILES.get(a.hash);
   if (!tiles || tiles.hash !== a.hash) return;
   inst.tileRequestOpen = false;
+  if (tiles.pending) {  // the server is making the thumbnails: ask again in a moment
+    inst.tilesPending = true;
+    setTimeout(() => wantTiles(inst, inst.hover), 2000);
+    return;
+  }
+  inst.tilesPending = false;
   let pending = 0;
   const done = () => { if (--pending === 0) { showCard(inst); setTimeout(() => wantTiles(inst, -1), 50); } };
   for (const [kind, list] of [["orig", tiles.orig], ["recon", tiles.recon]]) {
@@ -387,7 +399,8 @@ function showCard(inst, ev) {
       ctx.clearRect(0, 0, c.width, c.height);
       if (img) { ctx.drawImage(img, sx, sy, w, h, 0, 0, c.width, c.height); shown = true; }
     }
-    if (!shown) wait = store && store.failed.has(t) ? "thumbnail unavailable" : "thumbnail loading…";
+    if (!shown) wait = store && store.failed.has(t) ? "thumbnail unavailable"
+      : inst.tilesPending ? "thumbnails are being made (once, for this map)…" : "thumbnail loading…";
     if (!shown && !(store && store.failed.has(t))) wantTiles(inst, i);
   } else wait = inst.data.atlas_note || "no thumbnails for this map";
   thumbs.style.display = shown ? "flex" : "none";
@@ -618,6 +631,7 @@ export default function (component) {
       const r = inst.overlay.getBoundingClientRect();
       return pointsInside(inst, "lasso", path.map(([fx, fy]) => [r.width * fx, r.height * fy])).length;
     },
+    tileState: () => ({ open: !!inst.tileRequestOpen, pending: !!inst.tilesPending, asks: inst.tileAsks || 0 }),
     tileCount: () => (inst.atlas ? inst.atlas.tiles : 0),
     search: (id) => search(inst, id),
     select: (ids) => setSelection(inst, ids, true),
