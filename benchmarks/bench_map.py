@@ -217,9 +217,9 @@ def main() -> int:
             page.wait_for_function(f"() => {MAP}.n() === 70000 && {MAP}.ready()", timeout=WAIT_MS, polling=10)
             r["bytes_70k_mb"] = (frames.mark() - before) / 1e6
             r["packed_70k_mb"] = mapdata.message_bytes(70_000) / 1e6
-            t = time.perf_counter()  # the 70k map's thumbnails (its atlas built on first use, then cached on disk)
-            page.wait_for_function(f"() => {MAP}.tilesLoaded() === {MAP}.tileCount()", timeout=WAIT_MS)
-            r["tiles_70k_after_paint_s"] = time.perf_counter() - t
+            t = time.perf_counter()  # the 70k map's first thumbnail tile (its atlas made once, then stored)
+            page.wait_for_function(f"() => {MAP}.tilesLoaded() >= 1", timeout=WAIT_MS)
+            r["first_tile_70k_after_paint_s"] = time.perf_counter() - t
             settle(page)
             page.locator(".st-key-map_chart .lm-plot").scroll_into_view_if_needed()
             r["pan_70k_fps"] = [fps(page, "panFps") for _ in range(args.runs)]
@@ -230,6 +230,7 @@ def main() -> int:
                 lassos.append(lasso_10k(page))
                 page.locator(".st-key-map_clear button").click()
                 settle(page)
+            r["tiles_70k_loaded_at_end"] = page.evaluate(f"() => {MAP}.tilesLoaded()")
             r["lasso_points"] = [c for c, _ in lassos]
             r["lasso_10k_s"] = [s for _, s in lassos]
             context.close()

@@ -23,7 +23,7 @@ import streamlit as st
 
 COMPONENT_NAME = "latent_explorer.latent_map"
 ASSETS = Path(__file__).resolve().parent / "assets"
-TILE_BATCH = 6  # tiles (each with its reconstructions' tile) a run sends at once: ~3-4 MB of base64
+TILE_BATCH = 4  # tiles (each with its reconstructions' tile) a run sends at once: ~2-4 MB of base64
 HTML = (
     '<div class="lm-root"><div class="lm-tools">'
     '<span class="lm-group"><button class="lm-mode lm-on" data-mode="pan" title="Drag to pan">Pan</button>'

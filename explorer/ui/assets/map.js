@@ -344,10 +344,14 @@ function wantTiles(inst, first) {
   inst.tileAsks = (inst.tileAsks || 0) + 1;  // a fresh value each time: a repeated ask is still an ask
   const ask = inst.tileAsks;
   inst.api.setTriggerValue("tiles", { hash: a.hash, tiles: missing.slice(0, a.batch), ask });
-  // No answer in a while (the server was busy making the atlas, or the run was replaced by another): ask again.
+  // No answer in a while (the run was replaced by another): ask again, waiting twice as long each time, so that a
+  // slow answer (a large atlas loading) is never cut off by the next ask.
+  const wait = inst.tileWait || 8000;
   setTimeout(() => {
-    if (inst.tileRequestOpen && inst.tileAsks === ask) { inst.tileRequestOpen = false; wantTiles(inst, inst.hover); }
-  }, 3000);
+    if (inst.tileRequestOpen && inst.tileAsks === ask) {
+      inst.tileRequestOpen = false; inst.tileWait = Math.min(2 * wait, 120000); wantTiles(inst, inst.hover);
+    }
+  }, wait);
 }
 
 function takeTiles(inst, tiles) {
@@ -363,6 +367,7 @@ function takeTiles(inst, tiles) {
     return;
   }
   inst.tilesPending = false;
+  inst.tileWait = 8000;
   let pending = 0;
   const done = () => { if (--pending === 0) { showCard(inst); setTimeout(() => wantTiles(inst, -1), 50); } };
   for (const [kind, list] of [["orig", tiles.orig], ["recon", tiles.recon]]) {
