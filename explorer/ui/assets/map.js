@@ -577,7 +577,11 @@ export default function (component) {
   paint(inst);
   status(inst);
   // Thumbnails after the first paint: the tiles are asked for once the map is on screen.
-  if (inst.atlas && !inst.tilesStarted) { inst.tilesStarted = true; setTimeout(() => wantTiles(inst, -1), 0); }
+  if (inst.atlas && inst.tilesStartedFor !== inst.atlas.hash) {  // each map's tiles: asked for after its first paint
+    inst.tilesStartedFor = inst.atlas.hash;
+    inst.tileRequestOpen = false;
+    setTimeout(() => wantTiles(inst, -1), 0);
+  }
 
   const api = {
     ready: () => inst.pts !== null && inst.frames > 0,
