@@ -134,6 +134,7 @@ def main() -> None:
     common.keep_widget_state()
     pages = {u: st.Page(PAGE_FUNCTIONS[u], title=t, icon=i, url_path=u) for _, t, i, u in PAGES}
     page = st.navigation(list(pages.values()))
+    common.set_router_pages(pages)
     shown = next(u for u, p in pages.items() if p is page)
     try:
         choices = common.dataset_choices()

@@ -10,9 +10,9 @@ Measures, against the dashboard's speed and memory targets (``TARGETS``):
   and maps are loaded in the timed run), and warm (median of 5 reruns);
 - a generator slider change server-side (AppTest: set ``z0`` and run; median of 10). AppTest reruns the whole
   page, where the server reruns only the sliders' fragment: an upper bound;
-- in headless Chromium (/usr/bin/chromium, never downloaded): launching the server process until the map's
-  Plotly canvas is present, and the same from ``page.goto`` on a warm server; a click on a map point until its
-  images are drawn; a slider key press until the new decoded image is shown (medians of 3);
+- in headless Chromium (/usr/bin/chromium, never downloaded): launching the server process until the map
+  component has painted its points, and the same from ``page.goto`` on a warm server; a click on a map point until
+  its images are drawn; a slider key press until the new decoded image is shown (medians of 3);
 - the server's resident memory (VmRSS of it and its children) after every page has been shown with every variant;
 - one full ``gc.collect()`` with every page loaded (what Streamlit's ``runner.postScriptGC``, switched off in
   ``.streamlit/config.toml``, would add to every rerun).
@@ -47,8 +47,7 @@ TARGETS = {  # what a page's run, a slider, the server's start and its memory ma
     "rss_mb": 1536,
 }
 WAIT_MS = 120_000  # one step's limit: generous, on 2 busy cores
-MAP_JS = """() => { const gd = document.querySelector('.st-key-map_chart .js-plotly-plot');
-  return !!(gd && gd._fullData && gd._fullData.length && gd.querySelector('canvas')); }"""
+MAP_JS = server.MAP_DRAWN_JS  # the map component has painted its points
 PANEL_JS = """() => [...document.querySelectorAll('[data-testid=stImage]')].some(f =>
   f.textContent.includes('Original (left)') && f.querySelector('img')?.complete
   && f.querySelector('img').naturalWidth > 0)"""
@@ -178,9 +177,10 @@ def open_map(context, url: str) -> tuple[object, float, float]:
 def click_point(page, fx: float, fy: float) -> float:
     """Click the map point nearest (fx, fy) of the plot -> ms until its original and reconstruction are drawn."""
     settle(page)
+    page.locator(".st-key-map_chart .lm-plot").scroll_into_view_if_needed()
     point = page.evaluate(server.NEAREST_POINT_JS, [fx, fy])
     page.mouse.move(point["x"], point["y"])
-    page.locator(".st-key-map_chart .hoverlayer .hovertext").first.wait_for(timeout=10_000)
+    page.locator(".st-key-map_chart .lm-card").wait_for(timeout=10_000)
     time.sleep(0.2)
     t = time.perf_counter()
     page.mouse.click(point["x"], point["y"])

@@ -310,16 +310,6 @@ OBSERVER_JS = """
 IDLE_JS = "window.__st && window.__st.runs.some(r => r.end !== null) && !window.__st.busy"
 NAV_LINKS = '[data-testid="stSidebarNav"] a'
 THUMB = "input[type='range'], [role='slider']"
-# The page position of a random map point (Plotly's own axis mapping), so a click lands on a real point.
-RANDOM_POINT_JS = """seed => {
-  const gd = document.querySelector('.st-key-map_chart .js-plotly-plot');
-  if (!gd || !gd._fullLayout || !gd._fullData) return null;
-  const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis, box = gd.getBoundingClientRect();
-  const traces = gd._fullData.filter(t => t.visible === true && t.customdata && t.x.length);
-  if (!traces.length) return null;
-  const t = traces[seed % traces.length], i = (seed * 7919) % t.x.length;
-  return {x: box.left + xa._offset + xa.l2p(t.x[i]), y: box.top + ya._offset + ya.l2p(t.y[i])};
-}"""
 RERUN_START_WAIT_S = 5.0  # an action that starts no script run within this caused none (e.g. a click off a point)
 
 
@@ -443,14 +433,24 @@ async def nudge_slider(page, rng: random.Random) -> bool:
     return True
 
 
+# The page position of a random map point (the map component's own view), so a click lands on a real point.
+RANDOM_POINT_JS = """seed => {
+  const m = globalThis.__latentMaps?.map_chart;
+  if (!m || !m.ready() || !m.n()) return null;
+  return m.itemXY((seed * 7919) % m.n());
+}"""
+
+
 async def click_map(page, rng: random.Random) -> bool:
     if not await page.locator(".st-key-map_chart").count():
         return False
-    await page.locator(".st-key-map_chart .nsewdrag").first.wait_for(timeout=15_000)  # drawn after the run
+    await page.wait_for_function("() => !!globalThis.__latentMaps?.map_chart?.ready()", timeout=15_000)
+    await page.locator(".st-key-map_chart .lm-plot").scroll_into_view_if_needed()
     point = await page.evaluate(RANDOM_POINT_JS, rng.randrange(1 << 30))
     if not point:
         return False
-    await page.mouse.move(point["x"] - 6, point["y"] - 6)  # hover first: Plotly attaches the point under the pointer
+    # Hover first (the card shows the item), then click it: a selection, hence a rerun.
+    await page.mouse.move(point["x"] - 6, point["y"] - 6)
     await page.mouse.move(point["x"], point["y"])
     await page.wait_for_timeout(250)
     await page.mouse.click(point["x"], point["y"])

@@ -184,9 +184,14 @@ def load_file(path: Path, stem: str) -> np.ndarray:
     return arr
 
 
-def cache_dir() -> Path:
+def user_cache(*parts: str) -> Path:
+    """``$XDG_CACHE_HOME/latent-explorer/<parts>`` (``~/.cache`` by default): what can be remade, outside the repo."""
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "latent-explorer" / "fashion-mnist"
+    return Path(base).joinpath("latent-explorer", *parts)
+
+
+def cache_dir() -> Path:
+    return user_cache("fashion-mnist")
 
 
 def candidate_dirs(data_dir: str | os.PathLike | None = None) -> list[Path]:

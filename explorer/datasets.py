@@ -357,8 +357,9 @@ def build(name: str, source: Source, test_fraction: float = TEST_FRACTION, seed:
 
 def default_root() -> Path:
     """``$LATENT_EXPLORER_DATASETS`` or ``~/.cache/latent-explorer/datasets``."""
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(os.environ.get(ENV_VAR) or Path(base) / "latent-explorer" / "datasets")
+    from .data import user_cache
+
+    return Path(os.environ.get(ENV_VAR) or user_cache("datasets"))
 
 
 def add_dataset(

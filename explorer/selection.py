@@ -240,3 +240,65 @@ def _plotly_array(a) -> np.ndarray:
 
     out = np.frombuffer(base64.b64decode(a["bdata"]), dtype=np.dtype(a["dtype"]))
     return out.reshape([int(n) for n in str(a["shape"]).split(",")]) if "shape" in a else out
+
+
+@dataclass(frozen=True)
+class Summary:
+    """A selection at a glance: per class (most common first) its count and share; mean errors."""
+
+    names: tuple[str, ...]
+    counts: np.ndarray | None  # int [k] of the classes present, most first; None without labels
+    shares: np.ndarray | None
+    mean_error: float | None  # of the selection; None where errors are unknown (NaN, imported codes)
+    map_error: float | None  # of the whole map
+
+
+def summary(ids, labels: np.ndarray | None, errors: np.ndarray | None, class_names=CLASS_NAMES) -> Summary:
+    """``ids``: selected row ids; ``labels``/``errors``: per row of the map (None: unknown)."""
+    ids = np.asarray(ids, dtype=np.int64)
+    if len(ids) == 0:
+        raise ValueError("ids is empty: nothing selected.")
+    counts = shares = None
+    names: tuple[str, ...] = ()
+    if labels is not None:
+        all_counts = np.bincount(np.asarray(labels)[ids], minlength=len(class_names))
+        order = [c for c in np.argsort(-all_counts, kind="stable") if all_counts[c]]
+        names = tuple(class_names[c] for c in order)
+        counts = all_counts[order]
+        shares = counts / counts.sum()
+    mean_error = map_error = None
+    if errors is not None and np.isfinite(errors).any():
+        mean_error, map_error = float(np.nanmean(np.asarray(errors)[ids])), float(np.nanmean(errors))
+    return Summary(names, counts, shares, mean_error, map_error)
+
+
+def similar_to(codes: np.ndarray, bank: np.ndarray, k: int = 20, exclude=()) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` rows of ``bank`` [N, D] nearest the centroid of ``codes`` [n, D] (a selection's codes), leaving
+    out the rows in ``exclude`` (e.g. the selection itself) -> (row indices [k'], distances [k']), nearest first."""
+    codes, bank = np.asarray(codes, np.float32), np.asarray(bank, np.float32)
+    if codes.ndim != 2 or len(codes) == 0 or bank.ndim != 2 or codes.shape[1] != bank.shape[1]:
+        raise ValueError(f"codes {codes.shape} and bank {bank.shape}: need [n >= 1, D] and [N, D].")
+    d = np.linalg.norm(bank - codes.mean(axis=0), axis=1)
+    skip = np.asarray([int(i) for i in exclude if 0 <= int(i) < len(bank)], dtype=np.int64)
+    d[skip] = np.inf
+    order = np.argsort(d, kind="stable")[:k]
+    order = order[np.isfinite(d[order])]
+    return order, d[order]
+
+
+def group_direction(codes_a: np.ndarray, codes_b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """From group A to group B (Latent Space Cartography's attribute vector): (A's centroid, B's centroid − A's),
+    both [D]; ``start + t * vector`` is A's centroid at t = 0 and B's at t = 1."""
+    a, b = np.asarray(codes_a, np.float32), np.asarray(codes_b, np.float32)
+    if a.ndim != 2 or b.ndim != 2 or not len(a) or not len(b) or a.shape[1] != b.shape[1]:
+        raise ValueError(f"group codes {a.shape} and {b.shape}: need [n >= 1, D] each, the same D.")
+    start = a.mean(axis=0)
+    return start, b.mean(axis=0) - start
+
+
+def strip_points(start: np.ndarray, vector: np.ndarray, steps: int = 9, span=(-0.25, 1.25)) -> tuple:
+    """``steps`` codes along ``start + t * vector`` for t evenly over ``span`` -> (t [steps], codes [steps, D])."""
+    if steps < 2:
+        raise ValueError(f"steps == {steps}, must be >= 2.")
+    t = np.linspace(span[0], span[1], steps, dtype=np.float32)
+    return t, np.asarray(start, np.float32)[None, :] + t[:, None] * np.asarray(vector, np.float32)[None, :]

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from explorer import checkpoint
-from tests.support.server import IDLE_JS, NEAREST_POINT_JS, chromium, serve
+from tests.support.server import IDLE_JS, MAP_DRAWN_JS, NEAREST_POINT_JS, chromium, serve
 
 pytestmark = pytest.mark.browser
 
@@ -46,17 +46,8 @@ NEEDED = ("dense/model.safetensors", "dense/projection-test.npz", "vae/model.saf
 DRAWN_JS = """() => [...document.querySelectorAll('[data-testid=stMain] img')]
   .every(i => i.complete && i.naturalWidth > 0)
   && [...document.querySelectorAll('[data-testid=stPlotlyChart]')].every(c => c.querySelector('.main-svg'))"""
-# The page position of the map point of item ``id``.
-ITEM_XY_JS = """id => {
-  const gd = document.querySelector('.st-key-map_chart .js-plotly-plot');
-  const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis, box = gd.getBoundingClientRect();
-  for (const t of gd._fullData) {
-    if (!t.customdata) continue;
-    const i = [...t.customdata].findIndex(c => Math.round(c[0]) === id);
-    if (i >= 0) return {x: box.left + xa._offset + xa.l2p(t.x[i]), y: box.top + ya._offset + ya.l2p(t.y[i])};
-  }
-  return null;
-}"""
+# The page position of the map point of item ``id`` (the map component's own view), null if not drawn.
+ITEM_XY_JS = "id => globalThis.__latentMaps.map_chart.itemXY(id)"
 # Where the generator's map shows the latent point (the "generated" star).
 STAR_JS = """() => {
   const gd = document.querySelector('.st-key-generator_map .js-plotly-plot');
@@ -141,13 +132,13 @@ def link_path(href: str) -> str:
 
 def click_map_point(page) -> dict:
     """Hover, then click, the map point nearest the plot's middle -> where the click landed (page pixels)."""
-    page.locator(".st-key-map_chart .js-plotly-plot .nsewdrag").first.wait_for()
+    page.wait_for_function(MAP_DRAWN_JS)
+    page.locator(".st-key-map_chart .lm-plot").scroll_into_view_if_needed()
     point = page.evaluate(NEAREST_POINT_JS, [0.5, 0.5])  # the plot's middle
     assert point, "the map has no points"
     page.mouse.move(point["x"] - 8, point["y"] - 8)
     page.mouse.move(point["x"], point["y"])
-    page.locator(".st-key-map_chart .hoverlayer .hovertext").first.wait_for(timeout=10_000)  # Plotly is listening
-    time.sleep(0.3)
+    page.locator(".st-key-map_chart .lm-card").wait_for(timeout=10_000)  # the hover card: the map is listening
     page.mouse.click(point["x"], point["y"])
     return point
 

@@ -21,8 +21,9 @@ from explorer.checkpoint import ENV_VAR, default_root
 from explorer.data import CLASS_NAMES
 from explorer.models import VARIANTS, variants_with
 from tests.support.imports import imported_packages
+from tests.support.map_data import map_data
+from tests.support.map_data import points as map_points
 from tests.support.pages import open_link, switch_page
-from tests.support.plotly_arrays import decode
 
 REPO = Path(__file__).resolve().parent.parent
 APP = str(REPO / "dashboard.py")
@@ -100,25 +101,24 @@ def test_latent_map_page():
     assert_clean(at)
     assert at.title[0].value == "Latent map"
     assert at.selectbox(key="variant").value == "dense"
-    assert at.radio(key="map_color").value == "class"
     assert at.toggle(key="map_all").value is False
-    fig = spec(at, "map_chart")
-    assert [t["name"] for t in fig["data"]] == list(CLASS_NAMES)
+    data = map_data(at)
+    assert data["class_names"] == list(CLASS_NAMES) and data["modes"] == ["class", "error", "cluster"]
+    cols = map_points(data["points"])  # sent once, as binary columns
+    assert data["points"]["n"] == 10_000 and cols["xy"].shape == (10_000, 2) and cols["error"] is not None
+    assert data["atlas"]["tiles"] == 10 and data["atlas"]["has_recon"]
     assert "Click a point" in texts(at.info)
-
-    at.radio(key="map_color").set_value("error").run()
-    assert_clean(at)
-    fig = spec(at, "map_chart")
-    assert len(fig["data"]) == 1 and fig["data"][0]["marker"]["colorscale"]
 
     at.selectbox(key="variant").set_value("vae").run()
     assert_clean(at)
     assert "Variational autoencoder" in texts(at.caption)
-    assert spec(at, "map_chart") != fig
+    assert map_data(at)["hash"] != data["hash"] and map_data(at)["points"] is not None  # a new map: its points
+    at.run()
+    assert map_data(at)["points"] is None  # the browser holds them: later runs send the hash only
 
     at.toggle(key="map_all").set_value(True).run()  # the shipped 70k map
     assert_clean(at)
-    assert sum(len(decode(t["x"])) for t in spec(at, "map_chart")["data"]) == 70_000
+    assert map_data(at)["points"]["n"] == 70_000
 
 
 def test_all_70k_map(tmp_path, monkeypatch, fmnist):
@@ -140,12 +140,10 @@ def test_all_70k_map(tmp_path, monkeypatch, fmnist):
     at = open_page("map")
     at.toggle(key="map_all").set_value(True).run()
     assert not at.exception and not at.info[1:]  # only the "click a point" hint
-    traces = spec(at, "map_chart")["data"]
-    ids = np.concatenate([decode(t["customdata"])[:, 0] for t in traces]).astype(int)
-    assert sorted(ids) == list(range(70_000))  # every image once, under its item id
-    sneakers = decode(traces[7]["customdata"])[:, 0].astype(int)
+    cols = map_points(map_data(at)["points"])
+    assert len(cols["xy"]) == 70_000  # every image once, its row index its item id
     all_labels = np.concatenate([fmnist.test.labels, fmnist.train.labels])  # in item-id order
-    assert (all_labels[sneakers] == 7).all()
+    assert (cols["label"] == all_labels).all()
 
 
 def _panel_script(ids):
@@ -330,7 +328,7 @@ def test_damaged_checkpoint_leaves_the_rest_working(damaged_root):
 
     at.selectbox(key="variant").set_value("sparse").run()
     assert_clean(at)
-    assert spec(at, "map_chart")["data"]
+    assert map_data(at)["points"]["n"] > 0
 
     switch_page(at, "similar").run()  # sparse is remembered; dense is left out of the comparison
     assert_clean(at)
@@ -462,13 +460,15 @@ def test_your_picture_on_the_map(photo_png):
 
     at = open_page("map")
     keys = [b.key for b in at.get("download_button")]
-    assert {"map_download_html", "map_download_png"} <= set(keys) and "selection_csv" not in keys  # nothing selected
+    assert "map_download_html" in keys and "selection_csv" not in keys  # nothing selected (the map's PNG: in the map)
     at.file_uploader(key="map_upload").upload("photo.png", photo_png, "image/png").run()
     assert_clean(at)
-    star = [t for t in spec(at, "map_chart")["data"] if t["name"] == "your picture"]
+    star = [m for m in map_data(at)["marks"] if m["label"] == "your picture"]
     proj = load_projection("dense")
     spread = np.ptp(proj.coords, axis=0).max()
-    assert len(star) == 1 and np.hypot(*(np.ravel([star[0]["x"], star[0]["y"]]) - proj.coords[3])) < 0.01 * spread
+    assert (
+        len(star) == 1 and np.hypot(star[0]["x"] - proj.coords[3][0], star[0]["y"] - proj.coords[3][1]) < 0.01 * spread
+    )
     assert "Your picture" in texts(at.subheader)
     assert any("its reconstruction (right)" in c for c in image_captions(at))
 

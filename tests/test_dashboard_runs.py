@@ -15,6 +15,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from explorer import cli
+from tests.support.map_data import map_data
 from tests.support.pages import open_link, switch_page
 
 APP = str(Path(__file__).resolve().parents[1] / "dashboard.py")
@@ -71,7 +72,7 @@ def test_the_dataset_picker_offers_every_dataset_and_each_page_the_runs_that_can
     _clean(at)
     assert at.selectbox(key="variant").options == ["dense (Dense autoencoder)", "vae (Variational autoencoder)"]
     assert (at.query_params["dataset"], at.query_params["variant"]) == ("digits", "digits/dense")
-    assert at.get("plotly_chart"), "the map of digits/dense"
+    assert at.get("bidi_component"), "the map of digits/dense"
     switch_page(at, "generator").run()  # only the generative run is offered
     _clean(at)
     assert at.selectbox(key="variant").options == ["vae (Variational autoencoder)"]
@@ -106,7 +107,9 @@ def test_a_bad_run_in_a_link_falls_back_with_one_notice(own_runs):
 def test_an_unlabelled_dataset_colours_by_error_and_never_fakes_class_scores(own_runs):
     at = _app({"page": "map", "dataset": "digits-plain"})
     _clean(at)
-    assert at.radio(key="map_color").options == ["reconstruction error"]
+    data = map_data(at)
+    assert data["modes"] == ["error", "cluster"] and data["points"]["label"] is None  # no classes to colour by
+    assert "has no labels" in "\n".join(c.value for c in at.caption)
     switch_page(at, "similar").run()
     _clean(at)
     assert not [m for m in at.metric if m.label == "Same class"]
@@ -141,7 +144,7 @@ def test_a_run_on_a_small_dataset_is_prepared_on_first_open(own_runs):
     at = _app({"page": "map", "dataset": "digits", "variant": "digits/fresh"})
     _clean(at)
     assert (run / "metrics.json").is_file() and (run / "projection-test.npz").is_file()
-    assert at.get("plotly_chart"), "its map, drawn in the same run"
+    assert at.get("bidi_component"), "its map, drawn in the same run"
 
 
 def test_compare_shows_each_chosen_vaes_generation_quality(tmp_path, monkeypatch):

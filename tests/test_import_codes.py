@@ -20,6 +20,7 @@ from explorer.datasets import load_data
 from explorer.neighbours import knn, precision_at_k
 from explorer.projection import ProjectionStaleError, load_projection
 from explorer.runs import find_run, list_runs
+from tests.support.map_data import map_data
 
 N, N_TEST = 300, 60
 
@@ -208,8 +209,9 @@ def test_a_codes_run_has_a_map_and_similar_items_in_the_dashboard(fm300):
     at = open_link({"page": "map", "dataset": "fm300", "variant": "fm300/pca3"})
     assert not at.exception and not at.error, [e.value for e in [*at.exception, *at.error]]
     assert at.selectbox(key="variant").value == "fm300/pca3"
-    assert at.radio(key="map_color").options == ["class"]  # no reconstructions: no error to colour by
-    assert at.get("plotly_chart")
+    data = map_data(at)
+    assert data["modes"] == ["class", "cluster"]  # no reconstructions: no error to colour by
+    assert data["points"]["error"] is None and not data["atlas"]["has_recon"]
     switch_page(at, "similar").run()
     assert not at.exception and not at.error, [e.value for e in [*at.exception, *at.error]]
     assert [m.value for m in at.metric if m.label == "Same class"], "neighbours from the imported codes"

@@ -371,7 +371,7 @@ def test_the_dashboard_shows_a_plugin_run_given_by_its_start_command(example, fm
     at = open_link({"page": "map", "dataset": "fm300", "variant": "fm300/mine"})
     assert not at.exception and not at.error, [e.value for e in [*at.exception, *at.error]]
     assert at.selectbox(key="variant").value == "fm300/mine"
-    assert at.get("plotly_chart")
+    assert at.get("bidi_component")
 
 
 def test_the_dashboard_names_a_broken_plugin_and_keeps_working(clean, monkeypatch):
@@ -381,4 +381,4 @@ def test_the_dashboard_names_a_broken_plugin_and_keeps_working(clean, monkeypatc
     at = open_link({"page": "map"})
     assert not at.exception and not at.error, [e.value for e in [*at.exception, *at.error]]
     assert "no_such_plugin_module" in "\n".join(w.value for w in at.warning)
-    assert at.get("plotly_chart"), "the shipped runs still work"
+    assert at.get("bidi_component"), "the shipped runs still work"

@@ -15,7 +15,6 @@ computes the rest and writes alone; images are converted one batch at a time, so
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 
@@ -26,8 +25,9 @@ GENERATION_SAMPLES = 5_000  # prior samples judged per generative run (the shipp
 
 def baseline_cache_dir() -> Path:
     """Where dataset-level baselines are kept once computed: ``$XDG_CACHE_HOME/latent-explorer/baselines``."""
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "latent-explorer" / "baselines"
+    from ..data import user_cache
+
+    return user_cache("baselines")
 
 
 def cached_linear_baseline(data, components: int) -> dict:
@@ -76,6 +76,20 @@ def linear_baseline(data, components: int) -> dict:
         out["precision_at_10"] = precision_at_k(codes, labels, 10)
         out["raw_pixels_precision_at_10"] = precision_at_k(x, labels, 10)
     return out
+
+
+def make_thumbnails(key: str, split: str, data, model, root=None, force: bool = False) -> None:
+    """The run's ``split`` map atlas (``explorer.atlas``), unless a current one is stored (or ``force``)."""
+    from .. import atlas, projection
+
+    path, sha = atlas.path_for(key, split, root), projection.source_sha256(key, root)
+    try:
+        if force:
+            raise atlas.AtlasError("forced")
+        atlas.load_atlas(path, sha, atlas.fix_command(key, split, root))
+    except atlas.AtlasError:
+        images = data.test.images if split == "test" else data.all_images
+        atlas.make_atlas(key, split, images, model, root)
 
 
 def sharded_codes(model, images) -> tuple[np.ndarray, np.ndarray]:
@@ -131,7 +145,7 @@ def run_prepare(key: str, runs=None, data_dir=None, datasets_root=None, force: b
     run = distributed.checked(lambda: _preparable(key, runs), "finding the run")
     root = None if run.shipped and "/" not in key else run.directory.parent.parent
     steps = ["model", "data", *(["encode (shared)"] if distributed.world() > 1 else []), "metrics"]
-    steps += [f"map ({s})" for s in splits]
+    steps += [*(f"map ({s})" for s in splits), *(f"thumbnails ({s})" for s in splits)]
     generative = run.can("generative") and run.dataset == FASHION_MNIST
     if generative:
         steps.append("generation quality")
@@ -191,6 +205,10 @@ def run_prepare(key: str, runs=None, data_dir=None, datasets_root=None, force: b
             if run.has_map:
                 projection.compute_projection(key, data, split, root, model, encoded.get(split))
         done(f"map ({split})")
+    for split in splits:  # the map's hover thumbnails (sprite atlas) and clusters, beside the map
+        if run.has_map:
+            make_thumbnails(key, split, data, model if run.can("decoder") else None, root, force)
+        done(f"thumbnails ({split})")
     if generative:
         from ..generation import generation_quality
 

@@ -1,4 +1,5 @@
-"""The ``project`` command: the UMAP map of every variant whose code makes its image, stored beside its checkpoint."""
+"""The ``project`` command: the UMAP map of every variant whose code makes its image, and its hover thumbnails
+(``explorer.atlas``), stored beside its checkpoint."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ def run_projection(names, data_dir=None, root=None, force=False, splits=("test",
     """Compute every missing or stale map (all of them with ``force``), with progress."""
     from tqdm import tqdm
 
+    from ..checkpoint import load_model
     from ..data import load_fashion_mnist
+    from .prepare import make_thumbnails
 
     data = None
     jobs = [(n, s) for n in names for s in splits if get_variant(n).can("decoder")]
@@ -20,6 +23,8 @@ def run_projection(names, data_dir=None, root=None, force=False, splits=("test",
             try:
                 load_projection(name, split, root)
                 tqdm.write(f"{name}/{split}: up to date")
+                data = data or load_fashion_mnist(data_dir)
+                make_thumbnails(name, split, data, load_model(name, root), root)  # the hover thumbnails, if missing
                 continue
             except ProjectionError:
                 pass
@@ -28,4 +33,5 @@ def run_projection(names, data_dir=None, root=None, force=False, splits=("test",
                 continue
         data = data or load_fashion_mnist(data_dir)
         compute_projection(name, data, split, root)
+        make_thumbnails(name, split, data, load_model(name, root), root, force=True)
         tqdm.write(f"{name}/{split}: written to {path_for(name, split, root)}")

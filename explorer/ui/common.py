@@ -821,3 +821,102 @@ def sidebar_status() -> None:
     st.caption("  \n".join(lines) or "No runs on this dataset yet.")
     if runs.is_loopback(st.get_option("server.address")):  # the server's folders are no business of a network
         st.caption(f"Checkpoints: `{root()}`  \nRuns: `{checkpoint.runs_root()}`")
+
+
+# ------------------------------------------------------------------------ the map component's data
+
+
+@per_variant(resource=True)
+def _map_points(name: str, split: str, labelled: bool) -> dict:
+    from explorer import mapdata
+
+    p = _stored_map(name, split).value
+    return mapdata.pack_points(p.coords, p.labels if labelled else None, p.recon_mse)
+
+
+def map_points(name: str, split: str = "test") -> dict:
+    """The run's map as binary columns for the map component (``explorer.mapdata.pack_points``; cached and shared:
+    never mutate it)."""
+    require_projection(name, split)
+    return _map_points(name, split, items(run(name).dataset).has_labels)
+
+
+_ATLAS_BUILDS: dict[tuple, dict] = {}  # (run, split, weights) -> {"thread", "error"}: atlases being made
+_ATLAS_LOCK = threading.Lock()
+
+
+class AtlasPendingError(RuntimeError):
+    """The map's atlas is being made in the background; ask again in a moment."""
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _load_atlas(path: str, sha: str, fix: str, stamp):
+    from explorer import atlas
+
+    return atlas.load_atlas(Path(path), sha, fix)
+
+
+def _atlas(name: str, split: str, sha: str, root_dir: str):
+    """The run's stored atlas; if it is missing or stale, it is made once in a background thread (the 70k map's
+    takes about a minute on 2 cores) and AtlasPendingError is raised meanwhile, so no page run waits for it."""
+    from explorer import atlas
+
+    path, fix = atlas.path_for(name, split, root_dir), atlas.fix_command(name, split, root_dir)
+    try:
+        return _load_atlas(str(path), sha, fix, file_stamp(path))
+    except atlas.AtlasError:
+        pass
+    key = (name, split, sha)
+    with _ATLAS_LOCK:
+        job = _ATLAS_BUILDS.get(key)
+        if job is not None and job["error"] is not None:
+            raise RuntimeError(job["error"])
+        if job is None or not job["thread"].is_alive():
+            images = items(run(name).dataset).images[: len(_stored_map(name, split).value.coords)]
+            loaded = model(name)
+
+            def build(job):
+                try:
+                    atlas.make_atlas(name, split, images, loaded.value if loaded.ok else None, root_dir)
+                except Exception as e:  # noqa: BLE001 - the browser is told the thumbnails are unavailable
+                    job["error"] = f"{type(e).__name__}: {e}"
+
+            job = {"error": None}
+            job["thread"] = threading.Thread(target=build, args=(job,), name=f"atlas {name} {split}", daemon=True)
+            _ATLAS_BUILDS[key] = job
+            job["thread"].start()
+    raise AtlasPendingError(f"the thumbnails of {name} ({split}) are being made")
+
+
+def map_atlas(name: str, split: str = "test"):
+    """Where the map's thumbnails come from (``map_component.AtlasSource``): the run's atlas, loaded (or built
+    once and saved) only when the browser asks for its tiles."""
+    from explorer import atlas
+    from explorer.ui.map_component import AtlasSource
+
+    p = _stored_map(name, split).value
+    data = items(run(name).dataset)
+    n = len(p.coords)
+    root_dir = _root_for(name)
+    sha = p.weights_sha256
+    return AtlasSource(
+        hash=f"{name}/{split}/{sha[:16]}",
+        tiles=atlas.tile_count(n),
+        side=atlas.SIDE,
+        item_shape=tuple(int(s) for s in data.images.shape[1:]),
+        has_recon=model(name).ok,
+        load=lambda: _atlas(name, split, sha, root_dir),
+    )
+
+
+_ROUTER: dict = {}  # URL path -> the router's st.Page of this process (set by dashboard.main on every run)
+
+
+def set_router_pages(pages: dict) -> None:
+    _ROUTER.clear()
+    _ROUTER.update(pages)
+
+
+def router_page(url_path: str):
+    """The router's page at ``url_path``, for ``st.switch_page``."""
+    return _ROUTER[url_path]

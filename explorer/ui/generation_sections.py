@@ -41,6 +41,17 @@ def directions(name: str) -> list[tuple[str, np.ndarray]]:
     return out
 
 
+MAP_DIRECTION_KEY = "_map_direction"  # {"run", "label", "vector"}: the map's group A → group B direction
+
+
+def map_direction(name: str) -> list[tuple[str, np.ndarray]]:
+    """The direction the latent map sent here (its group A → group B), as a slider's (label, vector), for ``name``."""
+    sent = st.session_state.get(MAP_DIRECTION_KEY)
+    if not sent or sent.get("run") != name:
+        return []
+    return [(str(sent["label"]), np.asarray(sent["vector"], np.float32))]
+
+
 N_PRINCIPAL = 4  # principal-direction sliders past MAX_SLIDERS dimensions
 
 
@@ -127,7 +138,7 @@ def _live_fragment(name: str, with_directions: bool, preview_ms: int | None, cha
         weights(name),
         current_z(model.code_dim).tolist(),
         key=f"live_{name}",
-        directions=directions(name) if with_directions else [],
+        directions=(map_direction(name) + directions(name)) if with_directions else [],
         note="decoded in your browser as you drag",
         preview_ms=preview_ms,
         label=label,

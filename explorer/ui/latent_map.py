@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import streamlit as st
 
-from explorer import figures, images, inference, projection, selection
-from explorer.ui import common, downloads, urlsync
+from explorer import exports, figures, generation, images, inference, projection, selection
+from explorer.ui import common, downloads, generation_sections, map_component, urlsync
 from explorer.ui.upload_widget import upload_ui
 from explorer.upload import UploadView, upload_view
 
@@ -16,26 +18,28 @@ SELECTION_KEY = "map_selection"  # the ids, for the other pages (the Similar pag
 STATE_KEY = "_map_selection_state"  # explorer.selection.MapSelection: the selection across redraws of the chart
 COLOR_LABELS = {"class": "class", "error": "reconstruction error"}
 UPLOAD_NEIGHBOURS = 10
+SHEET_LIMIT = 100  # items on the selection's PNG contact sheet
 
 
 def page() -> None:
     name, (c2, c3) = common.page_header(
         "Latent map",
         "Each dot is a test image, placed by UMAP so that images with nearby latent codes sit together. "
-        "Click a dot, or pick the lasso or box tool beside the map and draw around a region, to see the images "
-        "and the model's reconstructions. Drag to pan; zoom with the + and − buttons beside the map.",
+        "Hover a dot to see the image and its reconstruction; click it, or pick Box or Lasso above the map and draw "
+        "around a region, to see the images below. Drag to pan; zoom with + and −, or the wheel once you have "
+        "clicked the map (or with Ctrl held). Click a class in the legend to hide it.",
         common.MAP,
         columns=(2, 2, 1.4),
     )
     items = common.items()
     decodes = common.can(name, "decoder")  # imported codes have a map and neighbours, but no reconstructions
-    modes = [m for m in figures.COLOR_MODES if (m != "class" or items.has_labels) and (m != "error" or decodes)]
-    modes = modes or ["class"]
-    with c2:
-        common.default("map_color", modes[0])
-        if st.session_state["map_color"] not in modes:
-            st.session_state["map_color"] = modes[0]
-        color_by = st.radio("Colour by", modes, key="map_color", horizontal=True, format_func=COLOR_LABELS.get)
+    modes = [
+        m for m in (*figures.COLOR_MODES, "cluster") if (m != "class" or items.has_labels) and (m != "error" or decodes)
+    ]
+    modes = modes or ["cluster"]
+    common.default("map_color", modes[0])
+    if st.session_state["map_color"] not in modes:
+        st.session_state["map_color"] = modes[0]
     with c3:
         common.default("map_all", False)
         n_all, n_train = len(items.images), len(items.images) - items.n_test
@@ -43,6 +47,8 @@ def page() -> None:
             f"All {_short(n_all)}", key="map_all", help=f"All {n_all:,} images: the {n_train:,} training images too."
         )
     st.caption(f"**{common.title(name)}**: {common.job(name)}.")
+    if not items.has_labels:
+        st.caption("This dataset has no labels: the map is coloured by reconstruction error or by cluster.")
 
     model = common.require_model(name) if decodes else None
     common.require_projection(name, "test")
@@ -65,30 +71,31 @@ def page() -> None:
     if prepared is not None:
         coords = selection.coords_of_test_items(common.proj(name, split).value.coords, items.n_test)
         upload = upload_view(model, prepared.image, common.proj(name).value, UPLOAD_NEIGHBOURS, coords)
-    view = (name, split, color_by, None if upload is None else tuple(np.round(upload.xy, 6)))
-    sel = selection.redraw(_selection_state(), view, len(common.proj(name, split).value.coords))
-    base = common.map_dict(name, split, color_by)
-    traces = base["data"]
-    if sel.restored:  # a redrawn chart has lost its selection: ours is drawn as its selected points
-        picked = selection.selected_points(traces, sel.restored)
-        traces = [t if p is None else {**t, "selectedpoints": p} for t, p in zip(traces, picked, strict=True)]
-    marks = [figures.marker_trace(upload.xy, "your picture", "star", 22)] if upload is not None else []
-    fig = figures.overlay({"data": traces, "layout": base["layout"]}, marks)
+    sel = selection.redraw(_selection_state(), (name, split), len(common.proj(name, split).value.coords))
+    marks = [(float(upload.xy[0]), float(upload.xy[1]), "your picture")] if upload is not None else []
     with left:
-        event = st.plotly_chart(
-            fig,
-            key="map_chart",
-            on_select="rerun",
-            selection_mode=("points", "box", "lasso"),
-            # The wheel scrolls the page; the mode bar's + and − zoom (Plotly cannot tie wheel zoom to focus).
-            config={"displaylogo": False, "scrollZoom": False, "displayModeBar": True},
+        event = map_component.latent_map(
+            "map_chart",
+            common.map_points(name, split),
+            items.class_names,
+            figures.CLASS_COLORS,
+            modes,
+            selected=sel.ids,
+            marks=marks,
+            atlas=common.map_atlas(name, split),
+            name=f"{name.replace('/', '-')}-{split}",
+            color=st.session_state["map_color"],
         )
-    sel = selection.chart_reported(sel, selection.selected_ids(event))
+    if event.color in modes:
+        st.session_state["map_color"] = event.color
+    color_by = st.session_state["map_color"]
+    if event.selected is not None:
+        sel = replace(sel, ids=tuple(event.selected), restored=(), seen=())
     _keep_selection(sel)
     ids = list(sel.ids)
     urlsync.write_url_state(urlsync.current_state("map", name))
     with left:
-        downloads_row(model, name, split, fig, ids)
+        downloads_row(model, name, split, color_by, ids)
     with right:
         if upload is not None:
             show_upload(items, upload)
@@ -101,6 +108,10 @@ def page() -> None:
         if errors is None and len(ids) > PANEL_LIMIT:
             how = ", a random sample"
         show_panel(model, items, ids, selection.display_order(ids, PANEL_LIMIT, errors), how)
+        if ids:
+            show_summary(items, ids, common.proj(name, split).value.recon_mse)
+            show_similar(model, name, items, ids)
+        show_groups(model, name, split, items, ids)
 
 
 def _short(n: int) -> str:
@@ -130,12 +141,21 @@ def _clear_selection() -> None:
     st.session_state[SELECTION_KEY] = []
 
 
-def downloads_row(model, name: str, split: str, fig, ids: list[int]) -> None:
-    """The map as HTML or PNG; the selected items (id, class, map position, code) as CSV."""
-    fig_col, csv_col, _ = st.columns([2, 2, 1], vertical_alignment="center")
+def downloads_row(model, name: str, split: str, color_by: str, ids: list[int]) -> None:
+    """The map as interactive HTML (Plotly, built when clicked; the map's own PNG button is above it); the
+    selected items (id, class, map position, code) as CSV and their originals and reconstructions as a PNG."""
+    fig_col, csv_col, png_col = st.columns([2, 2, 2], vertical_alignment="center")
     with fig_col:
         st.caption("Download the map")
-        downloads.figure_buttons(fig, f"latent-map-{name}-{split}", "map_download")
+        plotly_mode = color_by if color_by in figures.COLOR_MODES else "class"
+        downloads.button(
+            "HTML",
+            lambda: exports.figure_html(common.map_figure(name, split, plotly_mode)),
+            f"latent-map-{name.replace('/', '-')}-{split}.html",
+            "text/html",
+            "map_download_html",
+            "The interactive map as one HTML file that opens offline",
+        )
     if not ids:
         return
     items, test_codes, coords = common.items(), common.proj(name).value.codes, common.proj(name, split).value.coords
@@ -148,6 +168,16 @@ def downloads_row(model, name: str, split: str, fig, ids: list[int]) -> None:
             f"selection-{name}.csv",
             "selection_csv",
             help="One row per item: id, class, position on the map, latent code",
+        )
+    with png_col:
+        st.caption("Contact sheet")
+        downloads.button(
+            "PNG",
+            lambda: exports.png_bytes(contact_sheet(model, items, ids)),
+            f"selection-{name.replace('/', '-')}.png",
+            "image/png",
+            "selection_png",
+            f"The first {SHEET_LIMIT} selected items: originals over reconstructions, with ids and errors",
         )
 
 
@@ -207,3 +237,159 @@ def show_panel(model, items: common.Items, ids: list[int], shown: list[int], how
     st.image(selection.panel_image(rows))
     which = f"all {len(ids)}" if len(shown) == len(ids) else f"{len(shown)} of {len(ids):,}"
     st.caption(f"Showing {which}{how}. Under each reconstruction: the item id and its MSE.")
+
+
+def contact_sheet(model, items: common.Items, ids: list[int]) -> np.ndarray:
+    """The first ``SHEET_LIMIT`` selected items as one picture: originals over reconstructions (ids, errors)."""
+    shown = ids[:SHEET_LIMIT]
+    if model is None:
+        return images.mosaic(items.images[np.asarray(shown)], cols=10, scale=2)
+    rows = selection.panel_rows(
+        shown,
+        items.images,
+        items.labels,
+        lambda x: inference.reconstruct(model, x),
+        limit=SHEET_LIMIT,
+        class_names=items.class_names,
+    )
+    return selection.panel_image(rows, per_row=10)
+
+
+def show_summary(items: common.Items, ids: list[int], errors: np.ndarray) -> None:
+    """The selection's classes (a bar per class) and its mean reconstruction error beside the whole map's."""
+    summary = selection.summary(ids, items.labels if items.has_labels else None, errors, items.class_names)
+    if summary.mean_error is not None:
+        st.caption(
+            f"Mean reconstruction error of the {len(ids):,} selected: **{summary.mean_error:.4f}** "
+            f"(the whole map: {summary.map_error:.4f})."
+        )
+    if summary.counts is not None:
+        st.container(key="selection_classes").dataframe(
+            {"class": list(summary.names), "items": summary.counts.tolist(), "share": summary.shares.tolist()},
+            hide_index=True,
+            column_config={
+                "share": st.column_config.ProgressColumn("share", format="percent", min_value=0.0, max_value=1.0)
+            },
+            height=min(400, 36 + 35 * len(summary.names)),
+        )
+
+
+SIMILAR_K = 20  # items shown as "similar to this selection"
+GROUP_KEY = "_map_groups"  # {"A": (run, split, ids), "B": …}: the two groups of the A → B direction
+MAP_DIRECTION_KEY = generation_sections.MAP_DIRECTION_KEY
+
+
+def _selection_codes(model, name: str, items: common.Items, ids) -> np.ndarray:
+    """The codes of selected item ids (stored for test items; encoded for training items, with a model)."""
+    test_codes = common.proj(name).value.codes
+    ids = np.asarray(ids, dtype=np.int64)
+    if model is None:
+        ids = ids[ids < len(test_codes)]
+    return selection.item_codes(model, ids[:SELECTION_CAP], test_codes, items.images)
+
+
+def show_similar(model, name: str, items: common.Items, ids: list[int]) -> None:
+    """On demand: the test items nearest the selection's centroid in code space (the selection left out)."""
+    if common.proj(name).value.codes is None:
+        return
+    if not st.toggle("Similar to this selection", key="map_similar", help="Nearest test items to its mean code"):
+        return
+    codes = _selection_codes(model, name, items, ids)
+    if not len(codes):
+        st.info("The selection holds only training items, whose codes this run does not store.")
+        return
+    near, dist = selection.similar_to(codes, common.proj(name).value.codes, SIMILAR_K, exclude=ids)
+    if not len(near):
+        st.info("Every test item is in the selection: there is nothing else to compare.")
+        return
+    st.image(
+        images.annotated_grid(
+            [items.test_images[near]],
+            captions=[[f"#{i}\n{d:.2f}" for i, d in zip(near, dist, strict=True)]],
+            bars=[[figures.class_color(items.test_labels[i]) for i in near]] if items.has_labels else None,
+            scale=2,
+        )
+    )
+    st.caption(
+        f"The {len(near)} test items nearest the mean code of the {len(ids):,} selected, nearest first "
+        "(under each: its id and distance in code space)."
+    )
+
+
+def _groups() -> dict:
+    return st.session_state.setdefault(GROUP_KEY, {})
+
+
+def _set_group(which: str, name: str, split: str, ids: list[int]) -> None:
+    _groups()[which] = (name, split, tuple(ids[:SELECTION_CAP]))
+
+
+def show_groups(model, name: str, split: str, items: common.Items, ids: list[int]) -> None:
+    """From group A to group B: keep two selections, decode along the direction between their mean codes; for a
+    generative run, open it in the generator as a live direction slider."""
+    groups = {k: v for k, v in _groups().items() if v[0] == name}
+    if not ids and not groups:
+        return
+    st.subheader("From group A to group B")
+    cols = st.columns(2)
+    for col, which in zip(cols, "AB", strict=True):
+        with col:
+            kept = groups.get(which)
+            st.button(
+                f"Selection as group {which}",
+                key=f"map_group_{which}",
+                on_click=_set_group,
+                args=(which, name, split, ids),
+                disabled=not ids,
+                icon=":material/group_add:",
+            )
+            summary = ""
+            if kept is not None and items.has_labels:
+                summary = ": " + selection.class_summary(
+                    items.labels[np.asarray(kept[2])], top=2, class_names=items.class_names
+                )
+            st.caption(f"{len(kept[2]):,} items{summary}" if kept else f"Group {which}: not set")
+    if len(groups) < 2:
+        st.caption("Select a region, keep it as group A; select another, keep it as group B.")
+        return
+    if model is None:
+        st.info("This run holds imported codes, without a decoder: there is nothing to decode the direction with.")
+        return
+    start, vector = selection.group_direction(
+        _selection_codes(model, name, items, groups["A"][2]), _selection_codes(model, name, items, groups["B"][2])
+    )
+    t, codes = selection.strip_points(start, vector)
+    decoded = images.to_uint8(inference.decode(model, codes))
+    st.image(
+        images.annotated_grid([decoded], captions=[[f"{v:+.2f}" for v in t]], scale=2),
+        caption="Decoded along A's mean code + t × (B's − A's): t = 0 is group A's centroid, t = 1 group B's.",
+    )
+    if common.can(name, "generative"):
+        st.button(
+            "Open in the generator",
+            key="map_open_generator",
+            on_click=_to_generator,
+            args=(name, start, vector, _group_label(items, groups)),
+            icon=":material/tune:",
+            help="The generator starts at group A's centroid, with an A → B slider",
+        )
+        if st.session_state.pop("_map_go_generator", False):
+            st.switch_page(common.router_page("generator"))
+
+
+def _group_label(items: common.Items, groups: dict) -> str:
+    if not items.has_labels:
+        return "group A → group B"
+    major = [items.class_names[selection.majority_class(items.labels[np.asarray(groups[k][2])])] for k in "AB"]
+    return f"A ({major[0]}) → B ({major[1]})"
+
+
+def _to_generator(name: str, start: np.ndarray, vector: np.ndarray, label: str) -> None:
+    """The generator opens on this run at A's centroid, with the A → B direction as a slider."""
+    st.session_state[MAP_DIRECTION_KEY] = {"run": name, "label": label, "vector": [float(v) for v in vector]}
+    for i, v in enumerate(generation.clip_z(np.asarray(start, np.float32))[: generation_sections.MAX_SLIDERS]):
+        st.session_state[f"z{i}"] = float(v)
+    st.session_state["_generator_variant"] = name
+    st.session_state["_generator_run"] = name
+    st.session_state["live_decode"] = True
+    st.session_state["_map_go_generator"] = True

@@ -22,23 +22,11 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 NO_CHROMIUM = f"{CHROMIUM} is missing: install it with `sudo apt-get install chromium` (no browser is ever downloaded)"
 # True when the page's script run has ended (Streamlit's own marker on the app's root element).
 IDLE_JS = "() => document.querySelector('[data-testid=stApp]')?.getAttribute('data-test-script-state') === 'notRunning'"
-# In a page showing the latent map: the page position of the map point nearest a fraction [fx, fy] of the plot area
-# (from Plotly's own axes), and its item id; null without points.
-NEAREST_POINT_JS = """([fx, fy]) => {
-  const gd = document.querySelector('.st-key-map_chart .js-plotly-plot');
-  const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis, box = gd.getBoundingClientRect();
-  const cx = xa._offset + xa._length * fx, cy = ya._offset + ya._length * fy;
-  let best = null;
-  for (const t of gd._fullData) {
-    if (t.visible !== true || !t.customdata) continue;
-    for (let i = 0; i < t.x.length; i++) {
-      const px = xa._offset + xa.l2p(t.x[i]), py = ya._offset + ya.l2p(t.y[i]);
-      const d = (px - cx) ** 2 + (py - cy) ** 2;
-      if (!best || d < best.d) best = {d, x: box.left + px, y: box.top + py, id: Math.round(t.customdata[i][0])};
-    }
-  }
-  return best;
-}"""
+# In a page showing the latent map (the map component, explorer/ui/map_component.py): the page position of the
+# visible map point nearest a fraction [fx, fy] of the plot area, and its item id ({x, y, id}); null without points.
+NEAREST_POINT_JS = "([fx, fy]) => globalThis.__latentMaps?.map_chart?.nearest([fx, fy]) ?? null"
+# True once the map component has drawn its points.
+MAP_DRAWN_JS = "() => !!globalThis.__latentMaps?.map_chart?.ready()"
 
 
 def rss_mb(pid: int | str = "self") -> float | None:
