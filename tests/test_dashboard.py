@@ -471,6 +471,8 @@ def test_your_picture_on_the_map(photo_png):
     )
     assert "Your picture" in texts(at.subheader)
     assert any("its reconstruction (right)" in c for c in image_captions(at))
+    # the neighbours' classes in words too: their cells, 5 a row, may cut a long class name
+    assert any(c.value.startswith("Its 10 nearest test images") and "%" in c.value for c in at.caption)
 
 
 def test_your_picture_as_the_similar_query(photo_png, fmnist):

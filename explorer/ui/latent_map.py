@@ -181,6 +181,9 @@ def downloads_row(model, name: str, split: str, color_by: str, ids: list[int]) -
         )
 
 
+UPLOAD_GRID_COLS = 5  # the upload's neighbours, 5 a row: 10 in one row shrank their captions to ~6 px at 1280
+
+
 def show_upload(items: common.Items, upload: UploadView) -> None:
     """An uploaded picture: as the model sees it, its reconstruction, and its nearest test images."""
     st.subheader("Your picture")
@@ -191,15 +194,22 @@ def show_upload(items: common.Items, upload: UploadView) -> None:
         "the star on the map marks where it falls",
     )
     near = upload.neighbours.idx
+    rows = [near[i : i + UPLOAD_GRID_COLS] for i in range(0, len(near), UPLOAD_GRID_COLS)]  # legible in a column
     st.image(
         images.annotated_grid(
-            [items.test_images[near]],
-            captions=[[f"{items.class_name(i)}\n#{i}" for i in near]],
-            bars=[[figures.class_color(items.test_labels[i]) for i in near]],
+            [items.test_images[r] for r in rows],
+            captions=[[f"{items.class_name(i)}\n#{i}" for i in r] for r in rows],
+            bars=[[figures.class_color(items.test_labels[i]) for i in r] for r in rows],
             scale=2,
+            font_size=14,
         )
     )
-    st.caption(f"Its {len(near)} nearest test images in the latent space, nearest first.")
+    classes = (
+        f": {selection.class_summary(items.test_labels[near], class_names=items.class_names)}"
+        if items.has_labels
+        else ""
+    )
+    st.caption(f"Its {len(near)} nearest test images in the latent space, nearest first{classes}.")
     st.divider()
 
 
