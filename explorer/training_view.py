@@ -63,3 +63,15 @@ def frame_caption(epochs: np.ndarray, index: int, losses: Sequence[dict]) -> str
     loss = losses[index].get("val_loss") if index < len(losses) else None
     tail = f": validation loss {loss:.4g}" if isinstance(loss, (int, float)) else ""
     return f"Epoch {int(epochs[index])} (frame {index + 1} of {len(epochs)}){tail}"
+
+
+def final_clusters(codes: np.ndarray, k: int = 10, seed: int = 0) -> np.ndarray:
+    """Each item's k-means cluster of its code in the last frame (``codes`` [T, N, D]) -> int [N]: every frame is
+    coloured by where its items end up, so the colours follow the items as the clusters form."""
+    from sklearn.cluster import KMeans
+
+    last = np.asarray(codes[-1], np.float32)
+    k = min(k, len(last))
+    if k < 1:
+        raise ValueError("no items to cluster.")
+    return KMeans(n_clusters=k, n_init=4, random_state=seed).fit_predict(last).astype(np.int64)

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -129,3 +131,24 @@ def test_clicking_an_item_follows_it_and_a_click_elsewhere_keeps_it():
     assert training_view.trail(layouts, ids, 20, upto=1).tolist() == [[4, 5], [10, 11]]
     with pytest.raises(ValueError, match="item 5 is not among"):
         training_view.trail(layouts, ids, 5)
+
+
+def test_colour_by_cluster_follows_the_items_from_the_last_frame(runs, monkeypatch):
+    at = _training_page(monkeypatch, runs)
+    at.selectbox(key="training_run").set_value("fashion-mnist/vae").run()
+    at.radio(key="training_color").set_value("cluster").run()
+    _clean(at)
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    names = {t.get("name") for t in spec["data"]}
+    assert {f"cluster {c}" for c in range(1, 11)} <= names
+
+
+def test_final_clusters_are_the_last_frames_kmeans():
+    rng = np.random.default_rng(0)
+    centres = np.array([[0.0, 0.0], [10.0, 10.0]])
+    last = np.concatenate([centres[0] + rng.normal(size=(20, 2)), centres[1] + rng.normal(size=(20, 2))])
+    codes = np.stack([rng.normal(size=(40, 2)), last])  # the first frame: noise; the last decides
+    got = training_view.final_clusters(codes, k=2)
+    assert len(set(got[:20])) == 1 and len(set(got[20:])) == 1 and got[0] != got[20]
+    with pytest.raises(ValueError, match="no items"):
+        training_view.final_clusters(np.zeros((1, 0, 2)))

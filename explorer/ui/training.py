@@ -23,7 +23,8 @@ FRAME_KEY = "training_frame"
 PLAYING_KEY = "_training_playing"
 FOLLOW_KEY = "_training_follow"
 SEEN_KEY = "_training_seen"  # (run, frames it had): a viewer on the newest frame keeps seeing the newest
-COLOR_LABELS = {"class": "class", "error": "reconstruction error"}
+COLOR_LABELS = {"class": "class", "cluster": "cluster", "error": "reconstruction error"}
+COLOR_MODES = ("class", "cluster", "error")
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
@@ -61,7 +62,7 @@ def page() -> None:
             st.session_state[RUN_KEY] = watched[0].key
         key = st.selectbox("Run", list(by_key), key=RUN_KEY, format_func=lambda k: by_key[k].label)
     items = common.items()
-    modes = [m for m in figures.COLOR_MODES if m != "class" or items.has_labels]
+    modes = [m for m in COLOR_MODES if m != "class" or items.has_labels]
     with c2:
         common.default("training_color", modes[0])
         if st.session_state["training_color"] not in modes:
@@ -131,11 +132,26 @@ def _progress_row(progress: snapshots.Progress | None, history: list[dict]) -> N
         st.warning(f"{progress.line}: the checkpoint (if any) holds the best epoch.", icon=":material/stop_circle:")
 
 
+_CLUSTERS: dict[tuple, np.ndarray] = {}  # (run, epochs) -> clusters: one k-means per run and set of frames
+
+
+def _clusters(key: str, frames) -> np.ndarray:
+    memo = (key, tuple(int(e) for e in frames.epochs))
+    if memo not in _CLUSTERS:
+        _CLUSTERS.clear()  # only the run on show
+        _CLUSTERS[memo] = training_view.final_clusters(frames.codes)
+    return _CLUSTERS[memo]
+
+
 def _map(frames, layouts: np.ndarray, aligned: bool, index: int, key: str) -> None:
     items = common.items()
     labels = items.labels[frames.ids] if items.has_labels and frames.ids.max() < len(items.labels) else None
     color_by = st.session_state.get("training_color", "class")
-    if labels is None:
+    names = items.class_names
+    if color_by == "cluster":  # k-means of the last frame's codes, drawn like classes
+        labels, color_by = _clusters(key, frames), "class"
+        names = [f"cluster {c + 1}" for c in range(int(labels.max()) + 1)]
+    elif labels is None:
         labels, color_by = np.zeros(len(frames.ids), np.int64), "error"
     follow = st.session_state.get(FOLLOW_KEY)
     follow = follow if follow in set(frames.ids.tolist()) else None  # e.g. kept from another run
@@ -148,7 +164,7 @@ def _map(frames, layouts: np.ndarray, aligned: bool, index: int, key: str) -> No
         training_view.frame_ranges(layouts),
         color_by,
         path,
-        items.class_names,
+        names,
     )
     ids = frames.ids
 
