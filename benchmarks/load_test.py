@@ -14,9 +14,9 @@ Each protocol session (``tests/support/protocol.py``) is one viewer without a br
 - changes the run (the ``variant`` selectbox: one of the options the server sent);
 - moves a slider or changes an item (a keyed slider or number input the page drew: ``k``, ``noise_amount``,
   ``item_index``, ``cz_item``, ...; a random value in the widget's own range);
-- clicks a point on the map (the selection state ``st.plotly_chart(on_select="rerun")`` sends for ``map_chart``,
-  with the point's ``customdata`` id; if the map is no longer a Plotly chart, a new viewer opens a shared link
-  ``?page=map&item=N`` instead, reported as "map link");
+- clicks a point on the map (the ``select`` event the map component ``map_chart`` sends, with the item's id;
+  ``st.plotly_chart``'s selection state for a Plotly map; for a map the client cannot click, a new viewer opens a
+  shared link ``?page=map&item=N`` instead, reported as "map link");
 - uploads a picture (a Fashion-MNIST test image as PNG, put to ``/_stcore/upload_file/...``, then the
   ``map_upload`` file uploader's state), on the map page.
 
@@ -232,9 +232,11 @@ async def protocol_viewer(
                 if not await think(rng, think_s, deadline):
                     break
             point = rng.randrange(N_TEST)
-            if s.has("map_chart", "plotly_chart"):
+            if s.has("map_chart", "bidi_component"):  # the map component's select event
+                await timed(stats, who, "map click", s.select_on_map("map_chart", [point]))
+            elif s.has("map_chart", "plotly_chart"):
                 await timed(stats, who, "map click", s.select_points("map_chart", [point]))
-            else:  # the map is not a Plotly chart (any more): a viewer opens a shared link to a point instead
+            else:  # no map the client knows how to click: a viewer opens a shared link to a point instead
                 await timed(stats, who, "map link", open_link(base, f"page=map&item={point}"))
             if not await think(rng, think_s, deadline):
                 break

@@ -39,6 +39,7 @@ PAGES = (
     ("compression", "Compression", "Compression"),
     ("clustering", "Clustering", "Clustering"),
     ("training", "Training", "Training"),
+    ("quality", "Data quality", "Data quality"),
 )
 NEEDED = ("dense/model.safetensors", "dense/projection-test.npz", "vae/model.safetensors", "vae/projection-test.npz")
 

@@ -14,7 +14,7 @@ import time
 import pytest
 
 from explorer.snapshots import RunRecorder
-from tests.support.server import IDLE_JS, NEAREST_POINT_JS, chromium, serve
+from tests.support.server import IDLE_JS, PLOTLY_NEAREST_POINT_JS, chromium, serve
 
 BAR_S = 5.0
 # The loss curves' largest epoch on the page, and whether the progress line names epoch ``n``.
@@ -69,7 +69,7 @@ def test_a_new_epoch_shows_within_5_s_without_a_reload(live_run, tmp_path):
         print(f"new epoch shown after {[round(d, 2) for d in delays]} s")
         assert max(delays) <= BAR_S, delays
         # a click on a dot follows that item: its image and its path appear
-        point = page.evaluate(NEAREST_POINT_JS.replace("map_chart", "training_map"), [0.5, 0.5])
+        point = page.evaluate(PLOTLY_NEAREST_POINT_JS, ["training_map", 0.5, 0.5])
         page.mouse.click(point["x"], point["y"])
         page.get_by_text(f"Following item {point['id']}").wait_for(timeout=30_000)
         recorder.finish("finished", history)  # the run ends: the page says so, with its best epoch

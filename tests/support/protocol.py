@@ -274,6 +274,19 @@ class Session:
         value = {"selection": {"points": points, "point_indices": list(range(len(ids))), "box": [], "lasso": []}}
         return await self.set_widget(key, string_value=json.dumps(value))
 
+    async def select_on_map(self, key: str, ids: list[int], color: str = "class") -> RunResult:
+        """A click (one id) or lasso on the map component (``st.components.v2``): its ``select`` event as the front
+        end sends it, a JSON list of ``{event, value}`` payloads on the component's trigger aggregator widget."""
+        from streamlit.components.v2.bidi_component.constants import EVENT_DELIM
+        from streamlit.runtime.state.session_state import STREAMLIT_INTERNAL_KEY_PREFIX
+
+        w = self.widgets.get(key)
+        if w is None or w.kind != "bidi_component":
+            raise LookupError(f"no map component with key {key!r} on page {self.page!r}")
+        state = WidgetState(id=f"{STREAMLIT_INTERNAL_KEY_PREFIX}_{w.id}{EVENT_DELIM}events")
+        state.json_trigger_value = json.dumps([{"event": "select", "value": {"ids": list(ids), "color": color}}])
+        return await self.rerun(states={state.id: state})
+
     async def upload(self, key: str, name: str, data: bytes, mime: str = "image/png") -> RunResult:
         """What the front end does for a file uploader: ask for upload URLs, PUT the file there (with the XSRF
         token), then rerun with the uploader's state naming the file."""

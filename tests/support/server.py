@@ -25,6 +25,24 @@ IDLE_JS = "() => document.querySelector('[data-testid=stApp]')?.getAttribute('da
 # In a page showing the latent map (the map component, explorer/ui/map_component.py): the page position of the
 # visible map point nearest a fraction [fx, fy] of the plot area, and its item id ({x, y, id}); null without points.
 NEAREST_POINT_JS = "([fx, fy]) => globalThis.__latentMaps?.map_chart?.nearest([fx, fy]) ?? null"
+# The page position and id of the point of a Plotly chart (by its widget key, e.g. the Training page's map) nearest
+# the fraction (fx, fy) of its plot area: ``page.evaluate(PLOTLY_NEAREST_POINT_JS, [key, fx, fy])``.
+PLOTLY_NEAREST_POINT_JS = """([key, fx, fy]) => {
+  const gd = document.querySelector(`.st-key-${key} .js-plotly-plot`);
+  if (!gd || !gd._fullLayout) return null;
+  const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis, box = gd.getBoundingClientRect();
+  const cx = xa._offset + xa._length * fx, cy = ya._offset + ya._length * fy;
+  let best = null;
+  for (const t of gd._fullData) {
+    if (t.visible !== true || !t.customdata) continue;
+    for (let i = 0; i < t.x.length; i++) {
+      const px = xa._offset + xa.l2p(t.x[i]), py = ya._offset + ya.l2p(t.y[i]);
+      const d = (px - cx) ** 2 + (py - cy) ** 2;
+      if (!best || d < best.d) best = {d, x: box.left + px, y: box.top + py, id: Math.round(t.customdata[i][0])};
+    }
+  }
+  return best;
+}"""
 # True once the map component has drawn its points.
 MAP_DRAWN_JS = "() => !!globalThis.__latentMaps?.map_chart?.ready()"
 
