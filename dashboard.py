@@ -137,13 +137,13 @@ def main() -> None:
     common.set_router_pages(pages)
     shown = next(u for u, p in pages.items() if p is page)
     try:
+        common.list_again_if_missing(st.query_params.get("variant"))  # before the dataset choices: runs name some
         choices = common.dataset_choices()
         urlsync.seed_dataset(choices)
         with st.sidebar:
             common.dataset_picker()
         # without the dataset, one page explains how to get it, whichever page was asked for
         n_items = len(common.items().images)
-        common.list_again_if_missing(st.query_params.get("variant"))
         keys = common.runs_with(None) or ["none"]
         page_variants = {p: common.runs_with(need) or keys for p, need in PAGE_NEEDS.items()}
         urlsync.read_url_state(
