@@ -330,9 +330,29 @@ function tileImage(inst, kind, t) {
   return store ? store[kind].get(t) : undefined;
 }
 
+// Whether this map is still the page on show: an ask (points, tiles) is a rerun of the page that sent it, so one
+// sent after the viewer clicked to another page (the URL changes at once) would run the map page again over the new
+// one, and the click would be lost.
+// Streamlit folds a rerun asked for while another is pending into one, and the newer one's page wins: an ask sent
+// just after a click on a page link (before the URL changes) would take the viewer back to the map. So nothing is
+// asked for in the moments after a click on any link.
+const NAV_QUIET_MS = 3000;
+if (!globalThis.__latentMapNavHook) {
+  globalThis.__latentMapNavHook = true;
+  globalThis.__latentMapNavAt = -Infinity;
+  document.addEventListener("click", (e) => {
+    if (e.target instanceof Element && e.target.closest("a[href]")) globalThis.__latentMapNavAt = performance.now();
+  }, true);
+}
+
+function onShow(inst) {
+  return inst.root.isConnected && location.pathname === inst.path
+    && performance.now() - globalThis.__latentMapNavAt > NAV_QUIET_MS;
+}
+
 function wantTiles(inst, first) {
   const a = inst.atlas;
-  if (!a || inst.tileRequestOpen) return;
+  if (!a || inst.tileRequestOpen || !onShow(inst)) return;
   const store = TILES.get(a.hash);
   const missing = [];
   const order = [];
@@ -533,7 +553,11 @@ function takePoints(inst, data) {
     while (POINTS.size > 4) POINTS.delete(POINTS.keys().next().value);  // a few maps per tab: memory stays bounded
   }
   const pts = POINTS.get(data.hash) || null;
-  if (!pts) { inst.api.setTriggerValue("need_points", data.hash); note(inst, "loading the map…"); return false; }
+  if (!pts) {
+    if (onShow(inst)) inst.api.setTriggerValue("need_points", data.hash);  // not once the viewer has moved on
+    note(inst, "loading the map…");
+    return false;
+  }
   if (inst.pts !== pts) {
     inst.pts = pts; inst.view = null; inst.hover = -1; inst.search = -1;
     inst.classFilter.clear(); inst.selected = null; inst.selectedIds = []; inst.selectedKey = "";
@@ -548,7 +572,11 @@ export default function (component) {
   const { data, parentElement, setTriggerValue } = component;
   const root = parentElement.querySelector(".lm-root");
   let inst = INSTANCES.get(root);
-  if (!inst) { inst = makeInstance(root); INSTANCES.set(root, inst); }
+  if (!inst) {
+    inst = makeInstance(root);
+    inst.path = location.pathname;  // the page it was first drawn on (see onShow)
+    INSTANCES.set(root, inst);
+  }
   inst.api.setTriggerValue = setTriggerValue;
   inst.data = data;
   if (!takePoints(inst, data)) return;
