@@ -132,15 +132,10 @@ def _progress_row(progress: snapshots.Progress | None, history: list[dict]) -> N
         st.warning(f"{progress.line}: the checkpoint (if any) holds the best epoch.", icon=":material/stop_circle:")
 
 
-_CLUSTERS: dict[tuple, np.ndarray] = {}  # (run, epochs) -> clusters: one k-means per run and set of frames
-
-
-def _clusters(key: str, frames) -> np.ndarray:
-    memo = (key, tuple(int(e) for e in frames.epochs))
-    if memo not in _CLUSTERS:
-        _CLUSTERS.clear()  # only the run on show
-        _CLUSTERS[memo] = training_view.final_clusters(frames.codes)
-    return _CLUSTERS[memo]
+@st.cache_data(show_spinner=False, max_entries=8)
+def _clusters(key: str, epochs: tuple[int, ...], _codes: np.ndarray) -> np.ndarray:
+    """One k-means per run and set of frames (``_codes``: not hashed, named by ``key`` and ``epochs``)."""
+    return training_view.final_clusters(_codes)
 
 
 def _map(frames, layouts: np.ndarray, aligned: bool, index: int, key: str) -> None:
@@ -149,7 +144,7 @@ def _map(frames, layouts: np.ndarray, aligned: bool, index: int, key: str) -> No
     color_by = st.session_state.get("training_color", "class")
     names = items.class_names
     if color_by == "cluster":  # k-means of the last frame's codes, drawn like classes
-        labels, color_by = _clusters(key, frames), "class"
+        labels, color_by = _clusters(key, tuple(int(e) for e in frames.epochs), frames.codes), "class"
         names = [f"cluster {c + 1}" for c in range(int(labels.max()) + 1)]
     elif labels is None:
         labels, color_by = np.zeros(len(frames.ids), np.int64), "error"
