@@ -246,11 +246,16 @@ def _folder_stamps(*roots: str) -> tuple:
     return tuple(out)
 
 
+def _run_roots() -> tuple[str, str]:
+    """The two folders runs are listed from (the runs root, the checkpoint root): the runs memo's key."""
+    return str(checkpoint.runs_root()), root()
+
+
 def _runs() -> dict[str, runs.Run]:
     """Every run by key: listed again when a run folder appears or goes (looked at every ``RUNS_CHECK_S``), and at
     least every ``RUNS_TTL_S``. A plain memo: a page asks hundreds of times per run, and a Streamlit cache costs a
     millisecond a call. Shared by every session: never mutate it."""
-    where = (str(checkpoint.runs_root()), root())
+    where = _run_roots()
     now = time.monotonic()
     memo = _RUN_INDEX.get(where)
     if memo is not None and now - memo[1] < RUNS_CHECK_S:
@@ -268,7 +273,7 @@ def list_again_if_missing(key: str | None) -> None:
     """Forget the list of runs when ``key`` (a link's run) is not on it: a run trained a moment ago may be newer than
     the list, which is looked at every ``RUNS_CHECK_S`` only. Costs a listing only for a key not listed."""
     if key and key not in _runs():
-        _RUN_INDEX.pop((str(checkpoint.runs_root()), root()), None)
+        _RUN_INDEX.pop(_run_roots(), None)
 
 
 def all_runs() -> list[runs.Run]:
