@@ -129,7 +129,7 @@ def show_link_notices() -> None:
 
 def main() -> None:
     st.set_page_config(**PAGE_CONFIG)
-    common.configure_torch()
+    common.configure_threads()
     common.start_memory_trimmer()
     common.keep_widget_state()
     pages = {u: st.Page(PAGE_FUNCTIONS[u], title=t, icon=i, url_path=u) for _, t, i, u in PAGES}

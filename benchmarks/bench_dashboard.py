@@ -73,7 +73,7 @@ def cold_page(page: str) -> dict:
 
     import explorer.ui.common  # noqa: F401
 
-    torch.set_num_threads(1)  # as the dashboard does (common.configure_torch)
+    torch.set_num_threads(1)  # as the dashboard does (common.configure_threads)
     # AppTest's own one-time setup (it scans installed packages for components on its first run; a server does
     # that when it starts), paid on a one-line app so that the clock below times the dashboard only.
     AppTest.from_string("import streamlit as st\nst.write('warm-up')").run()

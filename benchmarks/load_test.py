@@ -90,9 +90,11 @@ class Stats:
         self.skipped: dict[str, int] = {}
         self.sent = 0
         self.finished = 0
+        self.timeline: list[tuple[float, str, float]] = []  # (when it finished, monotonic s; kind; ms)
 
     def add(self, kind: str, ms: float) -> None:
         self.latencies.setdefault(kind, []).append(ms)
+        self.timeline.append((round(time.monotonic(), 3), kind, round(ms, 1)))
 
     def error(self, who: str, what: str) -> None:
         self.errors.append(f"{who}: {what[:300]}")
@@ -200,11 +202,15 @@ async def protocol_viewer(
             return
         await ready.wait()
         deadline = time.monotonic() + seconds
+        # a person looks at the page before acting: without this pause all viewers would send their first action
+        # in the same millisecond when the room is ready, a burst no room of people makes
+        if not await think(rng, think_s, deadline):
+            return
         cycle = 0
         while time.monotonic() < deadline:
             cycle += 1
             page = rng.choice([p for p in PAGES if p != s.page and not (p == "map" and s.page == "")])
-            await timed(stats, who, "page", s.rerun(page=page))
+            await timed(stats, who, f"page {page}", s.rerun(page=page))
             if not await think(rng, think_s, deadline):
                 break
             picker = next((k for k in RUN_PICKERS if s.has(k, "selectbox") or s.has(k, "radio")), None)
@@ -228,7 +234,7 @@ async def protocol_viewer(
             else:
                 stats.skip("slider or item")
             if s.page not in ("map", ""):
-                await timed(stats, who, "page", s.rerun(page="map"))
+                await timed(stats, who, "page map", s.rerun(page="map"))
                 if not await think(rng, think_s, deadline):
                     break
             point = rng.randrange(N_TEST)
@@ -269,19 +275,35 @@ async def open_link(base: str, query: str):
         await s.close()
 
 
-async def warm_up(base: str) -> None:
-    """One viewer opens every page with every run it offers: first model loads, shared caches."""
+async def warm_up(base: str, pictures: list[bytes]) -> None:
+    """One viewer does once what the viewers will do: every page with every run (or method) it offers, each slider
+    and item picker moved, a map click and an upload. First model loads, lazily built resources (the upload's
+    judge, a method's codes) and shared caches are then part of the warm figure, not of the growth."""
     from tests.support.protocol import Session
 
+    rng = random.Random(0)
     s = await Session.open(base)
     try:
         for page in PAGES:
             r = await s.rerun(page=page) if s.pages else await s.rerun(page="", query=f"page={page}")
-            if s.has("variant", "selectbox"):
-                for option in list(s.widgets["variant"].proto.options):
-                    r = await s.set_widget("variant", string_value=option)
+            picker = next((k for k in RUN_PICKERS if s.has(k, "selectbox") or s.has(k, "radio")), None)
+            if picker is not None:
+                for option in list(s.widgets[picker].proto.options):
+                    r = await s.set_widget(picker, string_value=option)
+                    for key in (*SLIDERS, *ITEMS):
+                        if s.has(key, "slider") or s.has(key, "number_input"):
+                            r = await s.set_widget(key, **widget_value(s.widgets[key], rng))
             if r.errors:
                 raise RuntimeError(f"warm-up, page {page}: {r.errors}")
+        await s.rerun(page="map")
+        if s.has("map_chart", "bidi_component"):
+            for option in list(s.widgets["variant"].proto.options) if s.has("variant", "selectbox") else [None]:
+                if option is not None:
+                    await s.set_widget("variant", string_value=option)
+                await s.load_map_tiles("map_chart")  # what a browser asks for: each map's thumbnails
+            await s.select_on_map("map_chart", [rng.randrange(N_TEST)])
+        if s.has("map_upload", "file_uploader"):
+            await s.upload("map_upload", "photo.png", pictures[0])
     finally:
         await s.close()
 
@@ -333,14 +355,18 @@ async def wait_run(page, t0: float) -> float | None:
 
 
 async def browser_action(page, stats: Stats, kind: str, act) -> None:
+    """Do ``act`` (False: nothing to do here) and time it to the end of the script run it caused, from its start or
+    from the moment ``act`` returns (a float, the page clock's ms): e.g. the click on a run, not the scroll to its
+    picker."""
     t0 = await page.evaluate("performance.now()")
     stats.sent += 1
     try:
-        if await act() is False:
+        done = await act()
+        if done is False:
             stats.sent -= 1
             stats.skip(kind)
             return
-        ms = await wait_run(page, t0)
+        ms = await wait_run(page, done if isinstance(done, float) else t0)
     except Exception as e:  # noqa: BLE001 - a failed action is an error of the run
         stats.error("browser", f"{kind}: {type(e).__name__}: {e}")
         return
@@ -378,6 +404,10 @@ async def browser_viewer(browser, base: str, seconds: float, stats: Stats, think
         stats.add("first load", (time.monotonic() - t0) * 1e3)
         await ready.wait()
         deadline = time.monotonic() + seconds
+        # a person looks at the page before acting: without this pause all viewers would send their first action
+        # in the same millisecond when the room is ready, a burst no room of people makes
+        if not await think(rng, think_s, deadline):
+            return
         cycle = 0
         while time.monotonic() < deadline:
             cycle += 1
@@ -409,20 +439,36 @@ async def browser_viewer(browser, base: str, seconds: float, stats: Stats, think
         await context.close()
 
 
-async def change_variant(page, rng: random.Random) -> bool:
-    """Another option of the page's run picker (a selectbox)."""
+async def change_variant(page, rng: random.Random) -> bool | float:
+    """Another option of the page's run picker (a selectbox) -> when it was clicked (page clock, ms); False if the
+    page has no picker or no other option."""
     box = page.locator(".st-key-variant [role='combobox'], .st-key-cz_variant [role='combobox']")
     if not await box.count():
         return False
-    await box.first.click()
-    await page.locator('[role="listbox"] [role="option"]').first.wait_for(timeout=5000)
+    options = page.locator('[role="listbox"] [role="option"]').first
+    for attempt in range(2):  # a click that lands while the page redraws may open nothing: a person clicks again
+        await page.wait_for_function(IDLE_JS, timeout=30_000)
+        # below the fold (Compression's picker): scrolled to first, as a person does, so that the click does not
+        # land while images above it are still moving the page
+        await box.first.scroll_into_view_if_needed()
+        await page.wait_for_timeout(150)
+        await box.first.click()
+        try:
+            await options.wait_for(timeout=5000)
+            break
+        except Exception:  # noqa: BLE001 - Playwright's TimeoutError; the second miss is the action's error
+            if attempt:
+                raise
+            await page.keyboard.press("Escape")
     others = page.locator('[role="listbox"] [role="option"]:not([aria-selected="true"])')
     n = await others.count()
     if not n:
         await page.keyboard.press("Escape")
         return False
-    await others.nth(rng.randrange(n)).click()
-    return True
+    choice = others.nth(rng.randrange(n))
+    clicked = await page.evaluate("performance.now()")  # the wait starts at the click on the run
+    await choice.click()
+    return float(clicked)
 
 
 async def nudge_slider(page, rng: random.Random) -> bool:
@@ -528,7 +574,8 @@ def group_pids(pgid: int) -> list[int]:
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rsplit(")", 1)[1].split()
-            if int(fields[2]) == pgid and b"streamlit" in (stat.parent / "cmdline").read_bytes():
+            cmd = (stat.parent / "cmdline").read_bytes()
+            if int(fields[2]) == pgid and (b"streamlit" in cmd or b"explorer\0serve" in cmd):
                 out.append(int(stat.parent.name))
         except (OSError, ValueError, IndexError):
             continue
@@ -766,7 +813,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_warm_up:
             ports = listening_ports(pids) if args.replicas else []
             for target in [f"http://127.0.0.1:{p}" for p in ports] or [base]:  # each replica warmed directly
-                asyncio.run(warm_up(target))
+                asyncio.run(warm_up(target, pictures))
         warm = Sampler(pids).rss() if pids else None
         result["server_rss_mb"] = {"start": mem0, "warm": warm}
         for n in levels:
@@ -777,6 +824,10 @@ def main(argv: list[str] | None = None) -> int:
             sampler.join()
             mem = {"warm": warm, "peak": max(sampler.peak, warm or 0) if pids else None}
             level = level_summary(n, stats, mem, sampler.cpu() if pids else None)
+            if args.json_out:  # every action's (when it ended, kind, ms), from the level's start: for finding stalls
+                t0 = min((t for t, _, _ in stats.timeline), default=0.0)
+                level["timeline"] = [(round(t - t0, 2), k, ms) for t, k, ms in sorted(stats.timeline)]
+                level["timeline_t0_monotonic"] = t0  # the clock (CLOCK_MONOTONIC) server-side logs can use too
             level["loadavg_after"] = Path("/proc/loadavg").read_text().split()[:3]
             result["levels"].append(level)
             print(json.dumps({k: level[k] for k in ("sessions", "errors", "bars")}), file=sys.stderr, flush=True)
@@ -807,10 +858,11 @@ def main(argv: list[str] | None = None) -> int:
         result["failed"] = failed
     if failed or any(level["errors"] for level in result["levels"]):
         result["server_log_tail"] = log.read_text(errors="replace")[-3000:] if log.exists() else ""
-    text = json.dumps(result, indent=2)
-    print(text)
+    levels = [{k: v for k, v in lv.items() if not k.startswith("timeline")} for lv in result["levels"]]
+    brief = {**result, "levels": levels}
+    print(json.dumps(brief, indent=2))  # the per-action timelines go to --json-out only
     if args.json_out:
-        args.json_out.write_text(text)
+        args.json_out.write_text(json.dumps(result, indent=2))
     if failed:
         return 2
     if args.check:

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Start N `streamlit run` replicas on 127.0.0.1:BASE_PORT.. and nginx (non-root, its own prefix) in the foreground.
+# Start N dashboard replicas (`python -m explorer serve`) on 127.0.0.1:BASE_PORT.. and nginx (non-root, its own prefix) in the foreground.
 # Usage: deploy/replicas.sh N LISTEN [BASE_PORT]   e.g. deploy/replicas.sh 2 127.0.0.1:8080 8601
 # LISTEN=0.0.0.0:8080 exposes the dashboard to the network (README "Demo on a network").
 set -euo pipefail
@@ -15,7 +15,7 @@ trap cleanup EXIT INT TERM
 upstreams=""
 for ((i = 0; i < N; i++)); do
   port=$((BASE + i))
-  .venv/bin/streamlit run dashboard.py --server.address 127.0.0.1 --server.port "$port" >"$PREFIX/replica-$port.log" 2>&1 &
+  .venv/bin/python -m explorer serve --server.address 127.0.0.1 --server.port "$port" >"$PREFIX/replica-$port.log" 2>&1 &
   pids+=($!)
   upstreams+="        server 127.0.0.1:$port;"$'\n'
 done

@@ -335,7 +335,19 @@ def build_parser() -> argparse.ArgumentParser:
     cl.add_argument("--dec-seconds", type=float, default=600, help="time box of DEC's fine-tuning")
     cl.add_argument("--limit", type=int, default=None, help="a random N of the 70k images only (smoke runs)")
     cl.set_defaults(func=cmd_cluster)
+    sub.add_parser(
+        "serve",
+        help="start the dashboard warm (torch and the pages imported first), one thread each, no Nagle delay; "
+        "Streamlit's options follow (e.g. --server.port 8502)",
+        add_help=False,  # every option after `serve` is Streamlit's (main passes them on before parsing)
+    )
     return p
+
+
+def cmd_serve(options: list[str], plugin_modules: list[str]) -> int:
+    from .ui.serve import serve
+
+    return serve(options, plugin_modules)
 
 
 def load_plugins(argv: list[str]) -> list[str]:
@@ -358,11 +370,16 @@ def main(argv: list[str] | None = None) -> int:
     from .plugins import PluginError
 
     argv = sys.argv[1:] if argv is None else list(argv)
+    from .plugins import plugins_from_argv
+
     try:
+        modules = plugins_from_argv(argv)
         argv = load_plugins(argv)
     except PluginError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    if argv[:1] == ["serve"]:  # Streamlit's options, passed on as they are (argparse would refuse --server.port)
+        return cmd_serve(argv[1:], modules)
     args = build_parser().parse_args(argv)
     try:
         if launched() and args.command not in DISTRIBUTED_COMMANDS:  # N copies would each do all and write alike

@@ -96,6 +96,23 @@ def _fit(draw, text: str, font, width: int) -> str:
     return text + "…"
 
 
+def _wrap(draw, line: str, font, width: int) -> list[str]:
+    """``line`` broken at spaces and after '/' or '-' into lines that fit ``width`` pixels ("T-shirt/top" in a 56 px
+    cell: "T-shirt/", "top"); a word wider than ``width`` on its own stays whole (``_fit`` cuts it later)."""
+    if draw.textlength(line, font=font) <= width:
+        return [line]
+    import re
+
+    words = [w for w in re.split(r"(?<=[/\-])|(?= )", line) if w]
+    out: list[str] = []
+    for word in words:
+        if out and draw.textlength(out[-1] + word, font=font) <= width:
+            out[-1] += word
+        else:
+            out.append(word.lstrip(" "))
+    return [w for w in out if w] or [line]
+
+
 def annotated_grid(
     rows: list[np.ndarray],
     row_labels: list[str] | None = None,
@@ -109,7 +126,8 @@ def annotated_grid(
     """One RGB image: rows of cells ([N_i, H, W] each, uint8 or floats in [0, 1]), nearest-neighbour upscaled.
 
     Optional, per row: a label on the left; per cell: a caption under it and a colour bar (hex, e.g. the
-    class colour) between image and caption. Labels and captions may span lines. Text is drawn with Pillow's
+    class colour) between image and caption. Labels and captions may span lines; a caption line wider than its cell
+    wraps at spaces, '/' and '-' (and a single word still too wide is cut with "…"). Text is drawn with Pillow's
     bundled font, so the grid looks the same on every machine. Returns uint8 [H', W', 3].
     """
     from PIL import Image, ImageDraw
@@ -125,6 +143,9 @@ def annotated_grid(
         lines = [line for label in row_labels for line in label.split("\n")]
         label_width = int(max(probe.textlength(line, font=font) for line in lines)) + 2 * pad
     label_width = label_width if row_labels else 0
+    if captions:  # a caption line too wide for its cell wraps onto more lines rather than losing its end
+        captions = [["\n".join(x for ln in c.split("\n") for x in _wrap(probe, ln, font, w)) if c else c for c in row]
+                    for row in captions]  # fmt: skip
     bar_h = 5 if bars else 0
     row_bar = [bar_h if bars and any(bars[r]) else 0 for r in range(len(rows))]
     heights = []  # per row: image, bar, and as many caption lines as its longest caption

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import zipfile
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 
 from .checkpoint import WEIGHTS, checkpoint_dir, file_sha256, is_run_key, load_model, weights_hash
 from .inference import encode_with_error
-from .neighbours import knn
+from .neighbours import SearchCodes, knn, search_codes
 
 UMAP_PARAMS = {"n_neighbors": 15, "min_dist": 0.1, "metric": "euclidean", "random_state": 42}
 SPLITS = ("test", "all")
@@ -52,6 +53,11 @@ class Projection:
     # the 10 nearest test items of each of explorer.neighbours.sample_items(N), int32 [n, 10]: how runs' neighbourhoods
     # are compared (Compare page) without their codes; stored with a test map
     sample_neighbours: np.ndarray | None = None
+
+    @cached_property
+    def search(self) -> SearchCodes | None:
+        """The codes prepared for nearest-neighbour queries (once per loaded map; None without codes)."""
+        return None if self.codes is None else search_codes(self.codes)
 
 
 def path_for(name: str, split: str = "test", root=None) -> Path:
@@ -127,7 +133,7 @@ def place(codes_new: np.ndarray, proj: Projection, k: int = 10) -> np.ndarray:
     """Map coordinates [M, 2] for new codes [M, D] ([2] for one code [D]): inverse-distance-weighted kNN."""
     if proj.codes is None:
         raise ValueError("place() needs a projection that stores codes (split 'test').")
-    idx, dist = knn(proj.codes, np.asarray(codes_new, dtype=np.float32), k)
+    idx, dist = knn(proj.search, np.asarray(codes_new, dtype=np.float32), k)
     w = 1.0 / (dist + 1e-6)
     w /= w.sum(-1, keepdims=True)
     return (proj.coords[idx] * w[..., None]).sum(-2).astype(np.float32)

@@ -339,7 +339,7 @@ def upload_view(
     extra = {}
     if proj is not None:
         code = encode(model, image)[0]
-        idx, dist = knn(proj.codes, code, k)
+        idx, dist = knn(proj.search, code, k)
         on_map = proj if map_coords is None else replace(proj, coords=np.asarray(map_coords, dtype=np.float32))
         extra.update(code=code, neighbours=Neighbours(proj.variant, idx, dist), xy=place(code, on_map))
     if noise is not None:

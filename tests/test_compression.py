@@ -276,3 +276,21 @@ def test_compression_page_without_table(tmp_path, monkeypatch):
     monkeypatch.setenv("LATENT_EXPLORER_CHECKPOINTS", str(tmp_path))
     at = AppTest.from_function(app, default_timeout=60).run()
     assert not at.exception and "python -m explorer compress" in at.code[0].value
+
+
+def test_the_savings_table_shows_a_dash_where_dense_has_no_comparable_point():
+    """Issue 14 (seen at the demo): an empty cell of the sparse-savings table read "None"."""
+    from explorer.ui.compression_page import SAVINGS_COLUMNS, savings_frame
+
+    rows = [
+        {"method": "dense", "bits": 6, "bytes": 7.0, "psnr": 19.0},
+        {"method": "dense", "bits": 8, "bytes": 9.0, "psnr": 20.0},
+        {"method": "sparse", "bits": 6, "bytes": 5.0, "psnr": 19.5},
+        {"method": "sparse", "bits": 4, "bytes": 3.0, "psnr": 25.0},  # beyond dense's best: nothing to compare
+    ]
+    frame = savings_frame(cz.sparse_savings(rows))
+    assert list(frame.columns) == [title for title, _ in SAVINGS_COLUMNS.values()]
+    cells = frame.to_numpy().ravel().tolist()
+    assert "None" not in cells and "nan" not in cells and "—" in cells
+    assert frame.iloc[0].tolist()[:3] == ["6", "5.00", "19.50"]
+    assert frame.iloc[0]["saved B"] == "+3.00"  # dense needs 8 B at 19.5 dB

@@ -69,3 +69,8 @@ def test_a_full_collection_frees_cycles_the_trimmer_hands_back():
 @needs_glibc
 def test_arena_limit_is_accepted():
     assert memory.limit_arenas(memory.ARENA_MAX)
+
+
+@needs_glibc
+def test_mmap_threshold_is_accepted():
+    assert memory.fix_mmap_threshold(memory.MMAP_THRESHOLD)

@@ -10,7 +10,7 @@ from explorer.metrics import (
     quantise,
     ssim_per_image,
 )
-from explorer.neighbours import knn, precision_at_k
+from explorer.neighbours import knn, neighbours_all, precision_at_k, search_codes
 
 
 def test_psnr_known_values():
@@ -65,3 +65,21 @@ def test_knn_and_precision_at_k():
     assert precision_at_k(codes, np.array([0, 1, 0, 1, 0, 1]), k=1) < 0.5
     with pytest.raises(ValueError, match="k == 6"):
         knn(codes, codes[0], 6)
+
+
+def test_prepared_search_codes_give_the_same_neighbours_as_raw_codes():
+    """``SearchCodes`` (float64 rows and norms kept with a map) answer as the raw float32 codes do, for one query and
+    several, with a row excluded; on a real map's codes (the denoiser's 256 numbers, the widest)."""
+    from explorer import projection
+
+    codes = projection.load_projection("denoising", "test").codes
+    prepared = search_codes(codes)
+    assert len(prepared) == len(codes)
+    for query, exclude in ((codes[7], 7), (codes[[3, 9, 4000]], [3, 9, 4000]), (codes[5] + 0.01, None)):
+        raw_idx, raw_dist = knn(codes, query, 10, exclude=exclude)
+        idx, dist = knn(prepared, query, 10, exclude=exclude)
+        np.testing.assert_array_equal(idx, raw_idx)
+        np.testing.assert_allclose(dist, raw_dist, rtol=1e-9, atol=1e-9)
+    queries = {"raw": codes[11], "prepared": codes[11]}
+    both = neighbours_all({"raw": codes, "prepared": prepared}, queries, 8, exclude=11)
+    np.testing.assert_array_equal(both["raw"].idx, both["prepared"].idx)

@@ -189,7 +189,7 @@ def _listening_addresses(port: int) -> set[str]:
 
 
 def test_the_real_server_started_from_elsewhere_listens_on_loopback_with_xsrf_and_the_upload_cap(tmp_path):
-    """``streamlit run /path/to/dashboard.py`` from another folder still reads the repo's config (Streamlit reads a
+    """The README's ``python -m explorer serve`` from another folder still reads the repo's config (Streamlit reads a
     ``.streamlit/config.toml`` beside the script): it listens on 127.0.0.1 only; an upload without the XSRF token is
     refused (403), and one over the 5 MB cap too (413)."""
     import asyncio
@@ -198,7 +198,7 @@ def test_the_real_server_started_from_elsewhere_listens_on_loopback_with_xsrf_an
     from tests.support.server import free_port, stop_server, wait_healthy
 
     port = free_port()
-    cmd = [sys.executable, "-m", "streamlit", "run", str(REPO / "dashboard.py"), "--server.port", str(port)]
+    cmd = [sys.executable, "-m", "explorer", "serve", "--server.port", str(port)]
     with open(tmp_path / "server.log", "wb") as log:
         proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:

@@ -233,6 +233,22 @@ def test_annotated_grid_and_png(fmnist):
     assert np.array_equal(np.asarray(Image.open(io.BytesIO(png))), images.mosaic(rows[0]))
 
 
+def test_a_caption_too_wide_for_its_cell_wraps_instead_of_losing_its_end(fmnist):
+    """Issue 14 #10: the map's upload neighbours (56 px cells, 14 px text) cut "T-shirt/top" and "Ankle boot"."""
+    from PIL import ImageDraw
+
+    probe = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    font = images._font(14)
+    assert images._wrap(probe, "T-shirt/top", font, 56) == ["T-shirt/", "top"]
+    assert images._wrap(probe, "Ankle boot", font, 56) == ["Ankle", "boot"]
+    assert images._wrap(probe, "Bag", font, 56) == ["Bag"]
+    cells = [fmnist.test.images[:2]]
+    short = images.annotated_grid(cells, captions=[["Bag\n#1", "Bag\n#2"]], scale=2, font_size=14)
+    wrapped = images.annotated_grid(cells, captions=[["T-shirt/top\n#1", "Bag\n#2"]], scale=2, font_size=14)
+    assert wrapped.shape[0] == short.shape[0] + 14 + 3  # one more caption line, the same width
+    assert wrapped.shape[1] == short.shape[1]
+
+
 # ------------------------------------------------------------------------------------------ figures
 
 

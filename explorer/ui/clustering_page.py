@@ -10,7 +10,7 @@ import streamlit as st
 from explorer import clustering as cl
 from explorer import figures, images
 from explorer.commands import cluster as cc
-from explorer.data import N_TEST, N_TRAIN
+from explorer.data import FASHION_MNIST, N_TEST, N_TRAIN
 from explorer.models import REGISTRY
 from explorer.ui import common, urlsync
 
@@ -38,6 +38,24 @@ def _summary(method: str, root) -> list[dict]:
     return cl.cluster_summary(c.labels, c.assignments[method])
 
 
+def _confusion(method: str, root):
+    """The clusters × classes heatmap of ``method`` (built once per process: a Plotly figure costs ~0.2 s)."""
+    c = cc.load_clustering(root)
+    return figures.confusion_figure(c.labels, c.assignments[method])
+
+
+def _sample_mosaics(method: str, root) -> dict[int, bytes]:
+    """Per cluster of ``method``: 16 of its images (seeded) as one PNG, made once per process."""
+    from explorer import exports
+
+    assign = cc.load_clustering(root).assignments[method]
+    all_images = common.items(FASHION_MNIST).images  # clustering rows are item ids (all_images order)
+    return {
+        int(cluster): exports.png_bytes(images.mosaic(all_images[ids], pad=2, scale=2))
+        for cluster, ids in cl.samples_per_cluster(assign, per_cluster=16, seed=0).items()
+    }
+
+
 def page() -> None:
     common.header(
         "Clustering",
@@ -45,7 +63,6 @@ def page() -> None:
         "Computed offline by `python -m explorer cluster`; shown here, never recomputed.",
     )
     common.require_fashion_mnist("Clustering")
-    items = common.items()
     # load_clustering checks the weights of every model whose codes a stored method clustered
     c = common.require_artefact(cc.load_clustering, fix=cc.FIX, missing="There is no clustering to show yet.")
     if len(c.labels) != N_TEST + N_TRAIN:
@@ -81,14 +98,14 @@ def page() -> None:
     _map(assign, names, cc.method_encoder(method, c.info.get("encoder", "dense")) or "dense")
     # Full width: in a side column its counts were unreadable at 1280 and its rotated labels drifted off their columns
     st.markdown("**Clusters × classes** (each cluster named by the class the best matching gives it)")
-    st.plotly_chart(figures.confusion_figure(c.labels, assign), key="cl_confusion", config=common.PLOTLY_CONFIG)
+    confusion = common.artefact(_confusion, method, fix=cc.FIX).value  # the stored clustering loaded above
+    st.plotly_chart(confusion, key="cl_confusion", config=common.PLOTLY_CONFIG)
 
     st.subheader("Sample images per cluster")
-    samples = cl.samples_per_cluster(assign, per_cluster=16, seed=0)
+    mosaics = common.artefact(_sample_mosaics, method, fix=cc.FIX).value or {}
     for r in summary:
-        ids = samples[r["cluster"]]  # clustering rows are item ids (data.all_images order)
         caption = f"cluster {names[r['cluster']]} · {r['size']:,} images · most common class: {r['top_class']}"
-        st.image(images.mosaic(items.images[ids], pad=2, scale=2), caption=caption)
+        st.image(mosaics[r["cluster"]], caption=caption, output_format="PNG")  # stored PNG, not re-encoded
 
 
 def _duration(seconds) -> str:

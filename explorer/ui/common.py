@@ -80,12 +80,14 @@ def keep_widget_state() -> None:
 
 
 @st.cache_resource(show_spinner=False)
-def configure_torch() -> int:
-    """One torch thread per process: on 2 shared cores, 2 threads run 3-4x slower under contention."""
-    import torch
+@st.cache_resource(show_spinner=False)
+def configure_threads() -> dict:
+    """Once per process: one torch thread and one BLAS thread (``explorer.ui.serve.one_thread_each``). Every session's
+    script runs on a thread of its own; on 2 shared cores 2 torch threads ran 3-4x slower under contention, and
+    numpy's OpenBLAS worker spun beside each matrix product (~35 ms of a core per Similar-page rerun)."""
+    from explorer.ui.serve import one_thread_each
 
-    torch.set_num_threads(1)
-    return torch.get_num_threads()
+    return one_thread_each()
 
 
 @st.cache_resource(show_spinner=False)
@@ -95,6 +97,7 @@ def start_memory_trimmer() -> bool:
     from explorer.ui import memory
 
     memory.limit_arenas()
+    memory.fix_mmap_threshold()
     return memory.start_trimmer() is not None
 
 

@@ -67,9 +67,8 @@ def page() -> None:
     urlsync.write_url_state(urlsync.current_state("denoiser", names[0]))
 
     seed = st.session_state.get("noise_seed", 0)
-    ids = sample_per_class(items.test_labels, per_class=1, seed=0)[:PER_GRID] if items.has_labels else None
-    ids = np.arange(min(PER_GRID, items.n_test)) if ids is None else ids
-    results = {n: denoise(common.model(n).value, items.test_images[ids], amount, seed=seed) for n in names}
+    stamps = tuple(common.run_stamps(n) for n in names)
+    results, ids, grid = _denoised(tuple(names), stamps, common.current_dataset(), float(amount), int(seed))
     first = results[names[0]]  # the noisy input and the median are the same for every model (same seed)
 
     columns = st.columns(len(names) + 1)
@@ -83,6 +82,36 @@ def page() -> None:
     columns[-1].markdown("**3×3 median filter**")
     columns[-1].metric("PSNR", f"{first.psnr_median.mean():.2f} dB")
     columns[-1].metric("SSIM", f"{first.ssim_median.mean():.3f}")
+    st.image(grid, width="stretch", output_format="PNG")  # PNG bytes as they are: "auto" re-encoded them as JPEG
+    st.caption("Under each image: PSNR against the clean original and SSIM; row labels give the means.")
+
+    with st.expander("Per-image scores"):
+        table = score_table(results, names).T
+        table.columns = [f"{items.class_name(i)} ({i})" for i in ids]
+        st.dataframe(table.style.format("{:.3f}"))
+
+    if not all(common.takes_uploads(common.model(n).value) for n in names):
+        return
+    st.subheader("Your own picture")
+    prepared = upload_ui("denoiser_upload", "Upload a picture to noise and clean")
+    if prepared is not None:
+        views = {n: upload_view(common.model(n).value, prepared.image, noise=amount, seed=seed).denoised for n in names}
+        show_upload(views, names, amount)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _denoised(names: tuple[str, ...], stamps: tuple, dataset: str, amount: float, seed: int):
+    """The grid's items, every model's results and the grid as PNG bytes, for one noise amount and seed: the same
+    for every viewer (``stamps``: the models' files), so a rerun that changes nothing else, or another viewer with the
+    same setting, does not denoise and encode again (~60 ms of CPU a rerun)."""
+    from explorer import exports
+
+    del stamps, dataset  # in the cache key only: other weights or another dataset give other results
+    items = common.items()
+    ids = sample_per_class(items.test_labels, per_class=1, seed=0)[:PER_GRID] if items.has_labels else None
+    ids = np.arange(min(PER_GRID, items.n_test)) if ids is None else ids
+    results = {n: denoise(common.model(n).value, items.test_images[ids], amount, seed=seed) for n in names}
+    first = results[names[0]]
 
     def scores(psnr, ssim):
         return [f"{p:.1f} dB\n{s:.3f}" for p, s in zip(psnr, ssim, strict=True)]
@@ -104,21 +133,7 @@ def page() -> None:
         scale=max(1, SCALE * 28 // items.images.shape[-1]),
         font_size=FONT,
     )
-    st.image(grid, width="stretch")
-    st.caption("Under each image: PSNR against the clean original and SSIM; row labels give the means.")
-
-    with st.expander("Per-image scores"):
-        table = score_table(results, names).T
-        table.columns = [f"{items.class_name(i)} ({i})" for i in ids]
-        st.dataframe(table.style.format("{:.3f}"))
-
-    if not all(common.takes_uploads(common.model(n).value) for n in names):
-        return
-    st.subheader("Your own picture")
-    prepared = upload_ui("denoiser_upload", "Upload a picture to noise and clean")
-    if prepared is not None:
-        views = {n: upload_view(common.model(n).value, prepared.image, noise=amount, seed=seed).denoised for n in names}
-        show_upload(views, names, amount)
+    return results, ids, exports.png_bytes(grid)
 
 
 def score_table(results: dict[str, DenoiseResult], names: list[str]):

@@ -175,6 +175,19 @@ def interpolation_mode() -> str:
     )
 
 
+@st.cache_data(show_spinner=False, max_entries=32)
+def _grid_png(grid: np.ndarray, width: int) -> bytes:
+    """The manifold grid scaled to ``width`` px with nearest-neighbour cells, as PNG. Given anything wider,
+    ``st.image`` scaled it down (bilinear: blurred cells) and re-encoded it as JPEG on every rerun (~10 ms)."""
+    from PIL import Image
+
+    from explorer import exports
+
+    h, w = grid.shape[:2]
+    picture = Image.fromarray(grid).resize((width, max(1, round(h * width / w))), Image.Resampling.NEAREST)
+    return exports.png_bytes(np.asarray(picture))
+
+
 def manifold_section(name: str, item_images: np.ndarray, z: np.ndarray | None = None) -> np.ndarray | None:
     """Decode an N×N grid over a plane of latent space, show it and offer it as a PNG -> the grid (uint8)."""
     model = common.require_model(name)
@@ -229,9 +242,8 @@ def manifold_section(name: str, item_images: np.ndarray, z: np.ndarray | None = 
             st.error(str(e), icon="⚠️")
         return None
     with picture:
-        factor = max(1, -(-GRID_PX // grid.shape[1]))  # crisp cells, scaled down to GRID_PX
-        shown = np.repeat(np.repeat(grid, factor, axis=0), factor, axis=1)
-        st.image(shown, caption=f"{n}×{n} decoded points: {caption}", width=GRID_PX)
+        st.image(_grid_png(grid, GRID_PX), caption=f"{n}×{n} decoded points: {caption}", width=GRID_PX,
+                 output_format="PNG")  # fmt: skip
     with controls:
         st.download_button(
             "Download PNG",

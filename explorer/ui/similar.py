@@ -119,7 +119,7 @@ def page() -> None:
         if not pv.ok or (m is not None and not m.ok):
             unavailable.append((v, pv if not pv.ok else m))
             continue
-        codes[v] = pv.value.codes
+        codes[v] = pv.value.search  # prepared once per map
         if upload is not None:
             queries[v] = upload.code if v == name else inference.encode(m.value, upload.image)[0]
         else:  # stored for test items, encoded on the fly for training items

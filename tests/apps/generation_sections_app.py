@@ -7,7 +7,7 @@ from explorer import inference
 from explorer.ui import common
 from explorer.ui import generation_sections as gx
 
-common.configure_torch()
+common.configure_threads()
 model = common.require_model("vae")
 gx.live_section("vae")
 z = gx.current_z(model.code_dim)

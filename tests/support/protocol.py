@@ -274,18 +274,49 @@ class Session:
         value = {"selection": {"points": points, "point_indices": list(range(len(ids))), "box": [], "lasso": []}}
         return await self.set_widget(key, string_value=json.dumps(value))
 
-    async def select_on_map(self, key: str, ids: list[int], color: str = "class") -> RunResult:
-        """A click (one id) or lasso on the map component (``st.components.v2``): its ``select`` event as the front
-        end sends it, a JSON list of ``{event, value}`` payloads on the component's trigger aggregator widget."""
+    async def component_event(self, key: str, event: str, value) -> RunResult:
+        """One event of a component (``st.components.v2``) as the front end sends it: a JSON list of
+        ``{event, value}`` payloads on the component's trigger aggregator widget."""
         from streamlit.components.v2.bidi_component.constants import EVENT_DELIM
         from streamlit.runtime.state.session_state import STREAMLIT_INTERNAL_KEY_PREFIX
 
         w = self.widgets.get(key)
         if w is None or w.kind != "bidi_component":
-            raise LookupError(f"no map component with key {key!r} on page {self.page!r}")
+            raise LookupError(f"no component with key {key!r} on page {self.page!r}")
         state = WidgetState(id=f"{STREAMLIT_INTERNAL_KEY_PREFIX}_{w.id}{EVENT_DELIM}events")
-        state.json_trigger_value = json.dumps([{"event": "select", "value": {"ids": list(ids), "color": color}}])
+        state.json_trigger_value = json.dumps([{"event": event, "value": value}])
         return await self.rerun(states={state.id: state})
+
+    async def select_on_map(self, key: str, ids: list[int], color: str = "class") -> RunResult:
+        """A click (one id) or lasso on the map component: its ``select`` event."""
+        return await self.component_event(key, "select", {"ids": list(ids), "color": color})
+
+    def component_data(self, key: str) -> dict:
+        """The JSON data the last run gave component ``key`` ({} if it sent none this run)."""
+        w = self.widgets.get(key)
+        proto = getattr(w, "proto", None)
+        raw = (proto.json or proto.mixed.json) if proto is not None else ""
+        return json.loads(raw) if raw else {}
+
+    async def load_map_tiles(self, key: str) -> int:
+        """What a browser does after a map's first paint: ask for its thumbnail tiles, a batch at a time, until it
+        holds them all -> how many it got (0 for a map without thumbnails)."""
+        atlas = self.component_data(key).get("atlas")
+        if not atlas:
+            return 0
+        got: set[int] = set()
+        for ask in range(1, 4 * int(atlas["tiles"]) + 4):  # bounded: pending answers are asked again
+            missing = [t for t in range(int(atlas["tiles"])) if t not in got]
+            if not missing:
+                break
+            await self.component_event(
+                key, "tiles", {"hash": atlas["hash"], "tiles": missing[: int(atlas["batch"])], "ask": ask}
+            )
+            answer = self.component_data(key).get("tiles") or {}
+            if answer.get("pending"):
+                await asyncio.sleep(0.5)
+            got |= {int(t) for t, v in (answer.get("orig") or {}).items() if v is not None}
+        return len(got)
 
     async def upload(self, key: str, name: str, data: bytes, mime: str = "image/png") -> RunResult:
         """What the front end does for a file uploader: ask for upload URLs, PUT the file there (with the XSRF

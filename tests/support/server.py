@@ -73,8 +73,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(script: str | Path, port: int, log: Path, env: dict | None = None) -> subprocess.Popen:
-    """``streamlit run script`` headless on 127.0.0.1:``port``, output appended to ``log``."""
+def start_server(
+    script: str | Path, port: int, log: Path, env: dict | None = None, plain: bool = False
+) -> subprocess.Popen:
+    """The dashboard as the README starts it (``python -m explorer serve``), any other script (or the dashboard with
+    ``plain``) with ``streamlit run script``; headless on 127.0.0.1:``port``, output appended to ``log``."""
     options = {
         "server.headless": "true",
         "server.port": str(port),
@@ -82,7 +85,10 @@ def start_server(script: str | Path, port: int, log: Path, env: dict | None = No
         "browser.gatherUsageStats": "false",
         "server.fileWatcherType": "none",
     }
-    cmd = [sys.executable, "-m", "streamlit", "run", str(script)]
+    if (REPO / script).resolve() == REPO / "dashboard.py" and not plain:
+        cmd = [sys.executable, "-m", "explorer", "serve"]
+    else:
+        cmd = [sys.executable, "-m", "streamlit", "run", str(script)]
     cmd += [arg for name, value in options.items() for arg in (f"--{name}", value)]
     with open(log, "ab") as out:  # the child keeps its own descriptor
         return subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
@@ -116,13 +122,14 @@ def stop_server(proc: subprocess.Popen, timeout_s: float = 15) -> None:
 
 
 @contextlib.contextmanager
-def serve(script: str | Path, log: Path, env: dict | None = None, timeout_s: float = 90):
-    """``streamlit run script`` on a free 127.0.0.1 port -> its URL; stopped on exit, whatever happened.
+def serve(script: str | Path, log: Path, env: dict | None = None, timeout_s: float = 90, plain: bool = False):
+    """The server of ``script`` (see ``start_server``) on a free 127.0.0.1 port -> its URL; stopped on exit, whatever
+    happened.
 
     RuntimeError with the end of the server's log when it does not become healthy within ``timeout_s``.
     """
     port = free_port()
-    proc = start_server(script, port, log, env=env)
+    proc = start_server(script, port, log, env=env, plain=plain)
     url = f"http://127.0.0.1:{port}"
     try:
         try:
